@@ -1,0 +1,384 @@
+"""Quality metrics: rating error (RMSE, MAE) and full-ranking top-N (Recall@K, NDCG@K, HR@K).
+
+Top-N protocol (what :func:`evaluate_topn` computes, and what every benchmark reports with it):
+
+- **Split**: chosen by the caller (official ml-100k folds u1..u5, a random split or a per-user
+  temporal leave-last-out); ``seen`` holds each user's *training* items, ``relevant`` the
+  held-out items that count as hits (for rating data usually held-out ratings >= 4, see
+  :func:`relevant_from`; for leave-one-out, the single held-out item).
+- **Candidates**: every item of the universe (the columns of the score matrix, normally the whole
+  movie catalog) except the user's training items. No negative sampling.
+- **Users**: those with at least one relevant item; the others are skipped and counted in
+  :attr:`TopNResult.n_skipped`, never silently.
+- **Metrics** (binary relevance): Recall@K = hits / |relevant|; NDCG@K = DCG / IDCG with
+  DCG = sum over hit ranks r (1-based) of 1 / log2(r + 1) and IDCG the same over the first
+  min(|relevant|, K) ranks; HR@K = 1 if at least one relevant item is in the top K (for
+  leave-one-out this is the usual hit ratio). Means are over evaluated users. A relevant item
+  that is also in ``seen`` can never be recommended but still counts in |relevant|.
+- **Ties** are broken by item index ascending, so results are deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+from fusionrec.data.tables import Ratings
+from fusionrec.errors import ValidationError
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
+
+__all__ = [
+    "ItemSets",
+    "ScoreFn",
+    "TopNResult",
+    "evaluate_topn",
+    "id_positions",
+    "interaction_matrix",
+    "mae",
+    "relevant_from",
+    "rmse",
+    "topk_indices",
+]
+
+#: Produces scores [len(rows), n_items] for the given user rows; higher is better.
+ScoreFn = Callable[[IntArray], npt.ArrayLike]
+
+
+def _paired(y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    t = np.asarray(y_true, dtype=np.float64).ravel()
+    p = np.asarray(y_pred, dtype=np.float64).ravel()
+    if t.shape != p.shape:
+        raise ValidationError(f"y_true has {t.size} values but y_pred has {p.size}")
+    if t.size == 0:
+        raise ValidationError("y_true and y_pred are empty; need at least one rating")
+    if not (np.isfinite(t).all() and np.isfinite(p).all()):
+        raise ValidationError("y_true and y_pred must be finite (found NaN or inf)")
+    return t, p
+
+
+def rmse(y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> float:
+    """Root mean squared error between true and predicted ratings."""
+    t, p = _paired(y_true, y_pred)
+    return float(np.sqrt(np.mean((t - p) ** 2)))
+
+
+def mae(y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> float:
+    """Mean absolute error between true and predicted ratings."""
+    t, p = _paired(y_true, y_pred)
+    return float(np.mean(np.abs(t - p)))
+
+
+@dataclass(frozen=True)
+class ItemSets:
+    """Per-user item sets in CSR form: row ``u`` holds ``indices[indptr[u]:indptr[u + 1]]``.
+
+    A compact alternative to a dense boolean [n_users, n_items] mask; only the rows of a batch
+    are expanded to dense when evaluating.
+    """
+
+    indptr: IntArray
+    indices: IntArray
+    n_items: int
+
+    def __post_init__(self) -> None:
+        if self.indptr.ndim != 1 or self.indptr.size == 0 or self.indptr[0] != 0:
+            raise ValidationError("ItemSets.indptr must be 1-D and start at 0")
+        if np.any(np.diff(self.indptr) < 0) or self.indptr[-1] != self.indices.size:
+            raise ValidationError("ItemSets.indptr must be non-decreasing and end at len(indices)")
+        if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= self.n_items):
+            raise ValidationError(f"ItemSets.indices must lie in [0, {self.n_items})")
+
+    @classmethod
+    def from_pairs(
+        cls, rows: npt.ArrayLike, cols: npt.ArrayLike, n_rows: int, n_items: int
+    ) -> ItemSets:
+        """Build from (row, item) index pairs; duplicates are kept once."""
+        r = np.asarray(rows, dtype=np.int64).ravel()
+        c = np.asarray(cols, dtype=np.int64).ravel()
+        if r.shape != c.shape:
+            raise ValidationError(f"rows has {r.size} values but cols has {c.size}")
+        if r.size and (r.min() < 0 or r.max() >= n_rows):
+            raise ValidationError(f"rows must lie in [0, {n_rows})")
+        keys = np.unique(r * np.int64(n_items) + c) if r.size else r
+        rr, cc = np.divmod(keys, np.int64(n_items))
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rr, minlength=n_rows), out=indptr[1:])
+        return cls(indptr=indptr, indices=cc.astype(np.int64), n_items=n_items)
+
+    @classmethod
+    def from_dense(cls, mask: npt.ArrayLike) -> ItemSets:
+        """Build from a dense boolean [n_users, n_items] mask."""
+        m = np.asarray(mask, dtype=bool)
+        if m.ndim != 2:
+            raise ValidationError(f"mask must be 2-D, got shape {m.shape}")
+        rows, cols = np.nonzero(m)
+        return cls.from_pairs(rows, cols, m.shape[0], m.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.indptr.size - 1)
+
+    def counts(self) -> IntArray:
+        """Number of items per row."""
+        return np.diff(self.indptr)
+
+    def dense(self, rows: npt.ArrayLike) -> BoolArray:
+        """Dense boolean [len(rows), n_items] mask of the given rows."""
+        r = np.asarray(rows, dtype=np.int64).ravel()
+        starts, ends = self.indptr[r], self.indptr[r + 1]
+        lengths = ends - starts
+        out = np.zeros((r.size, self.n_items), dtype=bool)
+        if lengths.sum():
+            owner = np.repeat(np.arange(r.size), lengths)
+            offsets = np.arange(int(lengths.sum())) - np.repeat(
+                np.cumsum(lengths) - lengths, lengths
+            )
+            out[owner, self.indices[np.repeat(starts, lengths) + offsets]] = True
+        return out
+
+
+Mask: TypeAlias = "BoolArray | ItemSets"
+
+
+def _mask_rows(mask: Mask, rows: IntArray, name: str) -> BoolArray:
+    if isinstance(mask, ItemSets):
+        return mask.dense(rows)
+    return mask[rows]
+
+
+def _as_mask(mask: npt.ArrayLike | ItemSets, name: str) -> Mask:
+    if isinstance(mask, ItemSets):
+        return mask
+    m = np.asarray(mask)
+    if m.ndim != 2 or m.dtype != np.bool_:
+        raise ValidationError(
+            f"{name} must be a 2-D boolean array or ItemSets, got {m.dtype} {m.shape}"
+        )
+    return m
+
+
+def _n_rows_items(mask: Mask) -> tuple[int, int]:
+    if isinstance(mask, ItemSets):
+        return len(mask), mask.n_items
+    return int(mask.shape[0]), int(mask.shape[1])
+
+
+def topk_indices(
+    scores: npt.ArrayLike, k: int, exclude_mask: npt.ArrayLike | None = None
+) -> IntArray:
+    """Indices of the ``k`` highest scores per row, best first, skipping excluded items.
+
+    Ties are broken by item index ascending. A row with fewer than ``k`` allowed items is
+    padded with -1. Uses a partition (linear time) and sorts only the ``k`` winners.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim == 1:
+        s = s[None, :]
+    if s.ndim != 2:
+        raise ValidationError(f"scores must be 1-D or 2-D, got shape {s.shape}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValidationError(f"k must be a positive integer, got {k!r}")
+    if np.isnan(s).any():
+        raise ValidationError("scores contain NaN")
+    n_rows, n_items = s.shape
+    if n_items == 0:
+        raise ValidationError("scores have no items (zero columns)")
+    excluded = np.zeros(s.shape, dtype=bool)
+    if exclude_mask is not None:
+        excluded = np.asarray(exclude_mask, dtype=bool)
+        if excluded.ndim == 1:
+            excluded = excluded[None, :]
+        if excluded.shape != s.shape:
+            raise ValidationError(
+                f"exclude_mask has shape {excluded.shape} but scores have shape {s.shape}"
+            )
+    kk = min(int(k), n_items)
+    # Allowed items rank strictly above excluded ones, even when their own score is -inf.
+    key = np.where(excluded, -np.inf, np.maximum(s, np.finfo(np.float64).min))
+    kth = -np.partition(-key, kk - 1, axis=1)[:, kk - 1 : kk]
+    above = key > kth
+    equal = key == kth
+    need = kk - above.sum(axis=1, keepdims=True)
+    chosen = above | (equal & (np.cumsum(equal, axis=1) <= need))
+    cols = np.nonzero(chosen)[1].reshape(n_rows, kk)  # ascending item index per row
+    order = np.argsort(-np.take_along_axis(key, cols, axis=1), axis=1, kind="stable")
+    top = np.take_along_axis(cols, order, axis=1).astype(np.int64)
+    top[np.take_along_axis(excluded, top, axis=1)] = -1
+    if kk < k:
+        top = np.concatenate([top, np.full((n_rows, k - kk), -1, dtype=np.int64)], axis=1)
+    return top
+
+
+@dataclass(frozen=True)
+class TopNResult:
+    """Mean and per-user top-N metrics at cutoff ``k`` over the ``n_users`` evaluated users.
+
+    ``users`` are the evaluated user rows (those with at least one relevant item), aligned with
+    the per-user arrays; ``n_skipped`` counts requested users without relevant items.
+    """
+
+    recall: float
+    ndcg: float
+    hit_rate: float
+    n_users: int
+    n_skipped: int
+    k: int
+    users: IntArray
+    recall_per_user: FloatArray
+    ndcg_per_user: FloatArray
+    hit_per_user: FloatArray
+
+    def summary(self) -> dict[str, float | int]:
+        """The scalar figures, JSON-ready."""
+        return {
+            "k": self.k,
+            "recall": self.recall,
+            "ndcg": self.ndcg,
+            "hit_rate": self.hit_rate,
+            "n_users": self.n_users,
+            "n_skipped": self.n_skipped,
+        }
+
+
+def evaluate_topn(
+    score_fn: ScoreFn | npt.ArrayLike,
+    user_indices: npt.ArrayLike,
+    seen: npt.ArrayLike | ItemSets,
+    relevant: npt.ArrayLike | ItemSets,
+    k: int = 10,
+    batch_size: int = 1024,
+) -> TopNResult:
+    """Recall@K, NDCG@K and HR@K of full rankings with each user's training items excluded.
+
+    ``score_fn`` is either a score matrix [n_users, n_items] indexed by user row, or a callable
+    taking a batch of user rows and returning their scores [batch, n_items] (which bounds memory
+    to ``batch_size`` rows). ``seen`` and ``relevant`` are [n_users, n_items] boolean masks (or
+    :class:`ItemSets`) indexed by the same user rows; ``user_indices`` picks the users to
+    evaluate. See the module docstring for the protocol.
+    """
+    seen_m = _as_mask(seen, "seen")
+    rel_m = _as_mask(relevant, "relevant")
+    n_rows, n_items = _n_rows_items(seen_m)
+    if _n_rows_items(rel_m) != (n_rows, n_items):
+        raise ValidationError(
+            f"seen is {_n_rows_items(seen_m)} but relevant is {_n_rows_items(rel_m)}"
+        )
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValidationError(f"k must be a positive integer, got {k!r}")
+    if batch_size < 1:
+        raise ValidationError(f"batch_size must be positive, got {batch_size}")
+    users = np.asarray(user_indices, dtype=np.int64).ravel()
+    if users.size and (users.min() < 0 or users.max() >= n_rows):
+        raise ValidationError(f"user_indices must lie in [0, {n_rows})")
+    matrix: FloatArray | None = None
+    if not callable(score_fn):
+        matrix = np.asarray(score_fn, dtype=np.float64)
+        if matrix.shape != (n_rows, n_items):
+            raise ValidationError(
+                f"score matrix has shape {matrix.shape}, expected {(n_rows, n_items)}"
+            )
+
+    n_rel_all = rel_m.counts()[users] if isinstance(rel_m, ItemSets) else rel_m[users].sum(axis=1)
+    keep = users[n_rel_all > 0]
+    n_rel = n_rel_all[n_rel_all > 0].astype(np.float64)
+    discounts = 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
+    ideal = np.concatenate([[0.0], np.cumsum(discounts)])
+    hits_all = np.zeros((keep.size, k), dtype=bool)
+    for start in range(0, keep.size, batch_size):
+        rows = keep[start : start + batch_size]
+        if matrix is not None:
+            scores = matrix[rows]
+        else:
+            scores = np.asarray(score_fn(rows), dtype=np.float64)  # type: ignore[operator]
+            if scores.shape != (rows.size, n_items):
+                raise ValidationError(
+                    f"score_fn returned shape {scores.shape}, expected {(rows.size, n_items)}"
+                )
+        top = topk_indices(scores, k, _mask_rows(seen_m, rows, "seen"))
+        rel = _mask_rows(rel_m, rows, "relevant")
+        hit = np.take_along_axis(rel, np.maximum(top, 0), axis=1) & (top >= 0)
+        hits_all[start : start + rows.size] = hit
+    n_hits = hits_all.sum(axis=1).astype(np.float64)
+    recall = n_hits / n_rel if keep.size else np.zeros(0)
+    idcg = ideal[np.minimum(n_rel, k).astype(np.int64)]
+    ndcg = (hits_all @ discounts) / idcg if keep.size else np.zeros(0)
+    hit_rate = (n_hits > 0).astype(np.float64)
+
+    def _mean(a: FloatArray) -> float:
+        return float(a.mean()) if a.size else float("nan")
+
+    return TopNResult(
+        recall=_mean(recall),
+        ndcg=_mean(ndcg),
+        hit_rate=_mean(hit_rate),
+        n_users=int(keep.size),
+        n_skipped=int(users.size - keep.size),
+        k=int(k),
+        users=keep,
+        recall_per_user=recall,
+        ndcg_per_user=ndcg,
+        hit_per_user=hit_rate,
+    )
+
+
+def id_positions(ids: npt.ArrayLike, universe: npt.ArrayLike, *, name: str = "id") -> IntArray:
+    """Position of each id in ``universe`` (an array of distinct ids); unknown ids raise."""
+    u = np.asarray(universe, dtype=np.int64).ravel()
+    x = np.asarray(ids, dtype=np.int64).ravel()
+    order = np.argsort(u, kind="stable")
+    sorted_u = u[order]
+    if sorted_u.size > 1 and np.any(sorted_u[1:] == sorted_u[:-1]):
+        raise ValidationError(f"the {name} universe contains duplicate ids")
+    pos = np.searchsorted(sorted_u, x)
+    pos_c = np.minimum(pos, max(sorted_u.size - 1, 0))
+    bad = (
+        (pos >= sorted_u.size) | (sorted_u[pos_c] != x) if sorted_u.size else np.ones(x.shape, bool)
+    )
+    if bad.any():
+        missing = np.unique(x[bad])[:5].tolist()
+        raise ValidationError(f"{int(bad.sum())} {name}s are not in the index, e.g. {missing}")
+    return order[pos_c].astype(np.int64)
+
+
+def interaction_matrix(
+    ratings: Ratings, user_index: npt.ArrayLike, movie_index: npt.ArrayLike
+) -> BoolArray:
+    """Dense boolean [n_users, n_movies] mask of who rated what.
+
+    Row ``i`` is user ``user_index[i]``, column ``j`` movie ``movie_index[j]`` (typically
+    ``data.users.user_id`` and ``data.movies.movie_id``, so the candidates are the whole
+    catalog). Used as the ``seen`` mask of the training ratings. Unknown ids raise.
+    """
+    uid = np.asarray(user_index)
+    mid = np.asarray(movie_index)
+    rows = id_positions(ratings.user_id, uid, name="user id")
+    cols = id_positions(ratings.movie_id, mid, name="movie id")
+    out = np.zeros((uid.size, mid.size), dtype=bool)
+    out[rows, cols] = True
+    return out
+
+
+def relevant_from(
+    test_ratings: Ratings,
+    user_index: npt.ArrayLike,
+    movie_index: npt.ArrayLike,
+    *,
+    min_rating: float | None = 4.0,
+) -> BoolArray:
+    """Relevance mask of held-out ratings: rated at least ``min_rating`` (``None``: all count).
+
+    The default (>= 4 on the 1..5 scale) is the usual "liked it" threshold of the MovieLens
+    top-N protocol; rows and columns are laid out as in :func:`interaction_matrix`.
+    """
+    keep = (
+        np.ones(len(test_ratings), dtype=bool)
+        if min_rating is None
+        else test_ratings.rating >= min_rating
+    )
+    return interaction_matrix(test_ratings.take(keep), user_index, movie_index)
