@@ -1,0 +1,87 @@
+"""Validate and normalize the demographics that describe a user: age, gender, occupation.
+
+The reference workflow recommends for a new user given as ``-a AGE -g GENDER -j JOB``; these
+functions turn what a person types (an age in years or an ml-1m bucket, "m"/"F", an
+occupation id or name) into the integer codes the feature encoder expects, or raise a
+:class:`~fusionrec.errors.ValidationError` that says what to pass instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from fusionrec.data.tables import AGE_BUCKETS, age_to_bucket
+from fusionrec.errors import ValidationError
+
+_GENDERS = {"m": "M", "male": "M", "f": "F", "female": "F"}
+MAX_AGE_YEARS = 120
+
+
+def normalize_age(age: object) -> int:
+    """An ml-1m age bucket from a bucket or an age in years (buckets map to themselves)."""
+    if isinstance(age, bool) or not isinstance(age, (int, np.integer, float, np.floating, str)):
+        raise ValidationError(f"age must be a number, got {age!r}")
+    try:
+        years = float(age)
+    except ValueError:
+        raise ValidationError(f"age must be a number, got {age!r}") from None
+    if not years.is_integer() or not 1 <= years <= MAX_AGE_YEARS:
+        raise ValidationError(
+            f"age {age!r} is not valid: pass an age in years (1-{MAX_AGE_YEARS}) "
+            f"or an ml-1m age bucket {list(AGE_BUCKETS)}"
+        )
+    return int(age_to_bucket(int(years)))
+
+
+def normalize_gender(gender: object) -> str:
+    """``"M"`` or ``"F"`` from any capitalization of M/F/male/female."""
+    key = str(gender).strip().lower() if isinstance(gender, str) else None
+    if key not in _GENDERS:
+        raise ValidationError(f"gender must be 'M' or 'F', got {gender!r}")
+    return _GENDERS[key]
+
+
+def normalize_occupation(occupation: object, occupations: Sequence[str]) -> int:
+    """An occupation id from an id in ``range(len(occupations))`` or a name (case-insensitive)."""
+    n = len(occupations)
+    if isinstance(occupation, str) and not occupation.strip().lstrip("-").isdigit():
+        names = {name.lower(): i for i, name in enumerate(occupations)}
+        found = names.get(occupation.strip().lower())
+        if found is None:
+            raise ValidationError(
+                f"unknown occupation {occupation!r}: pass an id 0-{n - 1} or one of {list(occupations)}"
+            )
+        return found
+    if isinstance(occupation, bool):
+        raise ValidationError(f"occupation must be an id or a name, got {occupation!r}")
+    try:
+        code = int(occupation)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ValidationError(f"occupation must be an id or a name, got {occupation!r}") from None
+    if not 0 <= code < n:
+        raise ValidationError(
+            f"occupation {occupation!r} is out of range: pass an id 0-{n - 1} or a name "
+            f"such as {occupations[0]!r}"
+        )
+    return code
+
+
+def normalize_many(
+    ages: Sequence[object],
+    genders: Sequence[object],
+    occupations: Sequence[object],
+    occupation_names: Sequence[str],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.str_], npt.NDArray[np.int64]]:
+    """Vectors of buckets, genders and occupation ids for a batch of new users."""
+    if not len(ages) == len(genders) == len(occupations):
+        raise ValidationError(
+            f"ages, genders and occupations differ in length: "
+            f"{len(ages)}, {len(genders)}, {len(occupations)}"
+        )
+    age = np.array([normalize_age(a) for a in ages], dtype=np.int64)
+    gender = np.array([normalize_gender(g) for g in genders], dtype="<U1")
+    occ = np.array([normalize_occupation(o, occupation_names) for o in occupations], dtype=np.int64)
+    return age, gender, occ
