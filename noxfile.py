@@ -1,0 +1,50 @@
+"""Developer sessions: tests, lint, typecheck, docs, bench (``nox -s NAME``)."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+ML100K = os.environ.get("FUSIONREC_ML100K", "../shared/data/ml-100k")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (the same command README and CI run)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff lint and format check."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "examples", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "examples", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", ".[lint]")
+    session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the HTML docs with warnings as errors."""
+    session.install("-e", ".[docs]")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Every benchmark; real-data ones read ml-100k from $FUSIONREC_ML100K."""
+    session.install("-e", ".[bench]")
+    env = {"FUSIONREC_ML100K": os.path.abspath(ML100K)}
+    for script in ("bench_load.py", "bench_stores.py", "bench_model.py", "bench_recommend.py"):
+        session.run("python", f"benchmarks/{script}", *session.posargs, env=env)
