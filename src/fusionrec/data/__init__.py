@@ -1,5 +1,14 @@
-"""MovieLens data: the table schema, readers for ml-1m and ml-100k, downloads, synthetic data, splits."""
+"""MovieLens data: schema, ml-1m/ml-100k readers and writers, downloads, synthetic data, splits."""
 
+from fusionrec.data.download import DATASETS, RemoteArchive, download_movielens
+from fusionrec.data.movielens import (
+    ML100K_GENRES,
+    OrphanRatingsWarning,
+    load_movielens,
+    load_movies_file,
+)
+from fusionrec.data.splits import leave_last_out, official_folds, random_split
+from fusionrec.data.synthetic import synthetic_movielens
 from fusionrec.data.tables import (
     AGE_BUCKETS,
     ML1M_GENRES,
@@ -12,16 +21,29 @@ from fusionrec.data.tables import (
     Users,
     age_to_bucket,
 )
+from fusionrec.data.writer import write_movielens
 
 __all__ = [
     "AGE_BUCKETS",
-    "ML100K_OCCUPATIONS",
+    "DATASETS",
     "ML1M_GENRES",
     "ML1M_OCCUPATIONS",
+    "ML100K_GENRES",
+    "ML100K_OCCUPATIONS",
     "UNKNOWN_YEAR",
     "MovieLens",
     "Movies",
+    "OrphanRatingsWarning",
     "Ratings",
+    "RemoteArchive",
     "Users",
     "age_to_bucket",
+    "download_movielens",
+    "leave_last_out",
+    "load_movielens",
+    "load_movies_file",
+    "official_folds",
+    "random_split",
+    "synthetic_movielens",
+    "write_movielens",
 ]
