@@ -1,0 +1,61 @@
+"""Pin numpy's OpenBLAS to one thread while the numpy training engine runs.
+
+The engine's matrices are small (a batch of a few hundred rows); OpenBLAS's threads cost more
+to wake than they save, and on a busy 2-core machine they make a step several times slower.
+This finds the OpenBLAS that numpy loaded (from ``/proc/self/maps``) and calls its own
+``set_num_threads``; where that is not possible it does nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+_SETTERS = (
+    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+    ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+    ("openblas_set_num_threads", "openblas_get_num_threads"),
+)
+
+
+def _numpy_openblas() -> list[tuple[Any, Any]]:
+    maps = Path("/proc/self/maps")
+    if not maps.is_file():
+        return []
+    try:
+        paths = {
+            line.split()[-1]
+            for line in maps.read_text().splitlines()
+            if "openblas" in line.lower() and "numpy" in line.lower() and line.endswith(".so")
+        }
+    except OSError:
+        return []
+    found = []
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for setter, getter in _SETTERS:
+            if hasattr(lib, setter) and hasattr(lib, getter):
+                found.append((getattr(lib, setter), getattr(lib, getter)))
+                break
+    return found
+
+
+@contextlib.contextmanager
+def single_blas_thread() -> Iterator[None]:
+    """Run the body with numpy's OpenBLAS on one thread, then restore its thread count."""
+    libs = _numpy_openblas()
+    before = [int(getter()) for _, getter in libs]
+    for setter, _ in libs:
+        setter(1)
+    try:
+        yield
+    finally:
+        for (setter, _), count in zip(libs, before, strict=True):
+            setter(count)

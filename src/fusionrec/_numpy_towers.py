@@ -1,0 +1,173 @@
+"""Paddle-free forward pass of both towers, from the model's weights as numpy arrays.
+
+An embedding followed by a linear layer is itself a lookup table, and the towers' fc over the
+concatenation is linear, so each categorical feature is folded into one table of
+pre-activation rows: a user vector is four row lookups, a sum, tanh and a normalization.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import numpy.typing as npt
+
+from fusionrec.config import ModelConfig
+from fusionrec.features import PAD, MovieFeatures, UserFeatures
+
+FloatArray = npt.NDArray[np.float32]
+_EPS = 1e-12  # paddle.nn.functional.normalize's epsilon
+
+
+def vector_constants(scale: float, movie_bias: npt.NDArray[np.float32] | None) -> dict[str, float]:
+    """Layout constants so that inner product = lam * (scale * cosine + movie bias).
+
+    Without biases vectors are the normalized tower outputs (p = c = 1). With biases the user
+    vector is ``[p * u, q, 0]`` and the movie vector ``[c * m, b / k, sqrt(1 - c^2 - (b/k)^2)]``:
+    both stay unit length, and ``rating = ip / lam + mean + user bias``.
+    """
+    if movie_bias is None:
+        return {"p": 1.0, "q": 0.0, "c": 1.0, "k": 1.0, "lam": 1.0 / scale}
+    c = 1.0 / math.sqrt(2.0)
+    top = float(np.max(np.abs(movie_bias))) if movie_bias.size else 0.0
+    k = 2.0 * top if top > 0 else 1.0
+    q = 1.0 / math.sqrt(1.0 + (scale / (k * c)) ** 2)
+    p = q * scale / (k * c)
+    return {"p": p, "q": q, "c": c, "k": k, "lam": q / k}
+
+
+def _normalize(x: npt.NDArray[np.floating]) -> FloatArray:
+    norm = np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
+    out: FloatArray = (x / np.maximum(norm, _EPS)).astype(np.float32)
+    return out
+
+
+class NumpyTowers:
+    """Both towers and the rating map, computed with numpy from state-dict weights."""
+
+    def __init__(self, config: ModelConfig, weights: Mapping[str, npt.NDArray[np.float32]]) -> None:
+        self.config = config
+        w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
+        c = config
+        # user side: one pre-activation table per categorical feature
+        out_w = w["user_tower.out.weight"]
+        splits = np.cumsum([c.user_id_fc, c.gender_fc, c.age_fc, c.occupation_fc])[:-1]
+        blocks = np.split(out_w, splits, axis=0)
+        names = ("user", "gender", "age", "occupation")
+        self._user_tables = []
+        for name, block in zip(names, blocks, strict=True):
+            emb = w[f"user_tower.{name}_emb.weight"]
+            fc = emb @ w[f"user_tower.{name}_fc.weight"] + w[f"user_tower.{name}_fc.bias"]
+            self._user_tables.append((fc @ block).astype(np.float32))
+        self._user_bias_out = w["user_tower.out.bias"].astype(np.float32)
+        # movie side
+        out_w = w["movie_tower.out.weight"]
+        splits = np.cumsum([c.movie_id_fc, c.genre_dim, c.title_filters])[:-1]
+        m_block, g_block, t_block = np.split(out_w, splits, axis=0)
+        emb = w["movie_tower.movie_emb.weight"]
+        fc = emb @ w["movie_tower.movie_fc.weight"] + w["movie_tower.movie_fc.bias"]
+        self._movie_table = (fc @ m_block).astype(np.float32)
+        genre = w["movie_tower.genre_emb.weight"].copy()
+        genre[PAD] = 0.0
+        self._genre_table = (genre @ g_block).astype(np.float32)
+        words = w["movie_tower.word_emb.weight"].copy()
+        words[PAD] = 0.0
+        conv = w["movie_tower.title_conv.weight"]
+        d = words.shape[1]
+        self._conv_tables = [
+            (words @ conv[j * d : (j + 1) * d]).astype(np.float32) for j in range(c.title_window)
+        ]
+        self._conv_bias = w["movie_tower.title_conv.bias"].astype(np.float32)
+        self._title_out = t_block.astype(np.float32)
+        self._movie_bias_out = w["movie_tower.out.bias"].astype(np.float32)
+        # rating head and vector layout
+        self.scale = float(w["scale"].reshape(-1)[0])
+        self.biased = c.use_biases
+        if self.biased:
+            self._ub = w["user_bias.weight"][:, 0].astype(np.float32)
+            self._mb = w["movie_bias.weight"][:, 0].astype(np.float32)
+            self.mean = float(w["global_mean"].reshape(-1)[0])
+        self.constants = vector_constants(self.scale, self._mb if self.biased else None)
+        self.dim = c.user_hidden + (2 if self.biased else 0)
+        self.vocab_sizes = {
+            "user": len(self._user_tables[0]),
+            "gender": len(self._user_tables[1]),
+            "age": len(self._user_tables[2]),
+            "occupation": len(self._user_tables[3]),
+            "movie": len(self._movie_table),
+            "genres": len(self._genre_table),
+            "title": len(words),
+        }
+
+    def user_hidden(self, users: UserFeatures) -> FloatArray:
+        """Normalized user tower outputs [n, user_hidden]."""
+        t = self._user_tables
+        pre = t[0][users.user] + t[1][users.gender]
+        pre += t[2][users.age]
+        pre += t[3][users.occupation]
+        pre += self._user_bias_out
+        return _normalize(np.tanh(pre))
+
+    def movie_hidden(self, movies: MovieFeatures) -> FloatArray:
+        """Normalized movie tower outputs [n, movie_hidden]."""
+        title = movies.title
+        n, width = title.shape
+        half = self.config.title_window // 2
+        padded = np.zeros((n, width + 2 * half), dtype=np.int64)
+        padded[:, half : half + width] = title
+        rows, cols = np.nonzero(title != PAD)  # only real words: titles are mostly padding
+        conv = np.zeros((len(rows), len(self._conv_bias)), dtype=np.float32)
+        for j, table in enumerate(self._conv_tables):
+            conv += table[padded[rows, cols + j]]
+        conv += self._conv_bias
+        np.tanh(conv, out=conv)
+        pooled = np.zeros((n, conv.shape[1]), dtype=np.float32)
+        if len(rows):
+            starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+            pooled[rows[starts]] = np.add.reduceat(conv, starts, axis=0)
+        pre = self._movie_table[movies.movie] + self._genre_table[movies.genres].sum(axis=1)
+        pre += pooled @ self._title_out
+        pre += self._movie_bias_out
+        return _normalize(np.tanh(pre))
+
+    def user_vectors(self, users: UserFeatures) -> FloatArray:
+        """Store-side user vectors (unit length)."""
+        hat = self.user_hidden(users)
+        if not self.biased:
+            return hat
+        k = self.constants
+        out = np.zeros((len(hat), self.dim), dtype=np.float32)
+        out[:, :-2] = hat * np.float32(k["p"])
+        out[:, -2] = k["q"]
+        return out
+
+    def movie_vectors(self, movies: MovieFeatures) -> FloatArray:
+        """Store-side movie vectors (unit length)."""
+        hat = self.movie_hidden(movies)
+        if not self.biased:
+            return hat
+        k = self.constants
+        b = self._mb[movies.movie] * np.float32(1.0 / k["k"])
+        out = np.empty((len(hat), self.dim), dtype=np.float32)
+        out[:, :-2] = hat * np.float32(k["c"])
+        out[:, -2] = b
+        out[:, -1] = np.sqrt(np.maximum(1.0 - k["c"] ** 2 - b * b, 0.0))
+        return out
+
+    def user_offsets(self, users: UserFeatures) -> FloatArray:
+        """Per-user rating offset added to ``ip / lam`` (mean + user bias; 0 without biases)."""
+        if not self.biased:
+            return np.zeros(len(users), dtype=np.float32)
+        out: FloatArray = (self.mean + self._ub[users.user]).astype(np.float32)
+        return out
+
+    def ratings(self, scores: npt.NDArray[np.floating], users: UserFeatures) -> FloatArray:
+        """Inner products [n, k] -> predicted ratings [n, k] (clipped if configured)."""
+        out: FloatArray = np.asarray(scores, dtype=np.float32) * np.float32(
+            1.0 / self.constants["lam"]
+        )
+        out += self.user_offsets(users)[:, None]
+        if self.config.clip_ratings:
+            np.clip(out, self.config.rating_min, self.config.rating_max, out=out)
+        return out

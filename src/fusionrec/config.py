@@ -1,0 +1,205 @@
+"""ModelConfig: every size and training setting of the fusion model, with named presets.
+
+The ``reference`` preset is the PaddlePaddle book's recommender (SGD, lr 0.2, batch 256,
+score = 5 * cosine); ``default`` is the setting chosen on a validation split of an ml-100k
+training fold (Adam, dropout, weight decay, clipped ratings, user-id dropout for cold start).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any
+
+from fusionrec.errors import ConfigError
+
+OPTIMIZERS = ("sgd", "adam")
+OBJECTIVES = ("rating",)
+PRESETS = ("reference", "default")
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "int": int,
+    "float": (int, float),
+    "bool": bool,
+    "str": str,
+}
+
+
+@dataclass
+class ModelConfig:
+    """Sizes, scoring and training settings of a :class:`fusionrec.model.FusionModel`.
+
+    Rating model: ``rating = scale * cosine(user, movie)`` plus, when ``use_biases``, the
+    training mean and learned per-user and per-movie biases. ``user_id_dropout`` is the share
+    of training rows that see the unknown user id, so the tower also learns to work from
+    demographics alone (cold start).
+    """
+
+    name: str = "default"
+    objective: str = "rating"
+    # user tower
+    user_id_dim: int = 32
+    user_id_fc: int = 32
+    gender_dim: int = 16
+    gender_fc: int = 16
+    age_dim: int = 16
+    age_fc: int = 16
+    occupation_dim: int = 16
+    occupation_fc: int = 16
+    user_hidden: int = 200
+    # movie tower
+    movie_id_dim: int = 32
+    movie_id_fc: int = 32
+    genre_dim: int = 32
+    title_dim: int = 32
+    title_filters: int = 32
+    title_window: int = 3
+    movie_hidden: int = 200
+    max_title_words: int = 15
+    # scoring
+    score_scale: float = 5.0
+    learn_scale: bool = False
+    use_biases: bool = False
+    rating_min: float = 1.0
+    rating_max: float = 5.0
+    clip_ratings: bool = True
+    # training
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    epochs: int = 40
+    weight_decay: float = 3e-4
+    dropout: float = 0.3
+    user_id_dropout: float = 0.1
+    patience: int = 5
+    validation_fraction: float = 0.05
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @classmethod
+    def preset_names(cls) -> tuple[str, ...]:
+        """Names accepted by :meth:`preset`."""
+        return PRESETS
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> ModelConfig:
+        """The named preset, with keyword ``overrides`` applied on top."""
+        if name == "reference":
+            base: dict[str, Any] = dict(
+                name="reference",
+                score_scale=5.0,
+                learn_scale=False,
+                use_biases=False,
+                clip_ratings=False,
+                optimizer="sgd",
+                learning_rate=0.2,
+                batch_size=256,
+                epochs=40,
+                weight_decay=0.0,
+                dropout=0.0,
+                user_id_dropout=0.0,
+                patience=3,
+            )
+        elif name == "default":
+            # chosen on a 5% validation split of ml-100k u1.base (see docs/model.md)
+            base = dict(
+                name="default",
+                score_scale=5.0,
+                learn_scale=False,
+                use_biases=False,
+                clip_ratings=True,
+                optimizer="adam",
+                learning_rate=1e-3,
+                batch_size=256,
+                epochs=40,
+                weight_decay=3e-4,
+                dropout=0.3,
+                user_id_dropout=0.1,
+                patience=5,
+            )
+        else:
+            raise ConfigError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
+        base.update(overrides)
+        return cls.from_dict(base)
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        """A copy with ``changes`` applied (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def user_dim(self) -> int:
+        """Width of the user tower's hidden output."""
+        return self.user_hidden
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first invalid field."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            expected: type | tuple[type, ...] = _TYPES[str(f.type)]
+            if isinstance(value, bool) and f.type != "bool":
+                raise ConfigError(f"ModelConfig.{f.name} must be {f.type}, got bool")
+            if not isinstance(value, expected):
+                raise ConfigError(
+                    f"ModelConfig.{f.name} must be {f.type}, got {type(value).__name__}"
+                )
+        positive_ints = [
+            f.name for f in fields(self) if f.type == "int" and f.name not in ("seed", "patience")
+        ]
+        for name in positive_ints:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.patience < 0:
+            raise ConfigError(f"ModelConfig.patience must be >= 0, got {self.patience}")
+        if self.seed < 0:
+            raise ConfigError(f"ModelConfig.seed must be >= 0, got {self.seed}")
+        if self.title_window % 2 != 1:
+            raise ConfigError(f"ModelConfig.title_window must be odd, got {self.title_window}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"ModelConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"
+            )
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(
+                f"ModelConfig.objective must be one of {OBJECTIVES}, got {self.objective!r}"
+            )
+        if not self.learning_rate > 0:
+            raise ConfigError(f"ModelConfig.learning_rate must be > 0, got {self.learning_rate}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"ModelConfig.weight_decay must be >= 0, got {self.weight_decay}")
+        for name in ("dropout", "user_id_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(
+                    f"ModelConfig.{name} must be in [0, 1), got {getattr(self, name)}"
+                )
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ConfigError(
+                f"ModelConfig.validation_fraction must be in (0, 1), got {self.validation_fraction}"
+            )
+        if not self.score_scale > 0:
+            raise ConfigError(f"ModelConfig.score_scale must be > 0, got {self.score_scale}")
+        if not self.rating_min < self.rating_max:
+            raise ConfigError(
+                f"ModelConfig.rating_min ({self.rating_min}) must be < "
+                f"rating_max ({self.rating_max})"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict of every field."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Build from :meth:`to_dict` output; unknown keys raise :class:`ConfigError`."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"ModelConfig.from_dict needs a dict, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown ModelConfig field(s): {', '.join(unknown)}")
+        values = dict(data)
+        for f in fields(cls):
+            value = values.get(f.name)
+            if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                values[f.name] = float(value)
+        return cls(**values)

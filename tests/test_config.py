@@ -1,0 +1,74 @@
+"""ModelConfig: presets, validation and the dict round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fusionrec.config import ModelConfig
+from fusionrec.errors import ConfigError
+
+
+def test_reference_preset_is_the_books_model() -> None:
+    c = ModelConfig.preset("reference")
+    assert (c.optimizer, c.learning_rate, c.batch_size) == ("sgd", 0.2, 256)
+    assert (c.user_id_dim, c.user_id_fc, c.gender_dim, c.gender_fc) == (32, 32, 16, 16)
+    assert (c.age_dim, c.age_fc, c.occupation_dim, c.occupation_fc) == (16, 16, 16, 16)
+    assert (c.movie_id_dim, c.movie_id_fc, c.genre_dim, c.title_dim) == (32, 32, 32, 32)
+    assert (c.title_filters, c.title_window, c.user_hidden, c.movie_hidden) == (32, 3, 200, 200)
+    assert c.score_scale == 5.0 and not c.learn_scale and not c.use_biases
+    assert c.user_id_dropout == 0.0 and c.dropout == 0.0
+
+
+def test_default_preset_differs_and_overrides_apply() -> None:
+    c = ModelConfig.preset("default", epochs=3, seed=9)
+    assert c.name == "default" and c.optimizer == "adam" and c.dropout > 0 and c.clip_ratings
+    assert ModelConfig() == ModelConfig.preset("default", epochs=c.epochs, seed=c.seed).replace(
+        epochs=ModelConfig().epochs, seed=0
+    )
+    assert (c.epochs, c.seed) == (3, 9)
+
+
+def test_round_trip_through_json() -> None:
+    c = ModelConfig.preset("default", dropout=0.3)
+    again = ModelConfig.from_dict(json.loads(json.dumps(c.to_dict())))
+    assert again == c
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("optimizer", "rmsprop"),
+        ("learning_rate", 0.0),
+        ("batch_size", 0),
+        ("dropout", 1.0),
+        ("user_id_dropout", -0.1),
+        ("title_window", 2),
+        ("validation_fraction", 0.0),
+        ("objective", "ranking"),
+        ("epochs", 2.5),
+        ("use_biases", "yes"),
+        ("weight_decay", -1.0),
+        ("patience", -1),
+    ],
+)
+def test_invalid_values_raise_config_error(field: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=field):
+        ModelConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_rating_scale_must_be_ordered() -> None:
+    with pytest.raises(ConfigError, match="rating_min"):
+        ModelConfig(rating_min=5.0, rating_max=1.0)
+
+
+def test_unknown_preset_and_unknown_keys() -> None:
+    with pytest.raises(ConfigError, match="unknown preset"):
+        ModelConfig.preset("huge")
+    with pytest.raises(ConfigError, match="bogus"):
+        ModelConfig.from_dict({"bogus": 1})
+
+
+def test_int_accepted_for_float_fields() -> None:
+    assert ModelConfig.from_dict({"learning_rate": 1}).learning_rate == 1.0

@@ -1,0 +1,121 @@
+"""Paddle towers: shapes, normalization, title masking and the packed-title fast path."""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import pytest
+
+from fusionrec.config import ModelConfig
+from fusionrec.data import MovieLens
+from fusionrec.features import PAD, FeatureEncoder, MovieFeatures
+from fusionrec.model import FusionModel, pack_titles
+
+#: the two presets, plus the rating-bias variant whose vectors carry two extra dimensions
+VARIANTS = {
+    "reference": {},
+    "default": {},
+    "biased": {"use_biases": True, "learn_scale": True, "score_scale": 1.0},
+}
+
+
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
+def built(
+    request: pytest.FixtureRequest, tiny_data: MovieLens
+) -> tuple[FusionModel, FeatureEncoder]:
+    preset = "reference" if request.param == "reference" else "default"
+    config = ModelConfig.preset(preset, user_hidden=24, movie_hidden=24, **VARIANTS[request.param])
+    encoder = FeatureEncoder.fit(tiny_data)
+    model = FusionModel(config, encoder)
+    model.eval()
+    return model, encoder
+
+
+def test_vectors_have_model_dim_and_unit_norm(
+    built: tuple[FusionModel, FeatureEncoder], tiny_data: MovieLens
+) -> None:
+    model, encoder = built
+    u = model.encode_users(encoder.encode_users(tiny_data.users))
+    m = model.encode_movies(encoder.encode_movies(tiny_data.movies))
+    assert u.dtype == np.float32 and m.dtype == np.float32
+    assert u.shape == (len(tiny_data.users), model.dim)
+    assert m.shape == (len(tiny_data.movies), model.dim)
+    np.testing.assert_allclose(np.linalg.norm(u, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(m, axis=1), 1.0, atol=1e-5)
+
+
+def test_inner_product_orders_like_predicted_rating(
+    built: tuple[FusionModel, FeatureEncoder], tiny_data: MovieLens
+) -> None:
+    model, encoder = built
+    if model.config.use_biases:  # make the movie bias matter
+        w = model.movie_bias.weight
+        w.set_value(
+            paddle.to_tensor(np.random.default_rng(0).normal(0, 0.5, w.shape).astype("float32"))
+        )
+    uf = encoder.encode_users(tiny_data.users.take([0]))
+    mf = encoder.encode_movies(tiny_data.movies)
+    ip = (model.encode_users(uf) @ model.encode_movies(mf).T)[0]
+    n = len(mf)
+    original = model.config
+    model.config = original.replace(clip_ratings=False)
+    try:
+        pred = model.predict(uf, mf, np.zeros(n, np.int64), np.arange(n))
+    finally:
+        model.config = original
+    assert np.array_equal(np.argsort(-ip, kind="stable"), np.argsort(-pred, kind="stable"))
+
+
+def test_title_padding_does_not_change_the_movie_vector(
+    built: tuple[FusionModel, FeatureEncoder], tiny_data: MovieLens
+) -> None:
+    model, encoder = built
+    mf = encoder.encode_movies(tiny_data.movies)
+    wider = MovieFeatures(
+        mf.movie,
+        np.pad(mf.genres, ((0, 0), (0, 3)), constant_values=PAD),
+        np.pad(mf.title, ((0, 0), (0, 5)), constant_values=PAD),
+    )
+    np.testing.assert_allclose(model.encode_movies(mf), model.encode_movies(wider), atol=1e-6)
+
+
+def test_packed_titles_match_padded_path(
+    built: tuple[FusionModel, FeatureEncoder], tiny_data: MovieLens
+) -> None:
+    model, encoder = built
+    mf = encoder.encode_movies(tiny_data.movies)
+    windows, owner = pack_titles(mf.title, model.config.title_window)
+    assert len(windows) == int((mf.title != PAD).sum())
+    tower = model.movie_tower
+    with paddle.no_grad():
+        m, g = paddle.to_tensor(mf.movie), paddle.to_tensor(mf.genres)
+        padded = tower(m, g, paddle.to_tensor(mf.title)).numpy()
+        packed = tower.forward_packed(
+            m, g, paddle.to_tensor(windows), paddle.to_tensor(owner)
+        ).numpy()
+    np.testing.assert_allclose(padded, packed, atol=1e-5)
+
+
+def test_pack_titles_windows_see_neighbours() -> None:
+    title = np.asarray([[5, 6, 7, 0], [8, 0, 0, 0]], dtype=np.int64)
+    windows, owner = pack_titles(title, 3)
+    assert windows.tolist() == [[0, 5, 6], [5, 6, 7], [6, 7, 0], [0, 8, 0]]
+    assert owner.tolist() == [0, 0, 0, 1]
+
+
+def test_towers_work_alone(built: tuple[FusionModel, FeatureEncoder], tiny_data: MovieLens) -> None:
+    model, encoder = built
+    uf = encoder.encode_users(tiny_data.users)
+    with paddle.no_grad():
+        h = model.user_tower(
+            *(paddle.to_tensor(a) for a in (uf.user, uf.gender, uf.age, uf.occupation))
+        )
+    assert h.shape == [len(uf), model.config.user_hidden]
+    assert float(paddle.abs(h).max()) <= 1.0
+
+
+def test_same_seed_same_initial_weights(tiny_data: MovieLens) -> None:
+    encoder = FeatureEncoder.fit(tiny_data)
+    a = FusionModel(ModelConfig.preset("reference", seed=4), encoder).numpy_weights()
+    b = FusionModel(ModelConfig.preset("reference", seed=4), encoder).numpy_weights()
+    assert all(np.array_equal(a[k], b[k]) for k in a)

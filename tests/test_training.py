@@ -1,0 +1,171 @@
+"""Trainer: learns planted structure, repeats with a seed, stops early, rejects bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from fusionrec.config import ModelConfig
+from fusionrec.data import MovieLens, Ratings, random_split
+from fusionrec.errors import ValidationError
+from fusionrec.features import FeatureEncoder
+from fusionrec.model import FusionModel
+from fusionrec.training import History, Trainer
+
+
+def _fit(
+    data: MovieLens, config: ModelConfig, validation: MovieLens | None = None
+) -> tuple[FusionModel, FeatureEncoder, History]:
+    encoder = FeatureEncoder.fit(data)
+    model = FusionModel(config, encoder)
+    history = Trainer(config, progress=False).fit(model, encoder, data, validation)
+    return model, encoder, history
+
+
+def _test_rmse(
+    model: FusionModel, encoder: FeatureEncoder, data: MovieLens, test: MovieLens
+) -> float:
+    uf, mf = encoder.encode_users(data.users), encoder.encode_movies(data.movies)
+    urow = np.searchsorted(data.users.user_id, test.ratings.user_id)
+    mrow = np.searchsorted(data.movies.movie_id, test.ratings.movie_id)
+    pred = model.predict(uf, mf, urow, mrow)
+    return float(np.sqrt(np.mean((pred - test.ratings.rating) ** 2)))
+
+
+@pytest.mark.parametrize("preset", ["reference", "default"])
+def test_learns_planted_structure(small_data: MovieLens, preset: str) -> None:
+    train, test = random_split(small_data, test_fraction=0.1, seed=0)
+    config = ModelConfig.preset(preset, epochs=6, seed=1)
+    model, encoder, history = _fit(train, config)
+    baseline = float(np.sqrt(np.mean((test.ratings.rating - train.ratings.rating.mean()) ** 2)))
+    got = _test_rmse(model, encoder, train, test)
+    assert got < 0.85 * baseline, (got, baseline)
+    assert history.epochs[0].train_loss > history.epochs[-1].train_loss
+    assert 1 <= history.best_epoch <= len(history.epochs)
+    assert history.best_val_rmse == min(e.val_rmse for e in history.epochs)
+
+
+def test_same_seed_same_history(tiny_data: MovieLens) -> None:
+    config = ModelConfig.preset("default", epochs=2, seed=5, batch_size=64)
+    _, _, a = _fit(tiny_data, config)
+    _, _, b = _fit(tiny_data, config)
+    assert [(e.train_loss, e.val_rmse) for e in a.epochs] == [
+        (e.train_loss, e.val_rmse) for e in b.epochs
+    ]
+    _, _, c = _fit(tiny_data, config.replace(seed=6))
+    assert [e.train_loss for e in c.epochs] != [e.train_loss for e in a.epochs]
+
+
+def test_early_stopping_restores_best_weights(tiny_data: MovieLens) -> None:
+    # a learning rate far too high makes validation RMSE worsen after the first epochs
+    config = ModelConfig.preset("default", epochs=12, patience=2, learning_rate=0.05, batch_size=32)
+    train, val = random_split(tiny_data, test_fraction=0.2, seed=0)
+    model, encoder, history = _fit(train, config, val)
+    assert history.stopped_early and len(history.epochs) < 12
+    assert len(history.epochs) - history.best_epoch == 2
+    assert _test_rmse(model, encoder, train, val) == pytest.approx(history.best_val_rmse, abs=1e-4)
+
+
+def test_progress_bar_can_be_on(tiny_data: MovieLens, capsys: pytest.CaptureFixture[str]) -> None:
+    config = ModelConfig.preset("reference", epochs=1)
+    encoder = FeatureEncoder.fit(tiny_data)
+    history = Trainer(config, progress=True).fit(FusionModel(config, encoder), encoder, tiny_data)
+    assert len(history.epochs) == 1 and history.epochs[0].samples_per_second > 0
+    assert history.to_dict()["n_train"] == history.n_train
+
+
+def _with(data: MovieLens, **changes: np.ndarray) -> MovieLens:
+    return data.with_ratings(dataclasses.replace(data.ratings, **changes))
+
+
+def test_bad_training_data(tiny_data: MovieLens) -> None:
+    config = ModelConfig.preset("reference", epochs=1)
+    encoder = FeatureEncoder.fit(tiny_data)
+    model = FusionModel(config, encoder)
+    trainer = Trainer(config, progress=False)
+    empty = tiny_data.with_ratings(tiny_data.ratings.take(np.zeros(0, dtype=np.int64)))
+    with pytest.raises(ValidationError, match="no ratings"):
+        trainer.fit(model, encoder, empty)
+    r = tiny_data.ratings.rating.copy()
+    r[3] = 7.0
+    with pytest.raises(ValidationError, match="outside the configured scale"):
+        trainer.fit(model, encoder, _with(tiny_data, rating=r))
+    with pytest.raises(ValidationError, match="dtype"):
+        trainer.fit(model, encoder, _with(tiny_data, user_id=tiny_data.ratings.user_id.astype(str)))
+    orphan = tiny_data.ratings.movie_id.copy()
+    orphan[0] = 10**6
+    with pytest.raises(ValidationError, match="missing"):
+        trainer.fit(model, encoder, _with(tiny_data, movie_id=orphan))
+    with pytest.raises(ValidationError, match="MovieLens"):
+        trainer.fit(model, encoder, tiny_data.ratings)  # type: ignore[arg-type]
+    assert isinstance(tiny_data.ratings, Ratings)
+
+
+@pytest.mark.parametrize("preset", ["reference", "default", "biased"])
+def test_numpy_engine_matches_paddle_autograd(tiny_data: MovieLens, preset: str) -> None:
+    import paddle
+
+    from fusionrec._fused import FusedStep
+    from fusionrec.training import _Encoded
+
+    extra = {"use_biases": True, "learn_scale": True} if preset == "biased" else {}
+    base = "reference" if preset == "reference" else "default"
+    config = ModelConfig.preset(base, dropout=0.0, user_id_dropout=0.0, **extra)
+    encoder = FeatureEncoder.fit(tiny_data)
+    model = FusionModel(config, encoder)
+    if config.use_biases:  # non-zero biases so their gradients flow through everything
+        for layer in (model.user_bias, model.movie_bias):
+            w = layer.weight
+            noise = np.random.default_rng(1).normal(0, 0.3, w.shape).astype("float32")
+            w.set_value(paddle.to_tensor(noise))
+    trainer = Trainer(config, progress=False)
+    data = _Encoded(tiny_data, encoder, config.title_window)
+    drop = np.zeros(len(data.y), dtype=bool)
+    drop[::3] = True  # some rows with the unknown user id
+    batch = trainer._batch(data, np.arange(0, 300, 2), drop)
+    named = dict(model.named_parameters())
+    names = [k for k, p in named.items() if not p.stop_gradient]
+
+    reference = trainer._autograd_loss(model, batch)
+    reference.backward()
+    loss, grads = FusedStep(config, names).run(batch, model.numpy_weights())
+    assert loss == pytest.approx(float(reference), rel=1e-5)
+    for k in names:
+        expected = named[k].grad.numpy()
+        np.testing.assert_allclose(grads[k], expected, atol=2e-6, rtol=1e-4, err_msg=k)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_numpy_optimizer_matches_paddle(optimizer: str) -> None:
+    import paddle
+
+    from fusionrec._fused import NumpyOptimizer
+
+    config = ModelConfig(optimizer=optimizer, learning_rate=0.01, weight_decay=0.1)
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(4, 3)).astype(np.float32)
+    grads = [rng.normal(size=(4, 3)).astype(np.float32) for _ in range(3)]
+    param = paddle.create_parameter([4, 3], "float32")
+    param.set_value(start)
+    opt = Trainer(config)._optimizer_for([param])
+    weights = {"w": start.copy()}
+    mine = NumpyOptimizer(config, weights, ["w"])
+    for g in grads:
+        param.grad = paddle.to_tensor(g)
+        opt.step()
+        opt.clear_grad()
+        mine.step(weights, {"w": g})
+    np.testing.assert_allclose(weights["w"], param.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_paddle_engine_trains_too(tiny_data: MovieLens) -> None:
+    config = ModelConfig.preset("default", epochs=1, seed=2)
+    encoder = FeatureEncoder.fit(tiny_data)
+    history = Trainer(config, progress=False, engine="paddle").fit(
+        FusionModel(config, encoder), encoder, tiny_data
+    )
+    assert np.isfinite(history.best_val_rmse)
+    with pytest.raises(ValidationError, match="engine"):
+        Trainer(config, engine="cuda")
