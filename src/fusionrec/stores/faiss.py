@@ -1,0 +1,473 @@
+"""FaissStore: an in-memory vector store on Faiss (flat, HNSW or IVF), saved atomically.
+
+Items live in a plain Faiss index under sequential labels; a label -> id table and the
+metadata sit beside it. Flat indexes delete physically (``remove_ids`` compacts labels, as
+``IndexIDMap2`` does); HNSW and IVF cannot remove cheaply, so replaced or deleted labels
+become tombstones that search skips, and the index is rebuilt once tombstones outnumber
+half the live items. Filters become an ``IDSelectorBatch`` over the matching labels;
+exclusions and tombstones are post-filtered with an over-fetch that grows until every query
+has k hits or the index is exhausted, so neither shrinks results below k.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss as _faiss_module
+import numpy as np
+
+from fusionrec.atomic import write_bytes_atomic
+from fusionrec.errors import ConfigError, DimensionMismatchError, StoreError
+from fusionrec.stores._sync import ReadWriteLock
+from fusionrec.stores.base import (
+    Filter,
+    FloatMatrix,
+    Hit,
+    IdArray,
+    StoredItem,
+    VectorStore,
+    finite_score,
+    top_k_rows,
+)
+
+# faiss ships partial stubs that miss the SWIG search-parameter classes; treat it as Any.
+faiss: Any = _faiss_module
+
+_FORMAT = "fusionrec.faiss-store"
+_VERSION = 1
+_DEFAULT_THREADS = faiss.omp_get_max_threads()
+_INDEX_DEFAULTS: dict[str, dict[str, int]] = {
+    "flat": {},
+    "hnsw": {"M": 32, "efConstruction": 200, "efSearch": 128},
+    "ivf": {"nlist": 1024, "nprobe": 32},
+}
+_MAX_FILTER_CACHE = 32
+# Filters matching at most this many items are answered by exact brute force over the
+# matching vectors: faster than a selector scan, and exact even on HNSW/IVF, whose graph or
+# probes can miss items of a very selective filter.
+_BRUTE_FORCE_MAX = 4096
+
+
+def _index_params(index: str, params: Mapping[str, Any]) -> dict[str, int]:
+    if index not in _INDEX_DEFAULTS:
+        raise ConfigError(f"unknown Faiss index {index!r}; choose one of {sorted(_INDEX_DEFAULTS)}")
+    defaults = _INDEX_DEFAULTS[index]
+    unknown = set(params) - set(defaults)
+    if unknown:
+        raise ConfigError(
+            f"unknown parameter(s) {sorted(unknown)} for Faiss index {index!r}; "
+            f"accepted: {sorted(defaults)}"
+        )
+    out = dict(defaults)
+    for key, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"Faiss parameter {key} must be a positive integer, got {value!r}")
+        out[key] = int(value)
+    return out
+
+
+@dataclass
+class _State:
+    """One generation of the store's content; replace_all swaps a whole new one in."""
+
+    index: Any
+    label_to_id: IdArray
+    id_to_label: dict[int, int]
+    meta: dict[int, dict[str, Any]]
+    dead: int = 0
+    filters: dict[Filter, IdArray] = field(default_factory=dict)
+
+
+class FaissStore(VectorStore):
+    """In-memory store; ``index`` is "flat" (exact, default), "hnsw" or "ivf".
+
+    ``params``: HNSW ``M``, ``efConstruction``, ``efSearch``; IVF ``nlist`` (capped at the
+    number of vectors at first insert), ``nprobe``. With ``path``, an existing file is loaded
+    and :meth:`close` saves back to it. Single-query searches run Faiss on one OpenMP thread:
+    on small indexes thread start-up costs more than the search.
+    """
+
+    backend = "faiss"
+
+    def __init__(
+        self,
+        dim: int,
+        index: str = "flat",
+        *,
+        path: str | os.PathLike[str] | None = None,
+        **params: int,
+    ) -> None:
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise ConfigError(f"dim must be a positive integer, got {dim!r}")
+        self._dim = int(dim)
+        self._kind = index
+        self._params = _index_params(index, params)
+        self._path = None if path is None else Path(path)
+        self._lock = ReadWriteLock()
+        self._closed = False
+        self._state = self._empty_state()
+        if self._path is not None and self._path.exists():
+            loaded = FaissStore.load(self._path, dim=self._dim)
+            if (loaded._kind, loaded._params) != (self._kind, self._params):
+                raise ConfigError(
+                    f"{self._path} holds a {loaded._kind} index with {loaded._params}, "
+                    f"not {self._kind} with {self._params}"
+                )
+            self._state = loaded._state
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def exact(self) -> bool:
+        return self._kind == "flat"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def index_type(self) -> str:
+        """The Faiss index kind: flat, hnsw or ivf."""
+        return self._kind
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "dim": self._dim,
+            "index": self._kind,
+            "path": None if self._path is None else str(self._path),
+            **self._params,
+        }
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        if self._path is not None:
+            self.save(self._path)
+        self._closed = True
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the index, ids and metadata to one file, atomically (temp file + rename)."""
+        self._check_open()
+        with self._lock.read():
+            state = self._state
+            ids = np.array(sorted(state.meta), dtype=np.int64)
+            header = {
+                "format": _FORMAT,
+                "version": _VERSION,
+                "dim": self._dim,
+                "index": self._kind,
+                "params": self._params,
+                "count": len(state.meta),
+                "dead": state.dead,
+            }
+            meta = [state.meta[int(i)] for i in ids]
+            buffer = io.BytesIO()
+            np.savez(
+                buffer,
+                header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+                index=faiss.serialize_index(state.index),
+                label_to_id=state.label_to_id,
+                ids=ids,
+                meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            )
+        write_bytes_atomic(Path(path), buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], dim: int | None = None) -> FaissStore:
+        """Read a file written by :meth:`save`; refuse truncated files and another ``dim``."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                header = json.loads(bytes(data["header"]).decode())
+                raw_index = np.array(data["index"])
+                label_to_id = np.array(data["label_to_id"], dtype=np.int64)
+                ids = np.array(data["ids"], dtype=np.int64)
+                meta = json.loads(bytes(data["meta"]).decode())
+        except FileNotFoundError:
+            raise
+        except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as exc:
+            raise StoreError(
+                f"{path} is not a complete fusionrec Faiss store (truncated or wrong file): {exc}"
+            ) from exc
+        if header.get("format") != _FORMAT or header.get("version") != _VERSION:
+            raise StoreError(f"{path} is not a fusionrec Faiss store (version {_VERSION})")
+        if dim is not None and header["dim"] != dim:
+            raise DimensionMismatchError(
+                f"{path} holds vectors of dimension {header['dim']}, not {dim}"
+            )
+        store = cls(header["dim"], header["index"], **header["params"])
+        index = faiss.deserialize_index(raw_index)
+        if (
+            index.d != header["dim"]
+            or index.ntotal != label_to_id.size
+            or not len(meta) == ids.size == header["count"]
+        ):
+            raise StoreError(f"{path} is inconsistent: index, ids and metadata disagree")
+        if header["index"] == "ivf":
+            faiss.extract_index_ivf(index).make_direct_map()
+        live = np.flatnonzero(label_to_id >= 0)
+        store._state = _State(
+            index=index,
+            label_to_id=label_to_id,
+            id_to_label={int(label_to_id[j]): int(j) for j in live},
+            meta={int(i): m for i, m in zip(ids, meta, strict=True)},
+            dead=int(header["dead"]),
+        )
+        if len(store._state.id_to_label) != len(store._state.meta):
+            raise StoreError(f"{path} is inconsistent: labels and metadata disagree")
+        return store
+
+    # -- hooks ---------------------------------------------------------------------------
+
+    def _empty_state(self) -> _State:
+        return _State(
+            index=self._new_index(),
+            label_to_id=np.zeros(0, dtype=np.int64),
+            id_to_label={},
+            meta={},
+        )
+
+    def _new_index(self) -> Any:
+        if self._kind == "flat":
+            return faiss.IndexFlatIP(self._dim)
+        if self._kind == "hnsw":
+            index = faiss.IndexHNSWFlat(self._dim, self._params["M"], faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = self._params["efConstruction"]
+            return index
+        return None  # IVF is built at the first insert, when nlist can be fitted to the data
+
+    def _add(self, state: _State, vectors: FloatMatrix) -> None:
+        if state.index is None:
+            nlist = max(1, min(self._params["nlist"], vectors.shape[0] // 39 or 1))
+            quantizer = faiss.IndexFlatIP(self._dim)
+            index = faiss.IndexIVFFlat(quantizer, self._dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            index.train(vectors)
+            index.make_direct_map()
+            state.index = index
+        state.index.add(vectors)
+
+    def _upsert(self, ids: IdArray, vectors: FloatMatrix, metadata: list[dict[str, Any]]) -> None:
+        with self._lock.write():
+            state = self._state
+            self._remove(state, ids)
+            self._append(state, ids, vectors, metadata)
+            self._maybe_compact(state)
+
+    def _append(
+        self, state: _State, ids: IdArray, vectors: FloatMatrix, metadata: list[dict[str, Any]]
+    ) -> None:
+        start = state.label_to_id.size
+        self._add(state, vectors)
+        state.label_to_id = np.concatenate([state.label_to_id, ids])
+        for offset, (item_id, meta) in enumerate(zip(ids.tolist(), metadata, strict=True)):
+            state.id_to_label[item_id] = start + offset
+            state.meta[item_id] = meta
+        state.filters.clear()
+
+    def _remove(self, state: _State, ids: IdArray) -> None:
+        labels = [state.id_to_label.pop(i) for i in ids.tolist() if i in state.id_to_label]
+        if not labels:
+            return
+        for item_id in ids.tolist():
+            state.meta.pop(item_id, None)
+        state.filters.clear()
+        label_arr = np.array(labels, dtype=np.int64)
+        if self._kind == "flat":
+            state.index.remove_ids(faiss.IDSelectorBatch(label_arr))
+            keep = np.ones(state.label_to_id.size, dtype=bool)
+            keep[label_arr] = False
+            state.label_to_id = state.label_to_id[keep]
+            state.id_to_label = {int(i): j for j, i in enumerate(state.label_to_id.tolist())}
+        else:
+            state.label_to_id[label_arr] = -1
+            state.dead += label_arr.size
+
+    def _maybe_compact(self, state: _State) -> None:
+        if state.dead <= max(1024, len(state.meta) // 2):
+            return
+        live_ids = np.array(list(state.id_to_label), dtype=np.int64)
+        labels = np.array([state.id_to_label[i] for i in live_ids.tolist()], dtype=np.int64)
+        vectors = state.index.reconstruct_batch(labels) if labels.size else None
+        meta = [state.meta[i] for i in live_ids.tolist()]
+        fresh = self._empty_state()
+        if vectors is not None:
+            self._append(fresh, live_ids, np.ascontiguousarray(vectors, np.float32), meta)
+        state.index, state.label_to_id = fresh.index, fresh.label_to_id
+        state.id_to_label, state.dead = fresh.id_to_label, 0
+        state.filters.clear()
+
+    def _delete(self, ids: IdArray) -> None:
+        with self._lock.write():
+            self._remove(self._state, ids)
+            self._maybe_compact(self._state)
+
+    def _count(self) -> int:
+        return len(self._state.meta)
+
+    def _get(self, ids: IdArray) -> list[StoredItem]:
+        with self._lock.read():
+            state = self._state
+            found = [i for i in ids.tolist() if i in state.id_to_label]
+            if not found:
+                return []
+            labels = np.array([state.id_to_label[i] for i in found], dtype=np.int64)
+            vectors = np.asarray(state.index.reconstruct_batch(labels), dtype=np.float32)
+            return [
+                StoredItem(i, vectors[row].copy(), _copy_meta(state.meta[i]))
+                for row, i in enumerate(found)
+            ]
+
+    def _replace_all(
+        self, ids: IdArray, vectors: FloatMatrix, metadata: list[dict[str, Any]]
+    ) -> None:
+        fresh = self._empty_state()
+        if ids.size:
+            self._append(fresh, ids, vectors, metadata)
+        with self._lock.write():
+            self._state = fresh
+
+    def _search(
+        self, queries: FloatMatrix, k: int, filter: Filter | None, excludes: list[frozenset[int]]
+    ) -> list[list[Hit]]:
+        with self._lock.read():
+            state = self._state
+            if state.index is None or not state.meta:
+                return [[] for _ in range(queries.shape[0])]
+            selector = None
+            ntotal = int(state.index.ntotal)
+            dead = state.dead
+            if filter is not None:
+                allowed = self._allowed_labels(state, filter)
+                if not allowed.size:
+                    return [[] for _ in range(queries.shape[0])]
+                if allowed.size <= _BRUTE_FORCE_MAX:
+                    return self._search_subset(state, queries, k, allowed, excludes)
+                selector = faiss.IDSelectorBatch(allowed)
+                ntotal, dead = int(allowed.size), 0
+            _set_threads(1 if queries.shape[0] == 1 else _DEFAULT_THREADS)
+            return self._search_state(state, queries, k, selector, ntotal, dead, excludes)
+
+    def _search_state(
+        self,
+        state: _State,
+        queries: FloatMatrix,
+        k: int,
+        selector: Any,
+        ntotal: int,
+        dead: int,
+        excludes: list[frozenset[int]],
+    ) -> list[list[Hit]]:
+        results: list[list[Hit]] = [[] for _ in range(queries.shape[0])]
+        pending = np.arange(queries.shape[0])
+        fetch = min(ntotal, k + dead + max(len(e) for e in excludes))
+        while pending.size:
+            batch = queries if pending.size == queries.shape[0] else queries[pending]
+            params = self._search_params(selector, fetch)
+            if params is None:
+                scores, labels = state.index.search(batch, fetch)
+            else:
+                scores, labels = state.index.search(batch, fetch, params=params)
+            still: list[int] = []
+            for row, qi in enumerate(pending.tolist()):
+                hits = self._collect(state, scores[row], labels[row], k, excludes[qi])
+                results[qi] = hits
+                if len(hits) < k and fetch < ntotal:
+                    still.append(qi)
+            pending = np.array(still, dtype=np.int64)
+            fetch = min(ntotal, fetch * 2)
+        return results
+
+    def _search_subset(
+        self,
+        state: _State,
+        queries: FloatMatrix,
+        k: int,
+        labels: IdArray,
+        excludes: list[frozenset[int]],
+    ) -> list[list[Hit]]:
+        vectors = np.asarray(state.index.reconstruct_batch(labels), dtype=np.float32)
+        scores = queries @ vectors.T
+        ids = state.label_to_id[labels]
+        fetch = min(labels.size, k + max(len(e) for e in excludes))
+        order = top_k_rows(scores, fetch)
+        results = []
+        for row, exclude in enumerate(excludes):
+            hits: list[Hit] = []
+            for col in order[row].tolist():
+                item_id = int(ids[col])
+                if item_id in exclude:
+                    continue
+                meta = _copy_meta(state.meta[item_id])
+                hits.append(Hit(item_id, finite_score(scores[row, col]), meta))
+                if len(hits) == k:
+                    break
+            results.append(hits)
+        return results
+
+    def _search_params(self, selector: Any, fetch: int) -> Any:
+        if self._kind == "hnsw":
+            ef = max(self._params["efSearch"], fetch)
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=ef)
+        if self._kind == "ivf":
+            return faiss.SearchParametersIVF(sel=selector, nprobe=self._params["nprobe"])
+        return None if selector is None else faiss.SearchParameters(sel=selector)
+
+    @staticmethod
+    def _collect(
+        state: _State, scores: Any, labels: Any, k: int, exclude: frozenset[int]
+    ) -> list[Hit]:
+        hits: list[Hit] = []
+        label_to_id, meta = state.label_to_id, state.meta
+        for score, label in zip(scores.tolist(), labels.tolist(), strict=True):
+            if label < 0:
+                break
+            item_id = int(label_to_id[label])
+            if item_id < 0 or item_id in exclude:
+                continue
+            m = meta[item_id]
+            hits.append(Hit(item_id, finite_score(score), {**m, "genres": list(m["genres"])}))
+            if len(hits) == k:
+                break
+        return hits
+
+    def _allowed_labels(self, state: _State, flt: Filter) -> IdArray:
+        cached = state.filters.get(flt)
+        if cached is not None:
+            return cached
+        candidates = state.meta.keys() if flt.ids is None else flt.ids
+        labels = sorted(
+            state.id_to_label[i]
+            for i in candidates
+            if i in state.meta and flt.matches(i, state.meta[i])
+        )
+        out = np.array(labels, dtype=np.int64)
+        if len(state.filters) >= _MAX_FILTER_CACHE:
+            state.filters.clear()
+        state.filters[flt] = out
+        return out
+
+
+_threads = [_DEFAULT_THREADS]
+
+
+def _set_threads(n: int) -> None:
+    """Set Faiss's OpenMP thread count (process-wide) when it changes."""
+    if _threads[0] != n:
+        faiss.omp_set_num_threads(n)
+        _threads[0] = n
+
+
+def _copy_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    return {"title": meta["title"], "genres": list(meta["genres"]), "year": meta["year"]}

@@ -1,0 +1,207 @@
+"""MilvusStore specifics on real Milvus Lite: index read-back, locks, pointers, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fusionrec.errors import (
+    CollectionNotFoundError,
+    ConfigError,
+    DimensionMismatchError,
+    StoreInUseError,
+)
+from fusionrec.stores import Filter, MilvusStore
+from fusionrec.stores.milvus import _flatten_index, filter_expression
+from fusionrec.testing import random_items, random_queries
+
+
+def test_filter_expression_translation() -> None:
+    flt = Filter(genres_any=["Sci-Fi", 'Kid"s'], year_between=(1990, 1999), ids=[3, 4])
+    assert filter_expression(flt) == (
+        'ARRAY_CONTAINS_ANY(genres, ["Sci-Fi", "Kid\\"s"]) and '
+        "(year >= 1990 and year <= 1999) and id in [3, 4]"
+    )
+    assert filter_expression(None) == ""
+
+
+def test_index_description_is_flattened() -> None:
+    nested = {"index_type": "HNSW", "params": {"M": 16, "efConstruction": 100}}
+    as_json = {"index_type": "HNSW", "params": json.dumps({"M": 16})}
+    flat = {"index_type": "HNSW", "M": "16"}
+    assert _flatten_index(nested) == {"index_type": "HNSW", "M": "16", "efConstruction": "100"}
+    assert _flatten_index(as_json) == _flatten_index(flat) == {"index_type": "HNSW", "M": "16"}
+
+
+def test_index_params_are_read_back(tmp_path: Path) -> None:
+    uri = str(tmp_path / "ivf.db")
+    with MilvusStore(uri, dim=8, index="IVF_FLAT", index_params={"nlist": 32}) as store:
+        assert not store.exact and store.index_type == "IVF_FLAT"
+        store.upsert(*random_items(100, 8))
+        assert len(store.search(random_queries(1, 8), 5)[0]) == 5
+        settings = store.settings()
+    assert settings["index_params"] == {"nlist": 32}
+    with MilvusStore(uri) as again:
+        assert again.index_type == "IVF_FLAT" and again.dim == 8 and again.count() == 100
+        assert again.settings() == settings
+
+
+def test_lite_refuses_server_only_index(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="HNSW"):
+        MilvusStore(str(tmp_path / "h.db"), dim=8, index="HNSW")
+    with pytest.raises(ConfigError, match=r"\.db"):
+        MilvusStore(str(tmp_path / "no_suffix"), dim=8)
+
+
+def test_open_checks_dimension_and_existence(tmp_path: Path) -> None:
+    uri = str(tmp_path / "d.db")
+    with pytest.raises(CollectionNotFoundError, match="pass dim"):
+        MilvusStore(uri, collection="missing")
+    MilvusStore(uri, dim=8).close()
+    with pytest.raises(DimensionMismatchError, match="dimension 8, not 4"):
+        MilvusStore(uri, dim=4)
+    with MilvusStore(uri) as store:
+        assert store.dim == 8
+
+
+def test_search_on_dropped_collection(tmp_path: Path) -> None:
+    from pymilvus import MilvusClient
+
+    uri = str(tmp_path / "drop.db")
+    with MilvusStore(uri, dim=8) as store:
+        store.upsert(*random_items(10, 8))
+        client = MilvusClient(uri=uri)
+        client.drop_collection(store.physical_collection)
+        client.close()
+        with pytest.raises(CollectionNotFoundError):
+            store.search(random_queries(1, 8), 3)
+
+
+def test_replace_all_switches_pointer_and_drops_old(tmp_path: Path) -> None:
+    from pymilvus import MilvusClient
+
+    uri = str(tmp_path / "r.db")
+    with MilvusStore(uri, dim=8) as store:
+        store.upsert(*random_items(20, 8))
+        assert store.physical_collection == "movies__v1"
+        store.replace_all(*random_items(5, 8, seed=3, first_id=50))
+        assert store.physical_collection == "movies__v2"
+        assert store.count() == 5
+    pointers = json.loads((tmp_path / ".r.db.collections.json").read_text())
+    assert pointers == {"collections": {"movies": "movies__v2"}}
+    client = MilvusClient(uri=uri)
+    assert client.list_collections() == ["movies__v2"]
+    client.create_collection("movies__v7", dimension=8)  # an interrupted reindex's leftover
+    client.close()
+    with MilvusStore(uri) as store:
+        assert store.count() == 5
+    client = MilvusClient(uri=uri)
+    assert client.list_collections() == ["movies__v2"]
+    client.close()
+
+
+_OTHER_PROCESS = textwrap.dedent(
+    """
+    import sys
+    from fusionrec.stores import MilvusStore
+    try:
+        with MilvusStore(sys.argv[1]) as store:
+            print("count", store.count())
+    except Exception as exc:
+        print(type(exc).__name__, exc)
+    """
+)
+
+
+def _other_process(uri: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _OTHER_PROCESS, uri], capture_output=True, text=True, timeout=60
+    )
+    return done.stdout.strip()
+
+
+def test_lock_held_until_close_then_released(tmp_path: Path) -> None:
+    uri = str(tmp_path / "lock.db")
+    store = MilvusStore(uri, dim=8)
+    store.upsert(*random_items(7, 8))
+    out = _other_process(uri)
+    assert out.startswith(StoreInUseError.__name__), out
+    assert "store in use by another process" in out
+    store.close()
+    assert _other_process(uri) == "count 7"
+
+
+_LOG_CHECK = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from fusionrec.stores import Filter, MilvusStore
+    from fusionrec.testing import random_items, random_queries
+    with MilvusStore(sys.argv[1], dim=8, index=sys.argv[2]) as store:
+        store.upsert(*random_items(300, 8))
+        store.upsert(*random_items(10, 8, seed=2))
+        store.search(random_queries(5, 8), 5, filter=Filter(genres_any=["Drama"]),
+                     exclude_ids=[[7], [14], [21], [28], [35]])
+        store.replace_all(*random_items(50, 8, seed=4))
+        store.delete([7])
+        print("ok", store.count())
+    """
+)
+
+
+@pytest.mark.parametrize("index", ["FLAT", "IVF_FLAT"])
+def test_no_error_lines_in_milvus_lite_logs(tmp_path: Path, index: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _LOG_CHECK, str(tmp_path / "log.db"), index],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == "ok 49", done.stderr
+    logged = done.stdout + done.stderr
+    assert "ERROR" not in logged and "not implemented" not in logged.lower(), logged
+
+
+def test_batched_upsert_over_batch_size(tmp_path: Path) -> None:
+    ids, vectors, meta = random_items(250, 8)
+    with MilvusStore(str(tmp_path / "b.db"), dim=8, batch_size=64) as store:
+        store.upsert(ids, vectors, meta)
+        assert store.count() == 250
+        got = store.get(ids[::-1])
+        assert [g.id for g in got] == ids[::-1].tolist()
+        np.testing.assert_allclose(got[0].vector, vectors[-1], atol=1e-6)
+
+
+def test_two_stores_share_one_lite_file(tmp_path: Path) -> None:
+    uri = str(tmp_path / "shared.db")
+    first = MilvusStore(uri, collection="a", dim=8)
+    second = MilvusStore(uri, collection="b", dim=4)
+    first.upsert(*random_items(5, 8))
+    second.upsert(*random_items(3, 4))
+    first.close()
+    assert second.count() == 3
+    second.close()
+    assert _other_process(uri).startswith("CollectionNotFoundError")
+
+
+@pytest.mark.milvus_server
+def test_server_flush_builds_the_index(milvus_server_uri: str) -> None:
+    from pymilvus import MilvusClient
+
+    store = MilvusStore(
+        milvus_server_uri, collection="flushed", dim=8, index="HNSW", index_params={"M": 8}
+    )
+    with store:
+        store.upsert(*random_items(500, 8))
+        store.flush()
+        client = MilvusClient(uri=milvus_server_uri)
+        info = client.describe_index(store.physical_collection, "vector")
+        client.close()
+        assert int(info["indexed_rows"]) == int(info["total_rows"]) == 500
+        assert store.settings()["index_params"] == {"M": 8, "efConstruction": 200}
