@@ -1,4 +1,13 @@
-"""fusionrec: a two-tower fusion recommender whose movie vectors live in a vector database."""
+"""fusionrec: a two-tower fusion recommender whose movie vectors live in a vector database.
+
+Public names are importable from here. Heavy parts (Paddle, pymilvus, faiss) load on first use,
+so ``import fusionrec`` and the serving path stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from fusionrec.errors import (
     CollectionNotFoundError,
@@ -19,6 +28,69 @@ from fusionrec.errors import (
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:
+    from fusionrec.config import ModelConfig
+    from fusionrec.data import (
+        MovieLens,
+        download_movielens,
+        leave_last_out,
+        load_movielens,
+        official_folds,
+        random_split,
+        synthetic_movielens,
+        write_movielens,
+    )
+    from fusionrec.export import ModelBundle, load_model_dir, save_model_dir
+    from fusionrec.features import FeatureEncoder
+    from fusionrec.model import FusionModel, MovieTower, UserTower
+    from fusionrec.recommender import EvaluationResult, FusionRecommender, Recommendation
+    from fusionrec.stores import FaissStore, Filter, Hit, MilvusStore, VectorStore
+    from fusionrec.training import History, Trainer
+
+_LAZY = {
+    "ModelConfig": "fusionrec.config",
+    "MovieLens": "fusionrec.data",
+    "download_movielens": "fusionrec.data",
+    "leave_last_out": "fusionrec.data",
+    "load_movielens": "fusionrec.data",
+    "official_folds": "fusionrec.data",
+    "random_split": "fusionrec.data",
+    "synthetic_movielens": "fusionrec.data",
+    "write_movielens": "fusionrec.data",
+    "ModelBundle": "fusionrec.export",
+    "load_model_dir": "fusionrec.export",
+    "save_model_dir": "fusionrec.export",
+    "FeatureEncoder": "fusionrec.features",
+    "FusionModel": "fusionrec.model",
+    "MovieTower": "fusionrec.model",
+    "UserTower": "fusionrec.model",
+    "EvaluationResult": "fusionrec.recommender",
+    "FusionRecommender": "fusionrec.recommender",
+    "Recommendation": "fusionrec.recommender",
+    "FaissStore": "fusionrec.stores",
+    "Filter": "fusionrec.stores",
+    "Hit": "fusionrec.stores",
+    "MilvusStore": "fusionrec.stores",
+    "VectorStore": "fusionrec.stores",
+    "History": "fusionrec.training",
+    "Trainer": "fusionrec.training",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import public names on first access (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fusionrec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 __all__ = [
     "CollectionNotFoundError",
     "ConfigError",
@@ -26,13 +98,39 @@ __all__ = [
     "DataIntegrityError",
     "DimensionMismatchError",
     "DownloadError",
+    "EvaluationResult",
+    "FaissStore",
+    "FeatureEncoder",
+    "Filter",
     "FilterError",
+    "FusionModel",
+    "FusionRecommender",
     "FusionrecError",
+    "History",
+    "Hit",
+    "MilvusStore",
+    "ModelBundle",
+    "ModelConfig",
     "ModelDirError",
+    "MovieLens",
+    "MovieTower",
     "NotFittedError",
+    "Recommendation",
     "StoreError",
     "StoreInUseError",
+    "Trainer",
     "UnknownBackendError",
+    "UserTower",
     "ValidationError",
+    "VectorStore",
     "__version__",
+    "download_movielens",
+    "leave_last_out",
+    "load_model_dir",
+    "load_movielens",
+    "official_folds",
+    "random_split",
+    "save_model_dir",
+    "synthetic_movielens",
+    "write_movielens",
 ]

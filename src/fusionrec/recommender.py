@@ -1,0 +1,655 @@
+"""FusionRecommender: the facade that composes the encoder, the towers and a vector store.
+
+It follows scikit-learn's estimator shape (``fit``, ``evaluate``, ``predict``, ``save`` /
+``load``); recommending is a similarity search of the user vector against the movie vectors
+held in the store. Paddle is imported only to train, so loading a saved recommender and
+serving from it stays light.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fusionrec import catalog
+from fusionrec.atomic import replace_directory
+from fusionrec.config import ModelConfig
+from fusionrec.data.tables import ML1M_OCCUPATIONS, MovieLens, Movies, Users
+from fusionrec.demographics import normalize_many
+from fusionrec.errors import ConfigError, ModelDirError, NotFittedError, ValidationError
+from fusionrec.export import ModelBundle, load_model_dir
+from fusionrec.features import MovieFeatures, UserFeatures
+from fusionrec.interactions import SeenItems
+
+if TYPE_CHECKING:
+    from fusionrec.stores import Filter, Hit, VectorStore
+    from fusionrec.training import History
+
+#: Where the default store (Milvus Lite) keeps its file, relative to the working directory.
+DEFAULT_URI = "./fusionrec.db"
+DEFAULT_COLLECTION = "movies"
+FORMAT_VERSION = 1
+_STATE_FILE = "recommender.json"
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended movie; ``score`` is on the rating scale (5 x cosine for the reference)."""
+
+    movie_id: int
+    title: str
+    genres: tuple[str, ...]
+    year: int
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (genres as a list)."""
+        return {
+            "movie_id": self.movie_id,
+            "title": self.title,
+            "genres": list(self.genres),
+            "year": self.year,
+            "score": self.score,
+        }
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """Rating-prediction error on a test set, plus top-N metrics when ``k`` was asked for."""
+
+    rmse: float
+    mae: float
+    n_ratings: int
+    k: int | None = None
+    recall: float | None = None
+    ndcg: float | None = None
+    hit_rate: float | None = None
+    n_users: int | None = None
+
+
+class FusionRecommender:
+    """Train the fusion model, index movie vectors in a store, and recommend by similarity.
+
+    ``store`` is any :class:`~fusionrec.stores.VectorStore`; when omitted, a
+    :class:`~fusionrec.stores.MilvusStore` on Milvus Lite (``./fusionrec.db``) is opened the
+    first time one is needed, with the model's vector dimension.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig | None = None,
+        store: VectorStore | None = None,
+        *,
+        progress: bool = True,
+    ) -> None:
+        self.config = config if config is not None else ModelConfig.preset("default")
+        self.progress = progress
+        self.history_: History | None = None
+        self._store = store
+        self._store_settings: dict[str, Any] | None = None
+        self._store_lock = threading.Lock()
+        self._bundle: ModelBundle | None = None
+        self._model: Any = None
+        self._model_dir: Path | None = None
+        self._users: Users | None = None
+        self._user_order: npt.NDArray[np.int64] | None = None
+        self._movies: Movies | None = None
+        self._seen: SeenItems | None = None
+        self._occupations: tuple[str, ...] = ML1M_OCCUPATIONS
+
+    # ------------------------------------------------------------------ training
+
+    def fit(
+        self,
+        train: MovieLens,
+        validation: MovieLens | None = None,
+        **training_options: Any,
+    ) -> FusionRecommender:
+        """Train on ``train`` (early stopping on ``validation``, or a slice carved from train).
+
+        ``training_options`` override fields of the config for this run, e.g. ``epochs=5``.
+        """
+        from fusionrec.features import FeatureEncoder
+        from fusionrec.model import FusionModel
+        from fusionrec.training import Trainer
+
+        if not isinstance(train, MovieLens):
+            raise ValidationError(f"train must be a MovieLens data set, got {type(train).__name__}")
+        unknown = set(training_options) - {f.name for f in dataclasses.fields(self.config)}
+        if unknown:
+            raise ConfigError(f"unknown training option(s): {sorted(unknown)}")
+        config = dataclasses.replace(self.config, **training_options)
+        encoder = FeatureEncoder.fit(train, max_title_words=config.max_title_words)
+        model = FusionModel(config, encoder)
+        self.history_ = Trainer(config, progress=self.progress).fit(
+            model, encoder, train, validation
+        )
+        self.config = config
+        self._model = model
+        self._model_dir = None
+        self._bundle = ModelBundle.from_model(model, encoder, config)
+        self._set_users(train.users)
+        self._movies = train.movies
+        self._occupations = train.occupations
+        seen = SeenItems.from_ratings(train.ratings)
+        self._seen = seen.add(validation.ratings) if validation is not None else seen
+        return self
+
+    # ------------------------------------------------------------------ store
+
+    @property
+    def store(self) -> VectorStore:
+        """The vector store, opened on first use (Milvus Lite by default)."""
+        with self._store_lock:
+            if self._store is None:
+                bundle = self._require_bundle()
+                if self._store_settings is not None:
+                    from fusionrec.stores import open_store
+
+                    self._store = open_store(self._store_settings)
+                else:
+                    from fusionrec.stores import create
+
+                    self._store = create(
+                        "milvus", dim=bundle.dim, uri=DEFAULT_URI, collection=DEFAULT_COLLECTION
+                    )
+            return self._store
+
+    @store.setter
+    def store(self, store: VectorStore) -> None:
+        with self._store_lock:
+            self._store = store
+
+    def index_movies(
+        self,
+        movies: Movies | MovieLens | None = None,
+        *,
+        batch_size: int = 1024,
+        replace: bool = False,
+    ) -> int:
+        """Encode movies with the movie tower and upsert them with their metadata; return the count.
+
+        Re-running updates in place (ids are primary keys), so an interrupted run is repaired by
+        running it again. With ``replace=True`` the whole catalog is swapped in at once and
+        searches running meanwhile keep answering from the previous one.
+        """
+        table = self._movie_table(movies)
+        if batch_size < 1:
+            raise ValidationError(f"batch_size must be >= 1, got {batch_size}")
+        if replace:
+            vectors = self._movie_vectors(table)
+            self.store.replace_all(table.movie_id, vectors, _metadata(table))
+        else:
+            self._upsert_in_batches(table, batch_size)
+        self._movies = table if self._movies is None else catalog.merge_movies(self._movies, table)
+        return len(table)
+
+    def add_movies(self, movies: Movies | MovieLens, *, batch_size: int = 1024) -> int:
+        """Make movies unseen in training recommendable, from their genres and title alone."""
+        table = self._movie_table(movies)
+        self._upsert_in_batches(table, batch_size)
+        self._movies = table if self._movies is None else catalog.merge_movies(self._movies, table)
+        return len(table)
+
+    # ------------------------------------------------------------------ recommending
+
+    def recommend(
+        self,
+        user_id: int | None = None,
+        *,
+        age: int | None = None,
+        gender: str | None = None,
+        occupation: int | str | None = None,
+        k: int = 10,
+        exclude_seen: bool = True,
+        filter: Filter | None = None,
+    ) -> list[Recommendation]:
+        """Top-``k`` movies for a known user (by id) or a new one (by age, gender, occupation)."""
+        demographic = age is not None or gender is not None or occupation is not None
+        return self.recommend_batch(
+            None if user_id is None else [user_id],
+            ages=[age] if demographic else None,
+            genders=[gender] if demographic else None,
+            occupations=[occupation] if demographic else None,
+            k=k,
+            exclude_seen=exclude_seen,
+            filter=filter,
+        )[0]
+
+    def recommend_batch(
+        self,
+        user_ids: Sequence[int] | None = None,
+        *,
+        ages: Sequence[int | None] | None = None,
+        genders: Sequence[str | None] | None = None,
+        occupations: Sequence[int | str | None] | None = None,
+        k: int = 10,
+        exclude_seen: bool = True,
+        filter: Filter | None = None,
+    ) -> list[list[Recommendation]]:
+        """Recommendations for many users in one store search (the fast path)."""
+        _check_k(k)
+        features, ids = self._user_features(user_ids, ages, genders, occupations)
+        bundle = self._require_bundle()
+        store = self._require_indexed()
+        queries = bundle.user_vectors(features)
+        exclude = None
+        if exclude_seen and ids is not None:
+            seen = self._require_seen()
+            exclude = [seen.of(int(u)).tolist() for u in ids]
+        results = store.search(queries, k, filter=filter, exclude_ids=exclude)
+        return [
+            self._to_recommendations(hits, bundle, features, row)
+            for row, hits in enumerate(results)
+        ]
+
+    def similar_movies(
+        self, movie_id: int, k: int = 10, filter: Filter | None = None
+    ) -> list[Recommendation]:
+        """Movies whose vectors lie closest to ``movie_id``'s; score is 5 x inner product."""
+        _check_k(k)
+        store = self._require_indexed()
+        items = store.get([int(movie_id)])
+        if not items:
+            raise ValidationError(
+                f"movie id {movie_id} is not in the store: index it with index_movies() "
+                "or add_movies() first"
+            )
+        hits = store.search(items[0].vector, k, filter=filter, exclude_ids=[int(movie_id)])[0]
+        return [_recommendation(hit, 5.0 * hit.score) for hit in hits]
+
+    def predict(
+        self, user: int | Mapping[str, Any], movie_ids: int | Sequence[int]
+    ) -> npt.NDArray[np.float32]:
+        """Predicted ratings of ``movie_ids`` for one user: a known id or a demographics mapping."""
+        bundle = self._require_bundle()
+        if isinstance(user, Mapping):
+            extra = set(user) - {"user_id", "age", "gender", "occupation"}
+            if extra:
+                raise ValidationError(f"unknown user field(s) {sorted(extra)}")
+            features, _ = self._user_features(
+                None if user.get("user_id") is None else [user["user_id"]],
+                [user.get("age")],
+                [user.get("gender")],
+                [user.get("occupation")],
+            )
+        else:
+            features, _ = self._user_features([user], None, None, None)
+        ids = np.atleast_1d(np.asarray(movie_ids, dtype=np.int64))
+        movie_vectors = self._movie_vectors(self._catalog_rows(ids))
+        user_vector = bundle.user_vectors(features)
+        scores = (movie_vectors @ user_vector[0])[None, :]
+        return np.asarray(bundle.ratings(scores, features)[0], dtype=np.float32)
+
+    def evaluate(
+        self, test: MovieLens, *, k: int | None = None, min_rating: float = 4.0
+    ) -> EvaluationResult:
+        """RMSE and MAE of predicted ratings on ``test``; with ``k``, also top-N metrics.
+
+        Top-N protocol: relevant = the user's test movies rated >= ``min_rating``; candidates =
+        every catalog movie the user did not rate in training; ranking by the model's inner
+        product over the full catalog (what an exact store returns).
+        """
+        from fusionrec import metrics
+
+        bundle = self._require_bundle()
+        if len(test.ratings) == 0:
+            raise ValidationError("test has no ratings to evaluate")
+        predicted = self._predict_rows(test)
+        truth = test.ratings.rating
+        result = EvaluationResult(
+            rmse=float(metrics.rmse(truth, predicted)),
+            mae=float(metrics.mae(truth, predicted)),
+            n_ratings=len(truth),
+        )
+        if k is None:
+            return result
+        _check_k(k)
+        topn = self._evaluate_topn(test, k, min_rating, bundle)
+        return dataclasses.replace(
+            result,
+            k=k,
+            recall=float(topn.recall),
+            ndcg=float(topn.ndcg),
+            hit_rate=float(topn.hit_rate),
+            n_users=int(topn.n_users),
+        )
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory plus catalog and store settings, atomically."""
+        from fusionrec.export import save_model_dir
+
+        bundle = self._require_bundle()
+        target = Path(path)
+        with replace_directory(target) as tmp:
+            if self._model is not None:
+                save_model_dir(tmp / "model", self._model, bundle.encoder, self.config)
+            elif self._model_dir is not None:
+                shutil.copytree(self._model_dir, tmp / "model")
+            else:
+                raise NotFittedError("nothing to save: call fit() or load() first")
+            assert self._users is not None and self._seen is not None and self._movies is not None
+            catalog.save_users(self._users, tmp / "users.npz")
+            catalog.save_movies(self._movies, tmp / "movies.json")
+            self._seen.save(tmp / "seen.npz")
+            settings = self._store.settings() if self._store is not None else self._store_settings
+            state = {
+                "format_version": FORMAT_VERSION,
+                "occupations": list(self._occupations),
+                "store": settings,
+            }
+            (tmp / _STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
+        self._model_dir = target / "model"
+        return target
+
+    @classmethod
+    def load(
+        cls, path: str | Path, store: VectorStore | None = None, *, progress: bool = True
+    ) -> FusionRecommender:
+        """Load what :meth:`save` wrote; the store reopens from its saved settings unless given."""
+        root = Path(path)
+        if not root.is_dir():
+            raise ModelDirError(f"{root}: no such model directory (train and save one first)")
+        state_file = root / _STATE_FILE
+        missing = [
+            name
+            for name in (_STATE_FILE, "model", "users.npz", "movies.json", "seen.npz")
+            if not (root / name).exists()
+        ]
+        if missing:
+            raise ModelDirError(
+                f"{root}: not a complete fusionrec model directory, missing {missing}"
+            )
+        try:
+            state = json.loads(state_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelDirError(f"{state_file}: unreadable ({exc})") from exc
+        if state.get("format_version") != FORMAT_VERSION:
+            raise ModelDirError(
+                f"{state_file}: format version {state.get('format_version')!r} is not supported "
+                f"(this fusionrec reads version {FORMAT_VERSION})"
+            )
+        bundle = load_model_dir(root / "model")
+        rec = cls(config=bundle.config, store=store, progress=progress)
+        rec._bundle = bundle
+        rec._model_dir = root / "model"
+        rec._set_users(catalog.load_users(root / "users.npz"))
+        rec._movies = catalog.load_movies(root / "movies.json")
+        rec._seen = SeenItems.load(root / "seen.npz")
+        rec._occupations = tuple(state.get("occupations") or ML1M_OCCUPATIONS)
+        rec._store_settings = state.get("store")
+        return rec
+
+    def close(self) -> None:
+        """Close the store if this recommender opened or was given one."""
+        with self._store_lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    def __enter__(self) -> FusionRecommender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+
+    @property
+    def bundle(self) -> ModelBundle:
+        """The trained towers and encoder, as a paddle-free inference bundle."""
+        return self._require_bundle()
+
+    @property
+    def occupations(self) -> tuple[str, ...]:
+        """Occupation names by id, as in the training data."""
+        return self._occupations
+
+    @property
+    def movies(self) -> Movies:
+        """The movie catalog known to this recommender (training movies plus added ones)."""
+        if self._movies is None:
+            raise NotFittedError("no movies yet: call fit() first")
+        return self._movies
+
+    def _require_bundle(self) -> ModelBundle:
+        if self._bundle is None:
+            raise NotFittedError("the model is not trained: call fit() or load() first")
+        return self._bundle
+
+    def _require_seen(self) -> SeenItems:
+        if self._seen is None:
+            raise NotFittedError("the model is not trained: call fit() or load() first")
+        return self._seen
+
+    def _require_indexed(self) -> VectorStore:
+        self._require_bundle()
+        store = self.store
+        if store.count() == 0:
+            raise NotFittedError("the vector store is empty: call index_movies() first")
+        return store
+
+    def _set_users(self, users: Users) -> None:
+        self._users = users
+        self._user_order = np.argsort(users.user_id, kind="stable").astype(np.int64)
+
+    def _user_rows(self, user_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        assert self._users is not None and self._user_order is not None
+        sorted_ids = self._users.user_id[self._user_order]
+        pos = np.searchsorted(sorted_ids, user_ids)
+        pos = np.minimum(pos, len(sorted_ids) - 1)
+        found = sorted_ids[pos] == user_ids if len(sorted_ids) else np.zeros(len(user_ids), bool)
+        if not np.all(found):
+            bad = int(user_ids[np.argmin(found)])
+            raise ValidationError(
+                f"unknown user id {bad}: pass a user id from the training data, or "
+                "age=, gender= and occupation= for a new user"
+            )
+        return self._user_order[pos]
+
+    def _user_features(
+        self,
+        user_ids: Sequence[int] | None,
+        ages: Sequence[int | None] | None,
+        genders: Sequence[str | None] | None,
+        occupations: Sequence[int | str | None] | None,
+    ) -> tuple[UserFeatures, npt.NDArray[np.int64] | None]:
+        bundle = self._require_bundle()
+        ids = None
+        if user_ids is not None:
+            try:
+                ids = np.asarray([int(u) for u in user_ids], dtype=np.int64)
+            except (TypeError, ValueError):
+                raise ValidationError(f"user ids must be integers, got {user_ids!r}") from None
+        given = [x for x in (ages, genders, occupations) if x is not None]
+        if not given:
+            if ids is None:
+                raise ValidationError(
+                    "pass a user id, or age=, gender= and occupation= for a new user"
+                )
+            rows = self._user_rows(ids)
+            assert self._users is not None
+            users = self._users.take(rows)
+            return bundle.encoder.encode_users(users), ids
+        columns = [ages, genders, occupations]
+        if any(c is None for c in columns) or any(v is None for c in columns for v in (c or [])):
+            raise ValidationError(
+                "a new user needs all of age=, gender= and occupation= "
+                "(e.g. age=25, gender='F', occupation=4)"
+            )
+        assert ages is not None and genders is not None and occupations is not None
+        age, gender, occ = normalize_many(ages, genders, occupations, self._occupations)
+        if ids is not None and len(ids) != len(age):
+            raise ValidationError(
+                f"{len(ids)} user ids but {len(age)} sets of demographics were given"
+            )
+        features = bundle.encoder.encode_user_values(ids, gender, age, occ)
+        return features, ids
+
+    def _movie_table(self, movies: Movies | MovieLens | None) -> Movies:
+        if isinstance(movies, MovieLens):
+            return movies.movies
+        if movies is None:
+            self._require_bundle()
+            if self._movies is None:
+                raise NotFittedError("no movies to index: pass a movie table")
+            return self._movies
+        if not isinstance(movies, Movies):
+            raise ValidationError(
+                "movies must be a Movies table or a MovieLens data set, "
+                f"got {type(movies).__name__}"
+            )
+        if len(movies) == 0:
+            raise ValidationError("the movie table is empty")
+        return movies
+
+    def _movie_vectors(self, movies: Movies) -> npt.NDArray[np.float32]:
+        bundle = self._require_bundle()
+        features: MovieFeatures = bundle.encoder.encode_movies(movies)
+        return bundle.movie_vectors(features)
+
+    def _upsert_in_batches(self, table: Movies, batch_size: int) -> None:
+        from tqdm.auto import tqdm
+
+        store = self.store
+        metadata = _metadata(table)
+        with tqdm(
+            total=len(table),
+            desc="indexing movies",
+            unit="movie",
+            disable=None if self.progress else True,
+        ) as bar:
+            for start in range(0, len(table), batch_size):
+                part = table.take(np.arange(start, min(start + batch_size, len(table))))
+                store.upsert(
+                    part.movie_id, self._movie_vectors(part), metadata[start : start + batch_size]
+                )
+                bar.update(len(part))
+
+    def _catalog_rows(self, movie_ids: npt.NDArray[np.int64]) -> Movies:
+        movies = self.movies
+        order = np.argsort(movies.movie_id, kind="stable")
+        sorted_ids = movies.movie_id[order]
+        pos = np.minimum(np.searchsorted(sorted_ids, movie_ids), len(sorted_ids) - 1)
+        found = sorted_ids[pos] == movie_ids
+        if not np.all(found):
+            bad = int(movie_ids[np.argmin(found)])
+            raise ValidationError(
+                f"unknown movie id {bad}: it is not in the catalog (add it with add_movies())"
+            )
+        return movies.take(order[pos])
+
+    def _predict_rows(self, data: MovieLens) -> npt.NDArray[np.float32]:
+        """Predicted rating of every row of ``data.ratings``, each tower run once per entity."""
+        bundle = self._require_bundle()
+        ratings = data.ratings
+        user_ids, user_inverse = np.unique(ratings.user_id, return_inverse=True)
+        movie_ids, movie_inverse = np.unique(ratings.movie_id, return_inverse=True)
+        users = _rows_by_id(data.users, data.users.user_id, user_ids, "user", data.source)
+        movies = _rows_by_id(data.movies, data.movies.movie_id, movie_ids, "movie", data.source)
+        user_features = bundle.encoder.encode_users(users)
+        user_vectors = bundle.user_vectors(user_features)
+        movie_vectors = self._movie_vectors(movies)
+        scores = np.einsum("ij,ij->i", user_vectors[user_inverse], movie_vectors[movie_inverse])
+        row_features = UserFeatures(
+            **{
+                f.name: getattr(user_features, f.name)[user_inverse]
+                for f in dataclasses.fields(user_features)
+            }
+        )
+        return np.asarray(bundle.ratings(scores[:, None], row_features)[:, 0], dtype=np.float32)
+
+    def _evaluate_topn(
+        self, test: MovieLens, k: int, min_rating: float, bundle: ModelBundle
+    ) -> Any:
+        from fusionrec import metrics
+
+        movies = self.movies
+        seen = self._require_seen()
+        relevant_mask = test.ratings.rating >= min_rating
+        eval_users = np.unique(test.ratings.user_id[relevant_mask])
+        if len(eval_users) == 0:
+            raise ValidationError(f"no test rating reaches min_rating={min_rating}")
+        users = _rows_by_id(test.users, test.users.user_id, eval_users, "user", test.source)
+        features = bundle.encoder.encode_users(users)
+        user_vectors = bundle.user_vectors(features)
+        movie_vectors = self._movie_vectors(movies)
+        movie_pos = {int(m): i for i, m in enumerate(movies.movie_id)}
+        n_items = len(movies)
+        seen_mask = np.zeros((len(eval_users), n_items), dtype=bool)
+        relevant = np.zeros((len(eval_users), n_items), dtype=bool)
+        for row, user in enumerate(eval_users):
+            cols = [movie_pos[m] for m in seen.of(int(user)).tolist() if m in movie_pos]
+            seen_mask[row, cols] = True
+        user_row = np.searchsorted(eval_users, test.ratings.user_id[relevant_mask])
+        for row, movie in zip(user_row, test.ratings.movie_id[relevant_mask], strict=True):
+            if int(movie) in movie_pos:
+                relevant[row, movie_pos[int(movie)]] = True
+
+        def score_fn(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+            return np.asarray(user_vectors[rows] @ movie_vectors.T, dtype=np.float32)
+
+        return metrics.evaluate_topn(score_fn, np.arange(len(eval_users)), seen_mask, relevant, k=k)
+
+    def _to_recommendations(
+        self, hits: list[Hit], bundle: ModelBundle, features: UserFeatures, row: int
+    ) -> list[Recommendation]:
+        if not hits:
+            return []
+        scores = np.asarray([[h.score for h in hits]], dtype=np.float32)
+        one = UserFeatures(
+            **{
+                f.name: getattr(features, f.name)[row : row + 1]
+                for f in dataclasses.fields(features)
+            }
+        )
+        ratings = bundle.ratings(scores, one)[0]
+        return [_recommendation(h, float(r)) for h, r in zip(hits, ratings, strict=True)]
+
+
+def _check_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValidationError(f"k must be a positive integer, got {k!r}")
+
+
+def _metadata(movies: Movies) -> list[dict[str, Any]]:
+    return [
+        {"title": str(t), "genres": list(g), "year": int(y)}
+        for t, g, y in zip(movies.title, movies.genres, movies.year, strict=True)
+    ]
+
+
+def _recommendation(hit: Hit, score: float) -> Recommendation:
+    meta = hit.metadata
+    return Recommendation(
+        movie_id=int(hit.id),
+        title=str(meta.get("title", "")),
+        genres=tuple(meta.get("genres", ())),
+        year=int(meta.get("year", 0)),
+        score=float(score),
+    )
+
+
+def _rows_by_id(
+    table: Any, column: npt.NDArray[np.int64], ids: npt.NDArray[np.int64], what: str, source: str
+) -> Any:
+    order = np.argsort(column, kind="stable")
+    pos = np.minimum(np.searchsorted(column[order], ids), max(len(column) - 1, 0))
+    if len(column) == 0 or not np.all(column[order][pos] == ids):
+        missing = ids[column[order][pos] != ids] if len(column) else ids
+        raise ValidationError(
+            f"{source}: {len(missing)} rated {what} id(s) missing from the {what} table, "
+            f"e.g. {int(missing[0])}"
+        )
+    return table.take(order[pos])

@@ -1,0 +1,245 @@
+"""The reference workflow through the command line: train -> index -> recommend."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fusionrec import __version__
+from fusionrec.cli import main
+from fusionrec.data import MovieLens, write_movielens
+
+
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory: pytest.TempPathFactory, small_data: MovieLens) -> dict[str, Path]:
+    """Data written in ml-1m format and a model trained on it through ``fusionrec train``."""
+    root = tmp_path_factory.mktemp("cli")
+    data_dir = root / "ml-1m"
+    write_movielens(small_data, data_dir, format="ml-1m")
+    model_dir = root / "model"
+    code = main(
+        ["train", "--data-dir", str(data_dir), "--model-dir", str(model_dir), "--epochs", "2", "-q"]
+    )
+    assert code == 0
+    return {"root": root, "data": data_dir, "model": model_dir}
+
+
+def _json_out(capsys: pytest.CaptureFixture[str], argv: list[str]) -> list[dict[str, object]]:
+    capsys.readouterr()
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("store", ["milvus", "faiss"])
+def test_train_index_recommend(
+    workflow: dict[str, Path], store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = str(workflow["model"])
+    uri = str(workflow["root"] / ("m.db" if store == "milvus" else "movies.faiss"))
+    assert main(["index", "--model-dir", model, "--store", store, "--uri", uri, "-q"]) == 0
+    assert "indexed" in capsys.readouterr().out
+
+    recs = _json_out(
+        capsys,
+        ["recommend", "--model-dir", model, "-a", "25", "-g", "F", "-j", "4", "-k", "5", "--json"],
+    )
+    assert len(recs) == 5
+    assert set(recs[0]) == {"movie_id", "title", "genres", "year", "score"}
+    scores = [float(r["score"]) for r in recs]  # type: ignore[arg-type]
+    assert scores == sorted(scores, reverse=True)
+
+    drama = _json_out(
+        capsys,
+        ["recommend", "--model-dir", model, "-u", "1", "--genre", "Drama", "-k", "3", "--json"],
+    )
+    assert len(drama) == 3 and all("Drama" in r["genres"] for r in drama)  # type: ignore[operator]
+
+    assert main(["recommend", "--model-dir", model, "-a", "30", "-g", "M", "-j", "programmer"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["rank", "movie", "id"] and len(table) == 6
+
+    similar = _json_out(
+        capsys,
+        ["similar", "--model-dir", model, "-m", str(recs[0]["movie_id"]), "-k", "4", "--json"],
+    )
+    assert len(similar) == 4 and recs[0]["movie_id"] not in [r["movie_id"] for r in similar]
+
+
+def test_evaluate_prints_rmse_and_top_n(
+    workflow: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    argv = ["evaluate", "--model-dir", str(workflow["model"]), "--data-dir", str(workflow["data"])]
+    assert main([*argv, "-k", "10", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 < result["rmse"] < 1.5 and result["k"] == 10 and 0 <= result["ndcg"] <= 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["recommend", "--model-dir", "{root}/nope", "-a", "25", "-g", "F", "-j", "1"],
+            "no such model directory",
+        ),
+        (["recommend", "--model-dir", "{model}", "-a", "25", "-g", "F"], "-a AGE -g GENDER -j"),
+        (["recommend", "--model-dir", "{model}", "-a", "25", "-g", "Q", "-j", "1"], "'M' or 'F'"),
+        (["train", "--data-dir", "{root}/missing", "--model-dir", "{root}/m2"], "missing"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_1(
+    workflow: dict[str, Path], argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    filled = [a.format(root=workflow["root"], model=workflow["model"]) for a in argv]
+    assert main(filled) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fusionrec: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_usage_errors_exit_2_and_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["recommend"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and __version__ in capsys.readouterr().out
+
+
+def test_fresh_process_recommend(workflow: dict[str, Path]) -> None:
+    """The console entry point as a new process: no Paddle import, output on stdout."""
+    uri = str(workflow["root"] / "fresh.faiss")
+    model = str(workflow["model"])
+    assert main(["index", "--model-dir", model, "--store", "faiss", "--uri", uri, "-q"]) == 0
+    code = (
+        "import sys; from fusionrec.cli import main; rc = main(sys.argv[1:]); "
+        "assert 'paddle' not in sys.modules, 'serving imported paddle'; raise SystemExit(rc)"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "recommend",
+            "--model-dir",
+            model,
+            "--store",
+            "faiss",
+            "--uri",
+            uri,
+            "-a",
+            "40",
+            "-g",
+            "M",
+            "-j",
+            "7",
+            "-k",
+            "3",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)) == 3
+
+
+def test_quickstart_synthetic_runs_the_whole_workflow(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["quickstart", "--synthetic", "--workdir", str(tmp_path), "--epochs", "1", "-q"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "[4/4] top 5 for a new user" in out and "timings:" in out
+    assert (tmp_path / "model" / "recommender.json").exists()
+    assert (tmp_path / "fusionrec.db").exists()
+    assert (
+        main(
+            [
+                "recommend",
+                "--model-dir",
+                str(tmp_path / "model"),
+                "-a",
+                "25",
+                "-g",
+                "F",
+                "-j",
+                "4",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    assert len(json.loads(capsys.readouterr().out)) == 5
+
+
+def test_quickstart_without_network_names_the_alternatives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fusionrec.data import download
+
+    unreachable = download.RemoteArchive(url="http://127.0.0.1:9/ml-1m.zip", sha256="0" * 64)
+    monkeypatch.setitem(download.DATASETS, "ml-1m", unreachable)
+    code = main(["quickstart", "--workdir", str(tmp_path / "w"), "--cache-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "--data-dir" in err and "--synthetic" in err and "Traceback" not in err
+
+
+_KILL_AFTER_TWO_BATCHES = """
+import os, signal, sys
+from fusionrec.stores import milvus
+original = milvus.MilvusStore.upsert
+calls = []
+def upsert(self, *args, **kwargs):
+    calls.append(1)
+    if len(calls) > 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, *args, **kwargs)
+milvus.MilvusStore.upsert = upsert
+from fusionrec.cli import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+def test_index_killed_half_way_then_rerun_is_complete_without_duplicates(
+    workflow: dict[str, Path], small_data: MovieLens
+) -> None:
+    """SIGKILL during ``fusionrec index`` (after two batches), then run it again."""
+    from fusionrec.stores import MilvusStore
+
+    uri = str(workflow["root"] / "killed.db")
+    argv = [
+        "index",
+        "--model-dir",
+        str(workflow["model"]),
+        "--uri",
+        uri,
+        "--collection",
+        "k",
+        "--batch-size",
+        "50",
+        "-q",
+    ]
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILL_AFTER_TWO_BATCHES, *argv],
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert killed.returncode == -9
+    with MilvusStore(uri=uri, collection="k") as partial:
+        assert 0 < partial.count() < len(small_data.movies)
+    assert main(argv) == 0
+    with MilvusStore(uri=uri, collection="k") as store:
+        ids = small_data.movies.movie_id.tolist()
+        assert store.count() == len(ids)
+        assert sorted(item.id for item in store.get(ids)) == sorted(ids)
