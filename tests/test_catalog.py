@@ -43,7 +43,7 @@ def test_merge_replaces_rows_with_the_same_id(tiny_data: MovieLens) -> None:
 def test_corrupt_files_raise_model_dir_error(tmp_path: Path) -> None:
     (tmp_path / "movies.json").write_text("{not json", encoding="utf-8")
     (tmp_path / "users.npz").write_bytes(b"garbage")
-    with pytest.raises(ModelDirError, match="movies.json"):
+    with pytest.raises(ModelDirError, match=r"movies\.json"):
         catalog.load_movies(tmp_path / "movies.json")
-    with pytest.raises(ModelDirError, match="users.npz"):
+    with pytest.raises(ModelDirError, match=r"users\.npz"):
         catalog.load_users(tmp_path / "users.npz")

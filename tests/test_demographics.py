@@ -18,8 +18,10 @@ def test_buckets_map_to_themselves(bucket: int) -> None:
     assert normalize_age(bucket) == bucket
 
 
-@pytest.mark.parametrize(("years", "bucket"), [(12, 1), (17, 1), (19, 18), (30, 25), (44, 35),
-                                               (47, 45), (52, 50), (70, 56), ("33", 25)])
+@pytest.mark.parametrize(
+    ("years", "bucket"),
+    [(12, 1), (17, 1), (19, 18), (30, 25), (44, 35), (47, 45), (52, 50), (70, 56), ("33", 25)],
+)
 def test_years_map_to_buckets(years: object, bucket: int) -> None:
     assert normalize_age(years) == bucket
 
@@ -30,8 +32,9 @@ def test_bad_ages_say_what_to_pass(age: object) -> None:
         normalize_age(age)
 
 
-@pytest.mark.parametrize(("given", "code"), [("M", "M"), ("f", "F"), (" Female ", "F"),
-                                             ("male", "M")])
+@pytest.mark.parametrize(
+    ("given", "code"), [("M", "M"), ("f", "F"), (" Female ", "F"), ("male", "M")]
+)
 def test_genders(given: str, code: str) -> None:
     assert normalize_gender(given) == code
 

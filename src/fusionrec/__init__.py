@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from fusionrec.features import FeatureEncoder
     from fusionrec.model import FusionModel, MovieTower, UserTower
     from fusionrec.recommender import EvaluationResult, FusionRecommender, Recommendation
-    from fusionrec.stores import FaissStore, Filter, Hit, MilvusStore, VectorStore
+    from fusionrec.stores import FaissStore, Filter, Hit, MilvusStore, StoredItem, VectorStore
     from fusionrec.training import History, Trainer
 
 _LAZY = {
@@ -71,6 +71,7 @@ _LAZY = {
     "Filter": "fusionrec.stores",
     "Hit": "fusionrec.stores",
     "MilvusStore": "fusionrec.stores",
+    "StoredItem": "fusionrec.stores",
     "VectorStore": "fusionrec.stores",
     "History": "fusionrec.training",
     "Trainer": "fusionrec.training",
@@ -118,6 +119,7 @@ __all__ = [
     "Recommendation",
     "StoreError",
     "StoreInUseError",
+    "StoredItem",
     "Trainer",
     "UnknownBackendError",
     "UserTower",

@@ -52,15 +52,16 @@ def normalize_occupation(occupation: object, occupations: Sequence[str]) -> int:
         found = names.get(occupation.strip().lower())
         if found is None:
             raise ValidationError(
-                f"unknown occupation {occupation!r}: pass an id 0-{n - 1} or one of {list(occupations)}"
+                f"unknown occupation {occupation!r}: "
+                f"pass an id 0-{n - 1} or one of {list(occupations)}"
             )
         return found
-    if isinstance(occupation, bool):
+    if isinstance(occupation, str):
+        code = int(occupation.strip())
+    elif isinstance(occupation, (int, np.integer)) and not isinstance(occupation, bool):
+        code = int(occupation)
+    else:
         raise ValidationError(f"occupation must be an id or a name, got {occupation!r}")
-    try:
-        code = int(occupation)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise ValidationError(f"occupation must be an id or a name, got {occupation!r}") from None
     if not 0 <= code < n:
         raise ValidationError(
             f"occupation {occupation!r} is out of range: pass an id 0-{n - 1} or a name "
