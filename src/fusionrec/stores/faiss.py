@@ -429,15 +429,13 @@ class FaissStore(VectorStore):
         state: _State, scores: Any, labels: Any, k: int, exclude: frozenset[int]
     ) -> list[Hit]:
         hits: list[Hit] = []
-        label_to_id, meta = state.label_to_id, state.meta
-        for score, label in zip(scores.tolist(), labels.tolist(), strict=True):
-            if label < 0:
-                break
-            item_id = int(label_to_id[label])
+        meta = state.meta
+        valid = labels[labels >= 0]  # Faiss pads with -1 past the last result
+        item_ids = state.label_to_id[valid].tolist()  # one vectorized lookup, then plain ints
+        for score, item_id in zip(scores[: valid.size].tolist(), item_ids, strict=True):
             if item_id < 0 or item_id in exclude:
                 continue
-            m = meta[item_id]
-            hits.append(Hit(item_id, finite_score(score), {**m, "genres": list(m["genres"])}))
+            hits.append(Hit(item_id, finite_score(score), _copy_meta(meta[item_id])))
             if len(hits) == k:
                 break
         return hits
