@@ -226,6 +226,13 @@ def test_save_load_gives_the_same_recommendations_on_milvus_lite(
         assert loaded.evaluate(test).rmse == pytest.approx(rec.evaluate(test).rmse, abs=1e-5)
     finally:
         loaded.close()
+    elsewhere = FusionRecommender.load(tmp_path / "model", store_options={"collection": "other"})
+    try:
+        with pytest.raises(NotFittedError, match="store is empty"):
+            elsewhere.recommend(user, k=8)
+        assert elsewhere.store.settings()["collection"] == "other"
+    finally:
+        elsewhere.close()
 
 
 def test_save_load_with_a_given_store(

@@ -184,8 +184,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     from fusionrec.recommender import FusionRecommender
 
     rec = FusionRecommender.load(args.model_dir, progress=not args.quiet)
-    store = _open_store(args, rec.bundle.dim, for_writing=True)
-    rec = FusionRecommender.load(args.model_dir, store=store, progress=not args.quiet)
+    store = _open_store(args, rec.bundle.dim)
+    rec.store = store
     movies = None
     if args.data_dir is not None:
         movies = _load_movielens(args.data_dir).movies
@@ -342,7 +342,7 @@ def _quickstart_data(args: argparse.Namespace) -> MovieLens:
     return _load_movielens(archive)
 
 
-def _open_store(args: argparse.Namespace, dim: int, *, for_writing: bool) -> VectorStore:
+def _open_store(args: argparse.Namespace, dim: int) -> VectorStore:
     from fusionrec.stores import FaissStore, MilvusStore
 
     if args.store == "faiss":
@@ -371,15 +371,15 @@ def _describe_store(args: argparse.Namespace) -> str:
 
 
 def _load_for_serving(args: argparse.Namespace) -> FusionRecommender:
+    """Load the model directory; the store is the saved one unless --store/--uri name another."""
     from fusionrec.recommender import FusionRecommender
 
-    if args.store is None and args.uri is None:
-        return FusionRecommender.load(args.model_dir, progress=False)
-    rec = FusionRecommender.load(args.model_dir, progress=False)
-    if args.store is None:
-        args.store = "milvus"
-    store = _open_store(args, rec.bundle.dim, for_writing=False)
-    return FusionRecommender.load(args.model_dir, store=store, progress=False)
+    token = {"token": args.token} if args.token else {}
+    rec = FusionRecommender.load(args.model_dir, progress=False, store_options=token)
+    if args.store is not None or args.uri is not None:
+        args.store = args.store or "milvus"
+        rec.store = _open_store(args, rec.bundle.dim)
+    return rec
 
 
 def _genre_filter(genres: list[str] | None) -> Any:

@@ -96,6 +96,7 @@ class FusionRecommender:
         self.history_: History | None = None
         self._store = store
         self._store_settings: dict[str, Any] | None = None
+        self._store_options: dict[str, Any] = {}
         self._store_lock = threading.Lock()
         self._bundle: ModelBundle | None = None
         self._model: Any = None
@@ -155,7 +156,7 @@ class FusionRecommender:
                 if self._store_settings is not None:
                     from fusionrec.stores import open_store
 
-                    self._store = open_store(self._store_settings)
+                    self._store = open_store(self._store_settings, **self._store_options)
                 else:
                     from fusionrec.stores import create
 
@@ -355,9 +356,18 @@ class FusionRecommender:
 
     @classmethod
     def load(
-        cls, path: str | Path, store: VectorStore | None = None, *, progress: bool = True
+        cls,
+        path: str | Path,
+        store: VectorStore | None = None,
+        *,
+        progress: bool = True,
+        store_options: Mapping[str, Any] | None = None,
     ) -> FusionRecommender:
-        """Load what :meth:`save` wrote; the store reopens from its saved settings unless given."""
+        """Load what :meth:`save` wrote; the store reopens from its saved settings unless given.
+
+        ``store_options`` override saved store settings when reopening, e.g. ``{"token": ...}``
+        for a Milvus server (tokens are never saved).
+        """
         root = Path(path)
         if not root.is_dir():
             raise ModelDirError(f"{root}: no such model directory (train and save one first)")
@@ -389,6 +399,7 @@ class FusionRecommender:
         rec._seen = SeenItems.load(root / "seen.npz")
         rec._occupations = tuple(state.get("occupations") or ML1M_OCCUPATIONS)
         rec._store_settings = state.get("store")
+        rec._store_options = dict(store_options or {})
         return rec
 
     def close(self) -> None:
