@@ -51,6 +51,10 @@ def test_round_trip_through_json() -> None:
         ("use_biases", "yes"),
         ("weight_decay", -1.0),
         ("patience", -1),
+        ("temperature", 0.0),
+        ("joint_weight", -0.5),
+        ("positives", "some"),
+        ("select_on", "loss"),
     ],
 )
 def test_invalid_values_raise_config_error(field: str, value: object) -> None:
@@ -72,3 +76,16 @@ def test_unknown_preset_and_unknown_keys() -> None:
 
 def test_int_accepted_for_float_fields() -> None:
     assert ModelConfig.from_dict({"learning_rate": 1}).learning_rate == 1.0
+
+
+def test_top_n_presets_and_early_stopping_metric() -> None:
+    assert set(ModelConfig.preset_names()) >= {"reference", "default", "retrieval", "joint"}
+    r = ModelConfig.preset("retrieval")
+    j = ModelConfig.preset("joint", joint_weight=0.5)
+    assert (r.objective, j.objective, j.joint_weight) == ("retrieval", "joint", 0.5)
+    assert r.logq_correction and r.mask_accidental_hits and r.temperature > 0
+    assert ModelConfig().objective == "rating"
+    assert ModelConfig().early_stopping_metric == "rmse"
+    assert r.early_stopping_metric == "ndcg" and j.early_stopping_metric == "rmse"
+    assert j.replace(select_on="ndcg").early_stopping_metric == "ndcg"
+    assert ModelConfig.from_dict(r.to_dict()) == r

@@ -185,3 +185,25 @@ def test_unknown_ids_raise() -> None:
         interaction_matrix(_ratings([1], [99], [4.0]), [1], [5, 6])
     with pytest.raises(ValidationError, match="duplicate"):
         id_positions([1], [1, 1])
+
+
+def test_evaluate_ranked_matches_evaluate_topn_and_hand_values() -> None:
+    from fusionrec.metrics import evaluate_ranked, ranked_positions
+
+    scores = np.array([[0.9, 0.8, 0.1, 0.5], [0.1, 0.2, 0.3, 0.4], [1.0, 0.0, 0.0, 0.0]])
+    seen = np.array([[True, False, False, False], [False] * 4, [False] * 4])
+    relevant = np.array([[False, False, True, True], [True, False, False, False], [False] * 4])
+    rows = np.arange(3)
+    full = evaluate_topn(scores, rows, seen, relevant, k=2)
+    # user 0 ranks [1, 3]: one hit at rank 2 of 2 relevant; user 1 ranks [3, 2]: none
+    ranked = ranked_positions([[11, 13], [13, 12], [10]], universe=[10, 11, 12, 13], k=2)
+    np.testing.assert_array_equal(ranked, [[1, 3], [3, 2], [0, -1]])
+    again = evaluate_ranked(ranked, rows, relevant, k=2)
+    assert again.summary() == full.summary()
+    assert again.recall == pytest.approx(0.25)
+    assert again.ndcg == pytest.approx((1 / np.log2(3)) / (1 + 1 / np.log2(3)) / 2)
+    assert again.n_skipped == 1
+    with pytest.raises(ValidationError, match="ranked"):
+        evaluate_ranked(ranked[:, :1], rows, relevant, k=2)
+    with pytest.raises(ValidationError, match="not in the index"):
+        ranked_positions([[99]], universe=[10, 11], k=1)

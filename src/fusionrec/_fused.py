@@ -17,7 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from fusionrec.config import ModelConfig
+from fusionrec.errors import ValidationError
 from fusionrec.features import PAD
+from fusionrec.losses import sampled_softmax
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
@@ -37,6 +39,8 @@ class Batch:
     user_index: I64  # per rating row: distinct-user row
     movie_index: I64  # per rating row: distinct-movie row
     y: F32
+    positive: npt.NDArray[np.bool_] | None = None  # per row: counts for the softmax (joint)
+    log_q: F32 | None = None  # per row: log sampling probability of the row's movie
 
 
 def _scatter(table_shape: tuple[int, ...], index: I64, values: F32) -> F32:
@@ -89,7 +93,11 @@ class FusedStep:
         return mask
 
     def run(self, b: Batch, w: dict[str, F32]) -> tuple[float, dict[str, F32]]:
-        """Mean squared error of the batch and the gradient of every trainable parameter."""
+        """The objective's loss on the batch and the gradient of every trainable parameter.
+
+        ``rating``: mean squared error; ``retrieval``: in-batch sampled softmax over the rows;
+        ``joint``: MSE + ``joint_weight`` * softmax over the rows flagged ``positive``.
+        """
         c = self.c
         g: dict[str, F32] = {}
         # ---- user tower -------------------------------------------------------------------
@@ -136,20 +144,33 @@ class FusedStep:
                 + w["user_bias.weight"][uid_rows, 0]
                 + w["movie_bias.weight"][mid_rows, 0]
             )
-        diff = pred - b.y
-        loss = float(np.mean(diff.astype(np.float64) ** 2))
-        # ---- backward ---------------------------------------------------------------------
-        dpred = (2.0 / len(diff)) * diff
+        rating_loss = c.objective in ("rating", "joint")
+        d_urow = np.zeros_like(urow)
+        d_mrow = np.zeros_like(mrow)
+        loss = 0.0
         if c.learn_scale:
-            g["scale"] = np.asarray([np.dot(dpred, cos)], dtype=np.float32)
+            g["scale"] = np.zeros(1, dtype=np.float32)
         if c.use_biases:
             ub = w["user_bias.weight"]
             mb = w["movie_bias.weight"]
-            g["user_bias.weight"] = _scatter(ub.shape, uid_rows, dpred[:, None])
-            g["movie_bias.weight"] = _scatter(mb.shape, mid_rows, dpred[:, None])
-        dcos = (dpred * scale)[:, None]
-        d_un = _scatter(un.shape, b.user_index, dcos * mrow)
-        d_mn = _scatter(mn.shape, b.movie_index, dcos * urow)
+            g["user_bias.weight"] = np.zeros_like(ub)
+            g["movie_bias.weight"] = np.zeros_like(mb)
+        if rating_loss:
+            diff = pred - b.y
+            loss += float(np.mean(diff.astype(np.float64) ** 2))
+            dpred = (2.0 / len(diff)) * diff
+            if c.learn_scale:
+                g["scale"] += np.asarray([np.dot(dpred, cos)], dtype=np.float32)
+            if c.use_biases:
+                g["user_bias.weight"] += _scatter(ub.shape, uid_rows, dpred[:, None])
+                g["movie_bias.weight"] += _scatter(mb.shape, mid_rows, dpred[:, None])
+            dcos = (dpred * scale)[:, None]
+            d_urow += dcos * mrow
+            d_mrow += dcos * urow
+        if c.objective in ("retrieval", "joint"):
+            loss += self._softmax(b, w, g, urow, mrow, mid_rows, scale, d_urow, d_mrow)
+        d_un = _scatter(un.shape, b.user_index, d_urow)
+        d_mn = _scatter(mn.shape, b.movie_index, d_mrow)
         # user tower
         dzu = _normalize_grad(d_un, un, un_norm) * (1.0 - yu * yu)
         g["user_tower.out.weight"] = hud.T @ dzu
@@ -197,6 +218,51 @@ class FusedStep:
         dw[PAD] = 0.0
         g["movie_tower.word_emb.weight"] = dw
         return loss, {k: np.ascontiguousarray(g[k], dtype=np.float32) for k in self.names}
+
+    def _softmax(
+        self,
+        b: Batch,
+        w: dict[str, F32],
+        g: dict[str, F32],
+        urow: F32,
+        mrow: F32,
+        mid_rows: I64,
+        scale: np.float32,
+        d_urow: F32,
+        d_mrow: F32,
+    ) -> float:
+        """Weighted sampled-softmax loss; adds its gradients to ``d_urow``/``d_mrow``/``g``."""
+        c = self.c
+        weight = c.joint_weight if c.objective == "joint" else 1.0
+        rows = (np.arange(len(urow)) if b.positive is None else np.flatnonzero(b.positive)).astype(
+            np.int64
+        )
+        if rows.size == 0 or weight == 0:
+            return 0.0
+        inv_t = np.float32(1.0 / c.temperature)
+        up, mp = urow[rows], mrow[rows]
+        logits = (up @ mp.T) * inv_t
+        if c.use_biases:
+            col_bias = w["movie_bias.weight"][mid_rows[rows], 0]
+            logits = logits + col_bias[None, :] * (inv_t / scale)
+        log_q = None
+        if c.logq_correction:
+            if b.log_q is None:
+                raise ValidationError("logq_correction needs Batch.log_q")
+            log_q = b.log_q[rows]
+        value, dz64 = sampled_softmax(logits, b.movie_index[rows], log_q, c.mask_accidental_hits)
+        dz = (dz64 * weight).astype(np.float32)
+        d_urow[rows] += (dz @ mp) * inv_t
+        d_mrow[rows] += (dz.T @ up) * inv_t
+        if c.use_biases:
+            dcol = dz.sum(axis=0)
+            mb = w["movie_bias.weight"]
+            g["movie_bias.weight"] += _scatter(
+                mb.shape, mid_rows[rows], (dcol * (inv_t / scale))[:, None]
+            )
+            if c.learn_scale:
+                g["scale"] -= np.float32(np.dot(dcol, col_bias) * inv_t / (scale * scale))
+        return weight * value
 
 
 class NumpyOptimizer:

@@ -88,6 +88,9 @@ class NumpyTowers:
             self._ub = w["user_bias.weight"][:, 0].astype(np.float32)
             self._mb = w["movie_bias.weight"][:, 0].astype(np.float32)
             self.mean = float(w["global_mean"].reshape(-1)[0])
+        calibration = w.get("calibration", np.array([1.0, 0.0])).reshape(-1)
+        self.slope, self.intercept = float(calibration[0]), float(calibration[1])
+        self.retrieval_only = c.objective == "retrieval"
         self.constants = vector_constants(self.scale, self._mb if self.biased else None)
         self.dim = c.user_hidden + (2 if self.biased else 0)
         self.vocab_sizes = {
@@ -156,17 +159,25 @@ class NumpyTowers:
         return out
 
     def user_offsets(self, users: UserFeatures) -> FloatArray:
-        """Per-user rating offset added to ``ip / lam`` (mean + user bias; 0 without biases)."""
-        if not self.biased:
+        """Per-user rating offset added to ``ip / lam`` (mean + user bias; else 0).
+
+        Zero without biases and for a retrieval-only model (its calibration absorbs the mean).
+        """
+        if not self.biased or self.retrieval_only:
             return np.zeros(len(users), dtype=np.float32)
         out: FloatArray = (self.mean + self._ub[users.user]).astype(np.float32)
         return out
 
     def ratings(self, scores: npt.NDArray[np.floating], users: UserFeatures) -> FloatArray:
-        """Inner products [n, k] -> predicted ratings [n, k] (clipped if configured)."""
+        """Inner products [n, k] -> predicted ratings [n, k] (clipped if configured).
+
+        ``s = ip / lam`` is the model's score; rating = ``slope * s + intercept`` + the user's
+        offset, where ``(slope, intercept)`` is ``(1, 0)`` except for a retrieval-only model.
+        """
         out: FloatArray = np.asarray(scores, dtype=np.float32) * np.float32(
-            1.0 / self.constants["lam"]
+            self.slope / self.constants["lam"]
         )
+        out += np.float32(self.intercept)
         out += self.user_offsets(users)[:, None]
         if self.config.clip_ratings:
             np.clip(out, self.config.rating_min, self.config.rating_max, out=out)

@@ -20,7 +20,7 @@ Top-N protocol (what :func:`evaluate_topn` computes, and what every benchmark re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -38,13 +38,16 @@ __all__ = [
     "ItemSets",
     "ScoreFn",
     "TopNResult",
+    "evaluate_ranked",
     "evaluate_topn",
     "id_positions",
     "interaction_matrix",
     "mae",
+    "ranked_positions",
     "relevant_from",
     "rmse",
     "topk_indices",
+    "topn_masks",
 ]
 
 #: Produces scores [len(rows), n_items] for the given user rows; higher is better.
@@ -287,8 +290,6 @@ def evaluate_topn(
     n_rel_all = rel_m.counts()[users] if isinstance(rel_m, ItemSets) else rel_m[users].sum(axis=1)
     keep = users[n_rel_all > 0]
     n_rel = n_rel_all[n_rel_all > 0].astype(np.float64)
-    discounts = 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
-    ideal = np.concatenate([[0.0], np.cumsum(discounts)])
     hits_all = np.zeros((keep.size, k), dtype=bool)
     for start in range(0, keep.size, batch_size):
         rows = keep[start : start + batch_size]
@@ -304,6 +305,15 @@ def evaluate_topn(
         rel = _mask_rows(rel_m, rows, "relevant")
         hit = np.take_along_axis(rel, np.maximum(top, 0), axis=1) & (top >= 0)
         hits_all[start : start + rows.size] = hit
+    return _result(hits_all, n_rel, keep, int(users.size - keep.size), int(k))
+
+
+def _result(
+    hits_all: BoolArray, n_rel: FloatArray, keep: IntArray, skipped: int, k: int
+) -> TopNResult:
+    """Per-user and mean metrics from hit flags [n_users, k] and relevant counts."""
+    discounts = 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
+    ideal = np.concatenate([[0.0], np.cumsum(discounts)])
     n_hits = hits_all.sum(axis=1).astype(np.float64)
     recall = n_hits / n_rel if keep.size else np.zeros(0)
     idcg = ideal[np.minimum(n_rel, k).astype(np.int64)]
@@ -318,13 +328,83 @@ def evaluate_topn(
         ndcg=_mean(ndcg),
         hit_rate=_mean(hit_rate),
         n_users=int(keep.size),
-        n_skipped=int(users.size - keep.size),
-        k=int(k),
+        n_skipped=skipped,
+        k=k,
         users=keep,
         recall_per_user=recall,
         ndcg_per_user=ndcg,
         hit_per_user=hit_rate,
     )
+
+
+def evaluate_ranked(
+    ranked: npt.ArrayLike,
+    user_indices: npt.ArrayLike,
+    relevant: npt.ArrayLike | ItemSets,
+    k: int = 10,
+) -> TopNResult:
+    """The metrics of :func:`evaluate_topn` for ranked lists produced elsewhere.
+
+    ``ranked`` [len(user_indices), >= k] holds item indices best first (-1 pads a short list),
+    e.g. the ids a vector store returned, mapped to item positions; row ``i`` belongs to user
+    row ``user_indices[i]``. Users without relevant items are skipped and counted as in
+    :func:`evaluate_topn`, so both give identical figures for the same rankings.
+    """
+    rel_m = _as_mask(relevant, "relevant")
+    n_rows, n_items = _n_rows_items(rel_m)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValidationError(f"k must be a positive integer, got {k!r}")
+    users = np.asarray(user_indices, dtype=np.int64).ravel()
+    if users.size and (users.min() < 0 or users.max() >= n_rows):
+        raise ValidationError(f"user_indices must lie in [0, {n_rows})")
+    top = np.asarray(ranked, dtype=np.int64)
+    if top.ndim != 2 or top.shape[0] != users.size or top.shape[1] < k:
+        raise ValidationError(
+            f"ranked must be [{users.size}, >= {k}] item indices, got shape {top.shape}"
+        )
+    top = top[:, :k]
+    if top.size and (top.min() < -1 or top.max() >= n_items):
+        raise ValidationError(f"ranked item indices must lie in [-1, {n_items})")
+    n_rel_all = rel_m.counts()[users] if isinstance(rel_m, ItemSets) else rel_m[users].sum(axis=1)
+    has = n_rel_all > 0
+    keep, top = users[has], top[has]
+    rel = _mask_rows(rel_m, keep, "relevant")
+    hits = np.take_along_axis(rel, np.maximum(top, 0), axis=1) & (top >= 0)
+    n_rel = n_rel_all[has].astype(np.float64)
+    return _result(hits, n_rel, keep, int(users.size - keep.size), int(k))
+
+
+def ranked_positions(
+    id_lists: Sequence[Sequence[int]], universe: npt.ArrayLike, k: int
+) -> IntArray:
+    """Ranked id lists (e.g. a vector store's hits) -> item positions [n, k], -1 padded.
+
+    Feeds :func:`evaluate_ranked`; an id outside ``universe`` raises.
+    """
+    out = np.full((len(id_lists), k), -1, dtype=np.int64)
+    for row, ids in enumerate(id_lists):
+        got = list(ids)[:k]
+        if got:
+            out[row, : len(got)] = id_positions(got, universe, name="ranked id")
+    return out
+
+
+def topn_masks(
+    train: Ratings,
+    test: Ratings,
+    user_ids: npt.ArrayLike,
+    movie_ids: npt.ArrayLike,
+    *,
+    min_rating: float | None = 4.0,
+) -> tuple[BoolArray, BoolArray]:
+    """``(seen, relevant)`` masks of a top-N protocol over users x catalog movies.
+
+    ``seen`` = the training ratings (excluded from the candidates), ``relevant`` = the test
+    ratings at or above ``min_rating`` (all of them with ``None``). Training or test ratings
+    of ids outside ``user_ids``/``movie_ids`` raise.
+    """
+    seen = interaction_matrix(train, user_ids, movie_ids)
+    return seen, relevant_from(test, user_ids, movie_ids, min_rating=min_rating)
 
 
 def id_positions(ids: npt.ArrayLike, universe: npt.ArrayLike, *, name: str = "id") -> IntArray:

@@ -3,7 +3,9 @@
 User tower: id, gender, age and occupation embeddings, each through its own fc, concatenated
 into an fc with tanh. Movie tower: id embedding through an fc, genre embeddings sum-pooled,
 and title words through a 1-D convolution (tanh) sum-pooled over the real words; concatenated
-into an fc with tanh. Rating = scale * cosine (+ mean + user bias + movie bias when enabled).
+into an fc with tanh. Score s = scale * cosine (+ movie bias when biases are enabled); the
+store ranks by s. Rating = s (+ mean + user bias) for the rating and joint objectives, and a
+calibrated ``a * s + b`` (fitted on training ratings) for a retrieval-only model.
 
 Title masking: the convolution is "same"-padded with zero vectors (PAD embeds as zero), and
 every output position whose centre word is PAD is zeroed before the sum. That is exactly the
@@ -157,6 +159,7 @@ class FusionModel(nn.Layer):
         self.scale.stop_gradient = not config.learn_scale
         midpoint = (config.rating_min + config.rating_max) / 2.0
         self.register_buffer("global_mean", paddle.to_tensor([midpoint], dtype="float32"))
+        self.register_buffer("calibration", paddle.to_tensor([1.0, 0.0], dtype="float32"))
 
     @property
     def dim(self) -> int:
@@ -166,6 +169,24 @@ class FusionModel(nn.Layer):
     def set_global_mean(self, value: float) -> None:
         """Set the rating offset used with biases (the training mean)."""
         self.global_mean.set_value(paddle.to_tensor([value], dtype="float32"))
+
+    def set_calibration(self, slope: float, intercept: float) -> None:
+        """Set the retrieval-only rating map ``rating = slope * score + intercept``."""
+        self.calibration.set_value(paddle.to_tensor([slope, intercept], dtype="float32"))
+
+    def logits(self, user_rows: Tensor, movie_rows: Tensor, movie_index: Tensor) -> Tensor:
+        """Softmax logits [B, B] = score / (scale * temperature) of hidden rows against columns.
+
+        ``movie_index`` [B] holds the columns' movie vocabulary indices (for the bias).
+        """
+        u = l2_normalize(user_rows)
+        m = l2_normalize(movie_rows)
+        inv_t = 1.0 / self.config.temperature
+        out: Tensor = (u @ m.T) * inv_t
+        if self.config.use_biases:
+            col = self.movie_bias(movie_index).squeeze(-1) * inv_t / self.scale
+            out = out + col.unsqueeze(0)
+        return out
 
     def score(
         self, user_hidden: Tensor, movie_hidden: Tensor, user_index: Tensor, movie_index: Tensor
@@ -197,10 +218,13 @@ class FusionModel(nn.Layer):
         movies: MovieFeatures,
         user_index: npt.NDArray[np.int64],
         movie_index: npt.NDArray[np.int64],
+        raw: bool = False,
     ) -> FloatArray:
         """Ratings for rows (users[user_index[i]], movies[movie_index[i]]), clipped if configured.
 
-        Each tower runs once per given user and movie; rows are gathered afterwards.
+        Each tower runs once per given user and movie; rows are gathered afterwards. With
+        ``raw=True`` a retrieval model returns its unclipped score ``s`` instead (what the
+        rating calibration is fitted on).
         """
         was_training = self.training
         self.eval()
@@ -216,11 +240,16 @@ class FusionModel(nn.Layer):
                 scale = float(self.scale.numpy()[0])
                 pred = scale * np.einsum("ij,ij->i", uh[user_index], mh[movie_index])
                 if self.config.use_biases:
-                    ub = self.user_bias.weight.numpy()[:, 0][users.user]
                     mb = self.movie_bias.weight.numpy()[:, 0][movies.movie]
-                    pred = (
-                        pred + float(self.global_mean.numpy()[0]) + ub[user_index] + mb[movie_index]
-                    )
+                    pred = pred + mb[movie_index]
+                if raw and self.config.objective == "retrieval":
+                    return np.asarray(pred, dtype=np.float32)
+                if self.config.objective == "retrieval":
+                    slope, intercept = (float(v) for v in self.calibration.numpy())
+                    pred = slope * pred + intercept
+                elif self.config.use_biases:
+                    ub = self.user_bias.weight.numpy()[:, 0][users.user]
+                    pred = pred + float(self.global_mean.numpy()[0]) + ub[user_index]
         finally:
             if was_training:
                 self.train()

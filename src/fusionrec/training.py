@@ -1,5 +1,10 @@
 """Trainer: mini-batch training of a FusionModel on MovieLens ratings, with early stopping.
 
+The objective comes from the config: rating MSE, the in-batch sampled softmax for top-N
+(``retrieval``, over positive ratings only) or both (``joint``). Early stopping keeps the epoch
+with the best validation RMSE or validation NDCG@10 (full ranking over the catalog with the
+training ratings excluded, relevant = validation ratings >= ``liked_rating``).
+
 Speed without changing the maths: per batch each tower runs once per distinct user (or user
 with its id dropped) and once per distinct movie, and the rows are gathered afterwards (same
 loss, same gradients); titles are packed to their real words instead of padded. One seed
@@ -24,26 +29,37 @@ from fusionrec.config import ModelConfig
 from fusionrec.data.tables import MovieLens
 from fusionrec.errors import ValidationError
 from fusionrec.features import UNK, FeatureEncoder, MovieFeatures, UserFeatures
+from fusionrec.losses import accidental_hit_mask, log_sampling_probability
+from fusionrec.metrics import evaluate_topn, interaction_matrix, relevant_from
 from fusionrec.model import FusionModel, pack_titles
 
 IntArray = npt.NDArray[np.int64]
 ENGINES = ("numpy", "paddle")
+VALIDATION_K = 10
 
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """What one epoch did: mean training loss (MSE), validation RMSE, time and throughput."""
+    """What one epoch did: mean training loss, validation RMSE (and NDCG@10), time, throughput.
+
+    ``val_ndcg`` is NaN when the objective is ``rating`` and selection is by RMSE.
+    """
 
     epoch: int
     train_loss: float
     val_rmse: float
     seconds: float
     samples_per_second: float
+    val_ndcg: float = math.nan
 
 
 @dataclass
 class History:
-    """Per-epoch records plus the epoch whose weights were kept (best validation RMSE)."""
+    """Per-epoch records plus the epoch whose weights were kept.
+
+    ``selected_on`` names the validation metric that chose it ("rmse" or "ndcg");
+    ``best_val_rmse`` and ``best_val_ndcg`` are that epoch's figures.
+    """
 
     epochs: list[EpochRecord] = field(default_factory=list)
     best_epoch: int = 0
@@ -51,6 +67,8 @@ class History:
     stopped_early: bool = False
     n_train: int = 0
     n_validation: int = 0
+    best_val_ndcg: float = math.nan
+    selected_on: str = "rmse"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -61,6 +79,8 @@ class History:
             "stopped_early": self.stopped_early,
             "n_train": self.n_train,
             "n_validation": self.n_validation,
+            "best_val_ndcg": self.best_val_ndcg,
+            "selected_on": self.selected_on,
         }
 
 
@@ -126,6 +146,16 @@ class _Encoded:
         self.windows = windows
         self.word_count = counts
         self.word_start = (np.cumsum(counts) - counts).astype(np.int64)
+        self.positive: npt.NDArray[np.bool_] | None = None  # per rating: softmax positive
+        self.log_q: npt.NDArray[np.float32] | None = None  # per movie row
+
+    def restrict(self, rows: IntArray) -> None:
+        """Keep only the ratings at ``rows`` (tables unchanged)."""
+        self.user_row = self.user_row[rows]
+        self.movie_row = self.movie_row[rows]
+        self.y = self.y[rows]
+        if self.positive is not None:
+            self.positive = self.positive[rows]
 
     def titles_of(self, rows: IntArray) -> tuple[IntArray, IntArray]:
         """Packed title windows and owners (positions in ``rows``) for movie ``rows``."""
@@ -201,23 +231,35 @@ class Trainer:
         tr = _Encoded(train, encoder, c.title_window)
         va = _Encoded(validation, encoder, c.title_window)
         model.set_global_mean(float(np.mean(tr.y, dtype=np.float64)))
+        rated = (tr.user_row.copy(), tr.movie_row.copy(), tr.y.copy())
+        if c.objective != "rating":
+            self._set_positives(tr)
+        metric = c.early_stopping_metric
+        ranking = _RankingCheck(train, validation, c, va) if metric == "ndcg" else None
         optimizer = self._optimizer(model) if self.engine == "paddle" else None
         self._numpy = {}
-        history = History(n_train=len(tr.y), n_validation=len(va.y))
+        history = History(n_train=len(tr.y), n_validation=len(va.y), selected_on=metric)
         best_state: dict[str, npt.NDArray[Any]] | None = None
+        best = -math.inf
         waited = 0
         for epoch in range(1, c.epochs + 1):
             start = time.perf_counter()
             with single_blas_thread():
                 loss = self._epoch(model, optimizer, tr, rng, epoch)
             seconds = time.perf_counter() - start
+            if c.objective == "retrieval":
+                _calibrate(model, tr, rated)
             pred = model.predict(va.users, va.movies, va.user_row, va.movie_row)
             val = _rmse(va.y, pred)
+            ndcg = ranking.ndcg(model) if ranking is not None else math.nan
             history.epochs.append(
-                EpochRecord(epoch, loss, val, seconds, len(tr.y) / max(seconds, 1e-9))
+                EpochRecord(epoch, loss, val, seconds, len(tr.y) / max(seconds, 1e-9), ndcg)
             )
-            if val < history.best_val_rmse:
+            value = ndcg if metric == "ndcg" else -val
+            if value > best:
+                best = value
                 history.best_val_rmse = val
+                history.best_val_ndcg = ndcg
                 history.best_epoch = epoch
                 best_state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
                 waited = 0
@@ -230,6 +272,28 @@ class Trainer:
             model.set_state_dict({k: paddle.to_tensor(v) for k, v in best_state.items()})
         model.eval()
         return history
+
+    def _set_positives(self, tr: _Encoded) -> None:
+        """Flag the softmax positives and their movies' log sampling probabilities.
+
+        ``retrieval`` trains on the positives only; ``joint`` keeps every rating for the MSE.
+        """
+        c = self.config
+        if c.positives == "liked":
+            positive = tr.y >= np.float32(c.liked_rating)
+        else:
+            positive = np.ones(len(tr.y), dtype=bool)
+        if not positive.any():
+            raise ValidationError(
+                f"no training rating counts as a positive (positives={c.positives!r}, "
+                f"liked_rating={c.liked_rating})"
+            )
+        tr.positive = positive
+        lq = log_sampling_probability(tr.movie_row[positive], len(tr.movies))
+        tr.log_q = np.where(np.isfinite(lq), lq, 0.0).astype(np.float32)
+        if c.objective == "retrieval":
+            tr.restrict(np.flatnonzero(positive).astype(np.int64))
+            tr.positive = None
 
     def _batch(self, data: _Encoded, rows: IntArray, drop: npt.NDArray[np.bool_] | None) -> Batch:
         users, movies = data.users, data.movies
@@ -253,6 +317,8 @@ class Trainer:
             user_index=uinv.reshape(-1),
             movie_index=minv.reshape(-1),
             y=data.y[rows],
+            positive=data.positive[rows] if data.positive is not None else None,
+            log_q=data.log_q[data.movie_row[rows]] if data.log_q is not None else None,
         )
 
     def _autograd_loss(self, model: FusionModel, b: Batch) -> paddle.Tensor:
@@ -268,14 +334,31 @@ class Trainer:
         )
         ui = paddle.to_tensor(b.user_index)
         mi = paddle.to_tensor(b.movie_index)
-        pred = model.score(
-            paddle.gather(uh, ui),
-            paddle.gather(mh, mi),
-            paddle.gather(uid, ui),
-            paddle.gather(mid, mi),
-        )
-        diff = pred - paddle.to_tensor(b.y)
-        return paddle.mean(diff * diff)
+        urow, mrow = paddle.gather(uh, ui), paddle.gather(mh, mi)
+        movie_rows = paddle.gather(mid, mi)
+        c = self.config
+        loss = paddle.zeros([], dtype="float32")
+        if c.objective in ("rating", "joint"):
+            pred = model.score(urow, mrow, paddle.gather(uid, ui), movie_rows)
+            diff = pred - paddle.to_tensor(b.y)
+            loss = loss + paddle.mean(diff * diff)
+        if c.objective in ("retrieval", "joint"):
+            rows = np.arange(len(b.y)) if b.positive is None else np.flatnonzero(b.positive)
+            if rows.size:
+                r = paddle.to_tensor(rows.astype(np.int64))
+                z = model.logits(
+                    paddle.gather(urow, r), paddle.gather(mrow, r), paddle.gather(movie_rows, r)
+                )
+                if c.logq_correction and b.log_q is not None:
+                    z = z - paddle.to_tensor(b.log_q[rows]).unsqueeze(0)
+                if c.mask_accidental_hits:
+                    hit = accidental_hit_mask(b.movie_index[rows])
+                    z = z - paddle.to_tensor(np.where(hit, np.float32(1e30), np.float32(0.0)))
+                lse = paddle.logsumexp(z, axis=1)
+                own = paddle.diagonal(z)
+                weight = c.joint_weight if c.objective == "joint" else 1.0
+                loss = loss + weight * paddle.mean(lse - own)
+        return loss
 
     def _epoch(
         self,
@@ -347,3 +430,46 @@ class Trainer:
             state = (FusedStep(self.config, names), NumpyOptimizer(self.config, weights, names))
             self._numpy[id(model)] = state
         return state[0], state[1], weights
+
+
+def _calibrate(
+    model: FusionModel, tr: _Encoded, rated: tuple[IntArray, IntArray, npt.NDArray[np.float32]]
+) -> None:
+    """Least-squares ``rating ~ slope * score + intercept`` over the training ratings.
+
+    Gives a retrieval-only model a rating-scale display score that keeps the store's order
+    (the slope is kept positive).
+    """
+    user_row, movie_row, y = rated
+    s = model.predict(tr.users, tr.movies, user_row, movie_row, raw=True).astype(np.float64)
+    yy = y.astype(np.float64)
+    var = float(np.var(s))
+    slope = float(np.mean((s - s.mean()) * (yy - yy.mean())) / var) if var > 0 else 0.0
+    slope = max(slope, 1e-6)
+    model.set_calibration(slope, float(yy.mean() - slope * s.mean()))
+
+
+class _RankingCheck:
+    """Validation NDCG@10: full ranking over the catalog, training ratings excluded."""
+
+    def __init__(
+        self, train: MovieLens, validation: MovieLens, config: ModelConfig, va: _Encoded
+    ) -> None:
+        users, movies = validation.users.user_id, validation.movies.movie_id
+        r = train.ratings
+        known = np.isin(r.user_id, users) & np.isin(r.movie_id, movies)
+        self.seen = interaction_matrix(r.take(known), users, movies)
+        self.relevant = relevant_from(
+            validation.ratings, users, movies, min_rating=config.liked_rating
+        )
+        self.rows = np.flatnonzero(self.relevant.any(axis=1))
+        self.users = va.users
+        self.movies = va.movies
+
+    def ndcg(self, model: FusionModel) -> float:
+        """Mean NDCG@10 of the model's store-side vectors over users with a relevant item."""
+        if self.rows.size == 0:
+            return math.nan
+        scores = model.encode_users(self.users) @ model.encode_movies(self.movies).T
+        result = evaluate_topn(scores, self.rows, self.seen, self.relevant, k=VALIDATION_K)
+        return result.ndcg
