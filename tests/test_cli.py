@@ -243,3 +243,11 @@ def test_index_killed_half_way_then_rerun_is_complete_without_duplicates(
         ids = small_data.movies.movie_id.tolist()
         assert store.count() == len(ids)
         assert sorted(item.id for item in store.get(ids)) == sorted(ids)
+
+
+def test_cli_presets_mirror_the_config() -> None:
+    from fusionrec import cli
+    from fusionrec.config import PRESETS
+
+    assert set(cli.PRESETS) == set(PRESETS)
+    assert cli.DEFAULT_PRESET in PRESETS

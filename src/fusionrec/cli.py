@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 #: (college/grad student in ml-1m, engineer in ml-100k).
 SAMPLE_AGE, SAMPLE_GENDER, SAMPLE_OCCUPATION = 25, "F", 4
 DEFAULT_FAISS_PATH = "./fusionrec.faiss"
+#: Mirrors fusionrec.config.PRESETS, kept here so --help does not import the model side.
+PRESETS = ("joint", "default", "retrieval", "reference")
+DEFAULT_PRESET = "joint"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,7 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train the model and save a model directory")
     _add_data_source(train)
     train.add_argument("--model-dir", required=True, type=Path, help="where to save the model")
-    train.add_argument("--preset", default="default", choices=["default", "reference"])
+    train.add_argument(
+        "--preset",
+        default=DEFAULT_PRESET,
+        choices=PRESETS,
+        help=f"model preset (default {DEFAULT_PRESET}: ratings and top-N in one model)",
+    )
     train.add_argument("--epochs", type=int, help="maximum number of epochs")
     train.add_argument("--batch-size", type=int)
     train.add_argument("--learning-rate", type=float)
@@ -111,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_source(quick, required=False)
     quick.add_argument("--workdir", type=Path, default=Path("fusionrec-quickstart"))
     quick.add_argument("--epochs", type=int, help="maximum number of epochs")
+    quick.add_argument("--preset", default=DEFAULT_PRESET, choices=PRESETS)
     quick.add_argument("--cache-dir", type=Path, help="where downloads are kept")
     _add_quiet(quick)
     quick.set_defaults(handler=cmd_quickstart)
@@ -169,12 +178,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     rec.fit(data, **options)
     rec.save(args.model_dir)
-    history = rec.history_
-    best = f"{history.best_val_rmse:.4f}" if history is not None else "n/a"
-    epoch = history.best_epoch if history is not None else "n/a"
     print(
         f"trained on {len(data.ratings):,} ratings in {time.perf_counter() - started:.1f} s; "
-        f"best validation RMSE {best} (epoch {epoch}); model saved to {args.model_dir}"
+        f"{_history_summary(rec)}; model saved to {args.model_dir}"
     )
     return 0
 
@@ -275,15 +281,10 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     options: dict[str, Any] = {} if args.epochs is None else {"epochs": args.epochs}
-    rec = FusionRecommender(ModelConfig.preset("default"), progress=not args.quiet)
+    rec = FusionRecommender(ModelConfig.preset(args.preset), progress=not args.quiet)
     rec.fit(data, **options)
     timings["train"] = time.perf_counter() - started
-    history = rec.history_
-    if history is not None:
-        print(
-            f"[2/4] trained: best validation RMSE {history.best_val_rmse:.4f} "
-            f"at epoch {history.best_epoch}"
-        )
+    print(f"[2/4] trained the {args.preset!r} preset: {_history_summary(rec)}")
 
     started = time.perf_counter()
     uri = str((workdir / "fusionrec.db").absolute())
@@ -309,6 +310,17 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def _history_summary(rec: FusionRecommender) -> str:
+    """Which epoch was kept and its validation figures (RMSE, and NDCG@10 when measured)."""
+    history = rec.history_
+    if history is None:
+        return "no training history"
+    text = f"kept epoch {history.best_epoch}: validation RMSE {history.best_val_rmse:.4f}"
+    if history.best_val_ndcg == history.best_val_ndcg:  # not NaN
+        text += f", NDCG@10 {history.best_val_ndcg:.4f}"
+    return text + f" (selected on {history.selected_on})"
 
 
 def _load_movielens(path: Path) -> MovieLens:

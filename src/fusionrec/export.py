@@ -144,9 +144,8 @@ def save_model_dir(
 
     ``extra`` (JSON-able) is stored in ``meta.json`` and comes back as ``ModelBundle.extra``.
     """
-    import paddle
-
     from fusionrec import __version__
+    from fusionrec._paddle import paddle
     from fusionrec.model import MovieVectorLayer, UserVectorLayer
 
     target = Path(path)
@@ -191,8 +190,9 @@ def save_model_dir(
 
 def _jit_save(user_layer: Any, movie_layer: Any, tmp: Path) -> None:
     """paddle.jit.save both vector layers with their input specs."""
-    import paddle
     from paddle.static import InputSpec
+
+    from fusionrec._paddle import paddle
 
     paddle.jit.save(
         user_layer,

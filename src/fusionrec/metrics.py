@@ -10,11 +10,11 @@ Top-N protocol (what :func:`evaluate_topn` computes, and what every benchmark re
   movie catalog) except the user's training items. No negative sampling.
 - **Users**: those with at least one relevant item; the others are skipped and counted in
   :attr:`TopNResult.n_skipped`, never silently.
-- **Metrics** (binary relevance): Recall@K = hits / |relevant|; NDCG@K = DCG / IDCG with
+- **Metrics** (binary relevance): Recall@K = hits / ``len(relevant)``; NDCG@K = DCG / IDCG with
   DCG = sum over hit ranks r (1-based) of 1 / log2(r + 1) and IDCG the same over the first
-  min(|relevant|, K) ranks; HR@K = 1 if at least one relevant item is in the top K (for
+  min(``len(relevant)``, K) ranks; HR@K = 1 if at least one relevant item is in the top K (for
   leave-one-out this is the usual hit ratio). Means are over evaluated users. A relevant item
-  that is also in ``seen`` can never be recommended but still counts in |relevant|.
+  that is also in ``seen`` can never be recommended but still counts in ``len(relevant)``.
 - **Ties** are broken by item index ascending, so results are deterministic.
 """
 

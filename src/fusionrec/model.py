@@ -20,12 +20,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import paddle
-from paddle import nn
 
 from fusionrec._numpy_towers import vector_constants
+from fusionrec._paddle import paddle
 from fusionrec.config import ModelConfig
 from fusionrec.features import PAD, FeatureEncoder, MovieFeatures, UserFeatures
+
+nn = paddle.nn
 
 Tensor = paddle.Tensor
 FloatArray = npt.NDArray[np.float32]

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 #: Where the default store (Milvus Lite) keeps its file, relative to the working directory.
 DEFAULT_URI = "./fusionrec.db"
 DEFAULT_COLLECTION = "movies"
+#: The facade recommends, so its default model is trained for ratings and top-N together:
+#: the rating-only "default" preset ranks worse than popularity (see docs/benchmarks.md).
+DEFAULT_PRESET = "joint"
 FORMAT_VERSION = 1
 _STATE_FILE = "recommender.json"
 
@@ -79,9 +82,10 @@ class EvaluationResult:
 class FusionRecommender:
     """Train the fusion model, index movie vectors in a store, and recommend by similarity.
 
-    ``store`` is any :class:`~fusionrec.stores.VectorStore`; when omitted, a
-    :class:`~fusionrec.stores.MilvusStore` on Milvus Lite (``./fusionrec.db``) is opened the
-    first time one is needed, with the model's vector dimension.
+    ``config`` defaults to the ``joint`` preset (rating MSE plus a retrieval softmax), which
+    predicts ratings and ranks well. ``store`` is any :class:`~fusionrec.stores.VectorStore`;
+    when omitted, a :class:`~fusionrec.stores.MilvusStore` on Milvus Lite (``./fusionrec.db``)
+    is opened the first time one is needed, with the model's vector dimension.
     """
 
     def __init__(
@@ -91,7 +95,7 @@ class FusionRecommender:
         *,
         progress: bool = True,
     ) -> None:
-        self.config = config if config is not None else ModelConfig.preset("default")
+        self.config = config if config is not None else ModelConfig.preset(DEFAULT_PRESET)
         self.progress = progress
         self.history_: History | None = None
         self._store = store

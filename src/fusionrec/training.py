@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import paddle
 
 from fusionrec._blas import single_blas_thread
 from fusionrec._fused import Batch, FusedStep, NumpyOptimizer
+from fusionrec._paddle import paddle
 from fusionrec.config import ModelConfig
 from fusionrec.data.tables import MovieLens
 from fusionrec.errors import ValidationError
