@@ -19,13 +19,65 @@ OPTIMIZERS = ("sgd", "adam")
 OBJECTIVES = ("rating", "retrieval", "joint")
 POSITIVES = ("all", "liked")
 SELECT_ON = ("auto", "rmse", "ndcg")
-PRESETS = ("reference", "default", "retrieval", "joint")
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "int": int,
     "float": (int, float),
     "bool": bool,
     "str": str,
 }
+
+
+# What each preset sets; fields not named keep the dataclass defaults.
+_DEFAULT_SETTINGS: dict[str, Any] = {
+    # chosen on a 5% validation split of ml-100k u1.base (see docs/model.md)
+    "score_scale": 5.0,
+    "learn_scale": False,
+    "use_biases": False,
+    "clip_ratings": True,
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "batch_size": 256,
+    "epochs": 40,
+    "weight_decay": 3e-4,
+    "dropout": 0.3,
+    "user_id_dropout": 0.1,
+    "patience": 5,
+}
+_PRESET_SETTINGS: dict[str, dict[str, Any]] = {
+    # the PaddlePaddle book's model and training
+    "reference": {
+        **_DEFAULT_SETTINGS,
+        "clip_ratings": False,
+        "optimizer": "sgd",
+        "learning_rate": 0.2,
+        "weight_decay": 0.0,
+        "dropout": 0.0,
+        "user_id_dropout": 0.0,
+        "patience": 3,
+    },
+    "default": _DEFAULT_SETTINGS,
+    # the default towers and optimizer, trained with the sampled softmax over every rating;
+    # temperature chosen on a 5% validation split of ml-100k u1.base
+    "retrieval": {
+        **_DEFAULT_SETTINGS,
+        "objective": "retrieval",
+        "temperature": 0.1,
+        "positives": "all",
+    },
+    # MSE + softmax over liked ratings with rating biases and a learned scale; weight and
+    # temperature chosen on the same validation split (docs/retrieval.md)
+    "joint": {
+        **_DEFAULT_SETTINGS,
+        "objective": "joint",
+        "score_scale": 1.0,
+        "learn_scale": True,
+        "use_biases": True,
+        "temperature": 0.2,
+        "joint_weight": 1.0,
+        "positives": "liked",
+    },
+}
+PRESETS = tuple(_PRESET_SETTINGS)
 
 
 @dataclass
@@ -105,84 +157,9 @@ class ModelConfig:
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> ModelConfig:
         """The named preset, with keyword ``overrides`` applied on top."""
-        if name == "reference":
-            base: dict[str, Any] = dict(
-                name="reference",
-                score_scale=5.0,
-                learn_scale=False,
-                use_biases=False,
-                clip_ratings=False,
-                optimizer="sgd",
-                learning_rate=0.2,
-                batch_size=256,
-                epochs=40,
-                weight_decay=0.0,
-                dropout=0.0,
-                user_id_dropout=0.0,
-                patience=3,
-            )
-        elif name == "default":
-            # chosen on a 5% validation split of ml-100k u1.base (see docs/model.md)
-            base = dict(
-                name="default",
-                score_scale=5.0,
-                learn_scale=False,
-                use_biases=False,
-                clip_ratings=True,
-                optimizer="adam",
-                learning_rate=1e-3,
-                batch_size=256,
-                epochs=40,
-                weight_decay=3e-4,
-                dropout=0.3,
-                user_id_dropout=0.1,
-                patience=5,
-            )
-        elif name == "retrieval":
-            # the default towers and optimizer, trained with the sampled softmax over every
-            # rating; temperature chosen on a 5% validation split of ml-100k u1.base
-            base = dict(
-                name="retrieval",
-                objective="retrieval",
-                score_scale=5.0,
-                learn_scale=False,
-                use_biases=False,
-                clip_ratings=True,
-                optimizer="adam",
-                learning_rate=1e-3,
-                batch_size=256,
-                epochs=40,
-                weight_decay=3e-4,
-                dropout=0.3,
-                user_id_dropout=0.1,
-                patience=5,
-                temperature=0.1,
-                positives="all",
-            )
-        elif name == "joint":
-            # MSE + softmax over liked ratings with rating biases and a learned scale; weight
-            # and temperature chosen on the same validation split (docs/retrieval.md)
-            base = dict(
-                name="joint",
-                objective="joint",
-                score_scale=1.0,
-                learn_scale=True,
-                use_biases=True,
-                clip_ratings=True,
-                optimizer="adam",
-                learning_rate=1e-3,
-                batch_size=256,
-                epochs=40,
-                weight_decay=3e-4,
-                dropout=0.3,
-                user_id_dropout=0.1,
-                patience=5,
-                temperature=0.2,
-                joint_weight=1.0,
-                positives="liked",
-            )
-        else:
+        if name not in _PRESET_SETTINGS:
             raise ConfigError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
+        base = {"name": name, **_PRESET_SETTINGS[name]}
         base.update(overrides)
         return cls.from_dict(base)
 
