@@ -94,3 +94,22 @@ def test_closed_store_refuses_work() -> None:
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.count()
+
+
+def test_search_params_change_without_rebuild_and_are_validated() -> None:
+    store = FaissStore(dim=16, index="hnsw", efSearch=16)
+    ids, vectors, meta = random_items(500, 16)
+    store.upsert(ids, vectors, meta)
+    queries = random_queries(20, 16)
+    store.set_search_params(efSearch=256)
+    assert store.settings()["efSearch"] == 256
+    exact = FaissStore(dim=16)
+    exact.upsert(ids, vectors, meta)
+    wide = [[h.id for h in row] for row in store.search(queries, 10)]
+    assert wide == [[h.id for h in row] for row in exact.search(queries, 10)]
+    with pytest.raises(ConfigError, match="efConstruction"):
+        store.set_search_params(efConstruction=10)
+    with pytest.raises(ConfigError, match="positive"):
+        store.set_search_params(efSearch=0)
+    with pytest.raises(ConfigError, match="flat"):
+        exact.set_search_params(nprobe=4)

@@ -48,6 +48,11 @@ _INDEX_DEFAULTS: dict[str, dict[str, int]] = {
     "hnsw": {"M": 32, "efConstruction": 200, "efSearch": 128},
     "ivf": {"nlist": 1024, "nprobe": 32},
 }
+_SEARCH_TIME_PARAMS: dict[str, tuple[str, ...]] = {
+    "flat": (),
+    "hnsw": ("efSearch",),
+    "ivf": ("nprobe",),
+}
 _MAX_FILTER_CACHE = 32
 # Filters matching at most this many items are answered by exact brute force over the
 # matching vectors: faster than a selector scan, and exact even on HNSW/IVF, whose graph or
@@ -138,6 +143,24 @@ class FaissStore(VectorStore):
     def index_type(self) -> str:
         """The Faiss index kind: flat, hnsw or ivf."""
         return self._kind
+
+    def set_search_params(self, **params: int) -> None:
+        """Change search-time knobs (HNSW ``efSearch``, IVF ``nprobe``) without a rebuild.
+
+        The recall/latency trade-off is tuned on a built index; the new values are part of
+        :meth:`settings` and of what :meth:`save` writes.
+        """
+        allowed = _SEARCH_TIME_PARAMS[self._kind]
+        for name, value in params.items():
+            if name not in allowed:
+                raise ConfigError(
+                    f"{name!r} is not a search-time parameter of a {self._kind} index; "
+                    f"expected one of {list(allowed)}"
+                )
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        with self._lock.write():
+            self._params = {**self._params, **{k: int(v) for k, v in params.items()}}
 
     def settings(self) -> dict[str, Any]:
         return {
