@@ -205,6 +205,10 @@ class MilvusStore(VectorStore):
         if batch_size < 1:
             raise ConfigError(f"batch_size must be positive, got {batch_size}")
         self._local = is_local_uri(uri)
+        # A server search runs Strong once after this store opens or writes, so it sees every
+        # write made before it (by this process or the one that indexed); later searches run
+        # at Session consistency, which then has nothing left to wait for.
+        self._strong_next_search = not self._local
         self._lite_path: Path | None = None
         if self._local:
             self._lite_path = self._check_lite_path(uri)
@@ -540,12 +544,14 @@ class MilvusStore(VectorStore):
     def _upsert(self, ids: IdArray, vectors: FloatMatrix, metadata: list[dict[str, Any]]) -> None:
         with self._write_lock:
             self._write(self._target(), ids, vectors, metadata, insert=False)
+            self._strong_next_search = not self._local
 
     def _delete(self, ids: IdArray) -> None:
         with self._write_lock, self._translate("delete"):
             for start in range(0, ids.size, self._batch):
                 chunk = ids[start : start + self._batch].tolist()
                 self._client.delete(self._target(), filter=f"id in {chunk}", timeout=self._timeout)
+            self._strong_next_search = not self._local
 
     def _count(self) -> int:
         name = self._target()
@@ -613,6 +619,8 @@ class MilvusStore(VectorStore):
             params["ef"] = max(int(params["ef"]), limit)
         with self._switch_lock:
             physical, name = self._physical, self._target()
+        strong = self._strong_next_search
+        consistency = {"consistency_level": "Strong"} if strong else {}
         with self._in_flight.using(physical), self._translate("search"):
             raw = self._client.search(
                 name,
@@ -622,7 +630,10 @@ class MilvusStore(VectorStore):
                 output_fields=self._output([]),
                 search_params={"metric_type": "IP", "params": params},
                 timeout=self._timeout,
+                **consistency,
             )
+        if strong:
+            self._strong_next_search = False
         results = []
         for hits, exclude in zip(raw, excludes, strict=True):
             row: list[Hit] = []
