@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--m", type=int, default=32)
     parser.add_argument("--ef-construction", type=int, default=200)
     parser.add_argument("--ef", default="16,24,32,48,64,96,128")
+    parser.add_argument("--name", default="hnsw", help="results file: results/<name>.json")
     args = parser.parse_args()
 
     vectors, queries, meta = make_data(args.n, args.queries, args.dim, seed=0)
@@ -67,7 +68,7 @@ def main() -> None:
         "sweep": rows,
         "machine": machine_info(),
     }
-    write_results("hnsw", results)
+    write_results(args.name, results)
     print(
         f"FaissStore HNSW, N = {args.n:,}, M {args.m}, efConstruction "
         f"{args.ef_construction}, build {build_s:.0f} s"
