@@ -11,7 +11,6 @@ Run: python benchmarks/bench_baselines.py [--data-dir PATH]  -> benchmarks/resul
 from __future__ import annotations
 
 import argparse
-import importlib
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from _common import (
 )
 from baselines import BiasBaseline, GlobalMean, Popularity
 
+from fusionrec.data import official_folds
 from fusionrec.data.tables import Ratings
 from fusionrec.metrics import (
     TopNResult,
@@ -41,31 +41,8 @@ Fold = tuple[Ratings, Ratings]
 K = 10
 
 
-def _read_ratings(path: Path) -> Ratings:
-    raw = np.loadtxt(path, dtype=np.int64, delimiter="\t", ndmin=2)
-    return Ratings(
-        user_id=raw[:, 0],
-        movie_id=raw[:, 1],
-        rating=raw[:, 2].astype(np.float32),
-        timestamp=raw[:, 3],
-    )
-
-
-def _first_field_ids(path: Path) -> npt.NDArray[np.int64]:
-    with open(path, encoding="latin-1") as fh:
-        return np.array([int(line.split("|", 1)[0]) for line in fh if line.strip()], dtype=np.int64)
-
-
 def load_folds(path: Path) -> tuple[list[Fold], npt.NDArray[np.int64], npt.NDArray[np.int64], str]:
-    """The five (base, test) folds, user ids and catalog movie ids; prefers fusionrec.data."""
-    official_folds = getattr(importlib.import_module("fusionrec.data"), "official_folds", None)
-    if official_folds is None:
-        folds = [
-            (_read_ratings(path / f"u{i}.base"), _read_ratings(path / f"u{i}.test"))
-            for i in range(1, 6)
-        ]
-        users, movies = _first_field_ids(path / "u.user"), _first_field_ids(path / "u.item")
-        return folds, users, movies, "benchmark-local reader (fusionrec.data.official_folds absent)"
+    """The five (base, test) folds, user ids and catalog movie ids, read by fusionrec.data."""
     pairs = official_folds(path)
     train0 = pairs[0][0]
     return (
