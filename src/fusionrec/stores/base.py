@@ -26,9 +26,13 @@ _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Hit:
-    """One search result: the item id, its inner-product score and its metadata."""
+    """One search result: the item id, its inner-product score and its metadata.
+
+    A plain slotted dataclass, not a frozen one: every search builds k of them, and a frozen
+    dataclass's ``__init__`` costs three times as much (measurable on sub-0.1 ms searches).
+    """
 
     id: int
     score: float

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import zipfile
 from collections.abc import Mapping
@@ -368,6 +369,8 @@ class FaissStore(VectorStore):
             state = self._state
             if state.index is None or not state.meta:
                 return [[] for _ in range(queries.shape[0])]
+            if filter is None and queries.shape[0] == 1 and not state.dead and not excludes[0]:
+                return [self._search_one(state, queries, k)]
             selector = None
             ntotal = int(state.index.ntotal)
             dead = state.dead
@@ -382,6 +385,22 @@ class FaissStore(VectorStore):
             _set_threads(1 if queries.shape[0] == 1 else _DEFAULT_THREADS)
             return self._search_state(state, queries, k, selector, ntotal, dead, excludes)
 
+    def _search_one(self, state: _State, query: FloatMatrix, k: int) -> list[Hit]:
+        """The common case, one query with nothing to skip: one Faiss call on one thread.
+
+        Calls the SWIG ``search_c`` directly with fresh output arrays; the Python wrapper's
+        argument checks cost a few microseconds, a measurable share of a 0.07 ms flat search.
+        """
+        _set_threads(1)
+        fetch = min(k, int(state.index.ntotal))
+        scores = np.empty((1, fetch), dtype=np.float32)
+        labels = np.empty((1, fetch), dtype=np.int64)
+        params = self._search_params(None, fetch)
+        state.index.search_c(
+            1, faiss.swig_ptr(query), fetch, faiss.swig_ptr(scores), faiss.swig_ptr(labels), params
+        )
+        return self._collect(state, scores[0], labels[0], k, frozenset())
+
     def _search_state(
         self,
         state: _State,
@@ -392,9 +411,9 @@ class FaissStore(VectorStore):
         dead: int,
         excludes: list[frozenset[int]],
     ) -> list[list[Hit]]:
+        fetch = min(ntotal, k + dead + max(len(e) for e in excludes))
         results: list[list[Hit]] = [[] for _ in range(queries.shape[0])]
         pending = np.arange(queries.shape[0])
-        fetch = min(ntotal, k + dead + max(len(e) for e in excludes))
         while pending.size:
             batch = queries if pending.size == queries.shape[0] else queries[pending]
             params = self._search_params(selector, fetch)
@@ -451,14 +470,17 @@ class FaissStore(VectorStore):
     def _collect(
         state: _State, scores: Any, labels: Any, k: int, exclude: frozenset[int]
     ) -> list[Hit]:
-        hits: list[Hit] = []
         meta = state.meta
-        valid = labels[labels >= 0]  # Faiss pads with -1 past the last result
+        valid = labels if labels[-1] >= 0 else labels[labels >= 0]  # Faiss pads with -1
         item_ids = state.label_to_id[valid].tolist()  # one vectorized lookup, then plain ints
-        for score, item_id in zip(scores[: valid.size].tolist(), item_ids, strict=True):
+        row_scores = scores[: valid.size].tolist()
+        if not all(map(math.isfinite, row_scores)):
+            raise StoreError("Faiss returned a non-finite score")
+        hits: list[Hit] = []
+        for score, item_id in zip(row_scores, item_ids, strict=True):
             if item_id < 0 or item_id in exclude:
                 continue
-            hits.append(Hit(item_id, finite_score(score), _copy_meta(meta[item_id])))
+            hits.append(Hit(item_id, score, _copy_meta(meta[item_id])))
             if len(hits) == k:
                 break
         return hits
