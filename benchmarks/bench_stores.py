@@ -1,14 +1,16 @@
 """Vector store speed and recall: numpy brute force, Faiss (flat/HNSW/IVF), Milvus Lite/server.
 
-For each catalog size N: structured 200-d vectors (rank-32 signal plus noise, L2-normalized,
-like trained embeddings), 1,000 queries from the same distribution, k = 10. Per backend and
-index: build (insert + index) time, single-query latency p50/p99, batch queries/s, recall@10
-against exact numpy search, and the same with a genre filter. Writes
+For each catalog size N: structured normalized vectors (``--vectors``, see embeddings.py:
+``lowrank`` 200-d rank-32 signal plus noise, or ``trained``, shaped like a fusionrec model's
+movie vectors with user-like queries), 1,000 queries, k = 10. Per backend and index: build
+(insert + index) time, single-query latency p50/p99, batch queries/s, recall@10 against exact
+numpy search, and the same with a genre filter. Writes
 benchmarks/results/stores.json and prints a markdown table.
 
     python benchmarks/bench_stores.py --sizes 3883,100000
     python benchmarks/bench_stores.py --sizes 1000000 --backends numpy,faiss-flat,faiss-hnsw
     python benchmarks/bench_stores.py --milvus-server   # also start a Milvus 2.3 standalone
+    python benchmarks/bench_stores.py --vectors trained --data-dir ml-100k --sizes 1000000
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import embeddings
 import numpy as np
+from _common import add_data_dir_argument, resolve_ml100k
 
 from fusionrec.atomic import write_bytes_atomic
 from fusionrec.stores import FaissStore, Filter, MilvusStore, VectorStore
@@ -41,18 +45,18 @@ RESULTS = Path(__file__).parent / "results" / "stores.json"
 
 
 def make_data(
-    n: int, n_queries: int, dim: int, seed: int
+    n: int, n_queries: int, dim: int, seed: int, fits: Any = None
 ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-    """Low-rank-plus-noise normalized item vectors, queries, and ml-1m-like metadata."""
-    rng = np.random.default_rng(seed)
-    basis = rng.standard_normal((32, dim)).astype(np.float32)
+    """Item vectors, queries and ml-1m-like metadata.
 
-    def draw(count: int) -> np.ndarray:
-        v = rng.standard_normal((count, 32)).astype(np.float32) @ basis
-        v += 0.5 * np.sqrt(32) * rng.standard_normal((count, dim)).astype(np.float32)
-        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
-
-    vectors, queries = draw(n), draw(n_queries)
+    Without ``fits``: embeddings.lowrank of dimension ``dim``. With ``fits`` (from
+    embeddings.trained_fits): vectors shaped like a trained model's, of its dimension.
+    """
+    if fits is None:
+        vectors, queries = embeddings.lowrank(n, n_queries, dim, seed)
+    else:
+        vectors, queries = embeddings.trained(n, n_queries, seed, fits)
+    rng = np.random.default_rng(seed + 1)
     p = GENRE_WEIGHTS / GENRE_WEIGHTS.sum()
     counts = rng.integers(1, 4, size=n)
     meta = [
@@ -105,9 +109,35 @@ class NumpyStore:
         return exact_top_k(self.vectors, q, k, self.mask if filter else None).tolist()
 
 
+class BareFaissFlat:
+    """A bare ``faiss.IndexFlatIP`` (one thread for single queries): what FaissStore wraps.
+
+    Timed beside ``faiss-flat`` so the store's own overhead shows in the same run. Filtered
+    searches go through an ``IDSelectorBatch`` of the matching rows.
+    """
+
+    exact = True
+
+    def __init__(self, vectors: np.ndarray, mask: np.ndarray) -> None:
+        import faiss
+
+        self._faiss = faiss
+        self.index = faiss.IndexFlatIP(vectors.shape[1])
+        self.index.add(vectors)
+        self.selector = faiss.IDSelectorBatch(np.flatnonzero(mask).astype(np.int64))
+        self.threads = faiss.omp_get_max_threads()
+
+    def search(self, queries: np.ndarray, k: int, filter: Filter | None = None) -> list[list[int]]:
+        q = queries.reshape(-1, self.index.d)
+        self._faiss.omp_set_num_threads(1 if len(q) == 1 else self.threads)
+        params = self._faiss.SearchParameters(sel=self.selector) if filter else None
+        _, labels = self.index.search(q, k, params=params)
+        return labels.tolist()  # type: ignore[no-any-return]
+
+
 def timed_search(store: Any, queries: np.ndarray, k: int, flt: Filter | None) -> list[list[int]]:
     res = store.search(queries, k, filter=flt)
-    if isinstance(store, NumpyStore):
+    if isinstance(store, (NumpyStore, BareFaissFlat)):
         return res  # type: ignore[no-any-return]
     return [[h.id for h in row] for row in res]
 
@@ -177,12 +207,19 @@ def milvus_server() -> Iterator[str]:
 
 
 def builders(
-    n: int, dim: int, vectors: np.ndarray, meta: list[dict[str, Any]], workdir: Path, uri: str
+    n: int,
+    dim: int,
+    vectors: np.ndarray,
+    meta: list[dict[str, Any]],
+    mask: np.ndarray,
+    workdir: Path,
+    uri: str,
 ) -> dict[str, Callable[[], Any]]:
     nlist = int(max(16, min(4096, 4 * np.sqrt(n))))
     lite = str(workdir / f"bench{n}.db")
     out: dict[str, Callable[[], Any]] = {
         "numpy": lambda: NumpyStore(vectors, [m["genres"] for m in meta]),
+        "faiss-bare": lambda: BareFaissFlat(vectors, mask),
         "faiss-flat": lambda: insert(FaissStore(dim), vectors, meta),
         "faiss-hnsw": lambda: insert(
             FaissStore(dim, "hnsw", M=32, efConstruction=128, efSearch=128), vectors, meta
@@ -226,14 +263,20 @@ def builders(
 def run(args: argparse.Namespace, uri: str) -> list[dict[str, Any]]:
     rows = []
     wanted = args.backends.split(",")
+    fits = (
+        embeddings.trained_fits(resolve_ml100k(args.data_dir))
+        if args.vectors == "trained"
+        else None
+    )
     for n in args.sizes:
         print(f"N = {n}", file=sys.stderr)
-        vectors, queries, meta = make_data(n, args.queries, args.dim, args.seed)
+        vectors, queries, meta = make_data(n, args.queries, args.dim, args.seed, fits)
         mask = NumpyStore(vectors, [m["genres"] for m in meta]).mask
         truth = exact_top_k(vectors, queries, args.k)
+        energy = embeddings.energy_dims(vectors)
         truth_f = exact_top_k(vectors, queries, args.k, mask)
         with tempfile.TemporaryDirectory(prefix="bench-stores-") as tmp:
-            made = builders(n, args.dim, vectors, meta, Path(tmp), uri)
+            made = builders(n, vectors.shape[1], vectors, meta, mask, Path(tmp), uri)
             for name in wanted:
                 if name not in made:
                     continue
@@ -241,7 +284,15 @@ def run(args: argparse.Namespace, uri: str) -> list[dict[str, Any]]:
                 if name.startswith("milvus-lite") and n > args.lite_full_below:
                     n_single = min(n_single, args.lite_queries)
                 row = measure(name, made[name], queries, args.k, truth, truth_f, n_single)
-                row.update({"n": n, "filter_share": round(float(mask.mean()), 3)})
+                row.update(
+                    {
+                        "n": n,
+                        "dim": int(vectors.shape[1]),
+                        "vectors": args.vectors,
+                        "energy_dims_50_90_99": energy,
+                        "filter_share": round(float(mask.mean()), 3),
+                    }
+                )
                 rows.append(row)
     return rows
 
@@ -267,13 +318,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[3883, 100000]
     )
-    parser.add_argument("--dim", type=int, default=200)
+    parser.add_argument("--dim", type=int, default=200, help="lowrank vectors' dimension")
+    parser.add_argument("--vectors", choices=("lowrank", "trained"), default="lowrank")
+    add_data_dir_argument(parser)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--backends",
-        default="numpy,faiss-flat,faiss-hnsw,faiss-ivf,milvus-lite-flat,milvus-lite-ivf,"
+        default="numpy,faiss-bare,faiss-flat,faiss-hnsw,faiss-ivf,milvus-lite-flat,milvus-lite-ivf,"
         "milvus-server-flat,milvus-server-hnsw",
     )
     parser.add_argument("--milvus-server", action="store_true", help="start a Milvus 2.3 server")
@@ -291,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
         "command": "python benchmarks/bench_stores.py " + " ".join(sys.argv[1:]),
         "machine": {"python": platform.python_version(), "processor": platform.machine()},
         "versions": {p: version(p) for p in ("numpy", "faiss-cpu", "pymilvus", "milvus-lite")},
-        "dim": args.dim,
+        "vectors": args.vectors,
         "k": args.k,
         "queries": args.queries,
         "filter": FILTER.to_dict(),

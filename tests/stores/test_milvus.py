@@ -52,6 +52,22 @@ def test_index_params_are_read_back(tmp_path: Path) -> None:
         assert again.settings() == settings
 
 
+def test_search_params_change_without_rebuild(tmp_path: Path) -> None:
+    ids, vectors, meta = random_items(300, 8)
+    queries = random_queries(10, 8)
+    exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :5]
+    uri = str(tmp_path / "ivf.db")
+    ivf = {"nlist": 16}
+    with MilvusStore(uri, dim=8, index="IVF_FLAT", index_params=ivf) as store:
+        store.upsert(ids, vectors, meta)
+        store.set_search_params(nprobe=16)  # every list probed: exact
+        assert store.settings()["search_params"]["nprobe"] == 16
+        got = [[h.id for h in row] for row in store.search(queries, 5)]
+        assert got == ids[exact].tolist()
+        with pytest.raises(ConfigError, match="positive"):
+            store.set_search_params(nprobe=0)
+
+
 def test_lite_refuses_server_only_index(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="HNSW"):
         MilvusStore(str(tmp_path / "h.db"), dim=8, index="HNSW")

@@ -450,6 +450,18 @@ class MilvusStore(VectorStore):
         """The physical collection the logical name currently resolves to."""
         return self._physical
 
+    def set_search_params(self, **params: Any) -> None:
+        """Change search-time parameters (HNSW ``ef``, IVF ``nprobe``) without a rebuild.
+
+        Replaces the named keys of :meth:`settings`' ``search_params``; every later search
+        passes them to Milvus, which checks them against the collection's index.
+        """
+        self._check_open()
+        for name, value in params.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"search parameter {name} must be a positive integer")
+        self._search_params = {**self._search_params, **params}
+
     def settings(self) -> dict[str, Any]:
         """Reopen arguments; the token is never included (pass it to open_store again)."""
         return {
