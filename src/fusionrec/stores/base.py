@@ -430,3 +430,10 @@ def finite_score(value: float) -> float:
     if not math.isfinite(out):
         raise StoreError(f"backend returned a non-finite score {out}")
     return out
+
+
+def finite_scores(values: list[float]) -> list[float]:
+    """:func:`finite_score` for a row of plain floats, checked in one pass."""
+    if not all(map(math.isfinite, values)):
+        raise StoreError(f"backend returned a non-finite score in {values}")
+    return values

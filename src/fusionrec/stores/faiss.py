@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import zipfile
 from collections.abc import Mapping
@@ -35,6 +34,7 @@ from fusionrec.stores.base import (
     StoredItem,
     VectorStore,
     finite_score,
+    finite_scores,
     top_k_rows,
 )
 
@@ -71,12 +71,14 @@ def _index_params(index: str, params: Mapping[str, Any]) -> dict[str, int]:
             f"unknown parameter(s) {sorted(unknown)} for Faiss index {index!r}; "
             f"accepted: {sorted(defaults)}"
         )
-    out = dict(defaults)
-    for key, value in params.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"Faiss parameter {key} must be a positive integer, got {value!r}")
-        out[key] = int(value)
-    return out
+    return {**defaults, **{key: _positive(key, value) for key, value in params.items()}}
+
+
+def _positive(name: str, value: Any) -> int:
+    """A Faiss parameter as a plain int; ConfigError unless it is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"Faiss parameter {name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 @dataclass
@@ -152,16 +154,15 @@ class FaissStore(VectorStore):
         :meth:`settings` and of what :meth:`save` writes.
         """
         allowed = _SEARCH_TIME_PARAMS[self._kind]
-        for name, value in params.items():
+        for name in params:
             if name not in allowed:
                 raise ConfigError(
                     f"{name!r} is not a search-time parameter of a {self._kind} index; "
                     f"expected one of {list(allowed)}"
                 )
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        checked = {name: _positive(name, value) for name, value in params.items()}
         with self._lock.write():
-            self._params = {**self._params, **{k: int(v) for k, v in params.items()}}
+            self._params = {**self._params, **checked}
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -411,9 +412,9 @@ class FaissStore(VectorStore):
         dead: int,
         excludes: list[frozenset[int]],
     ) -> list[list[Hit]]:
-        fetch = min(ntotal, k + dead + max(len(e) for e in excludes))
         results: list[list[Hit]] = [[] for _ in range(queries.shape[0])]
         pending = np.arange(queries.shape[0])
+        fetch = min(ntotal, k + dead + max(len(e) for e in excludes))
         while pending.size:
             batch = queries if pending.size == queries.shape[0] else queries[pending]
             params = self._search_params(selector, fetch)
@@ -473,9 +474,7 @@ class FaissStore(VectorStore):
         meta = state.meta
         valid = labels if labels[-1] >= 0 else labels[labels >= 0]  # Faiss pads with -1
         item_ids = state.label_to_id[valid].tolist()  # one vectorized lookup, then plain ints
-        row_scores = scores[: valid.size].tolist()
-        if not all(map(math.isfinite, row_scores)):
-            raise StoreError("Faiss returned a non-finite score")
+        row_scores = finite_scores(scores[: valid.size].tolist())
         hits: list[Hit] = []
         for score, item_id in zip(row_scores, item_ids, strict=True):
             if item_id < 0 or item_id in exclude:
