@@ -121,7 +121,7 @@ class BareFaissFlat:
     def __init__(self, vectors: np.ndarray, mask: np.ndarray) -> None:
         import faiss
 
-        self._faiss = faiss
+        self._faiss: Any = faiss  # its stubs miss SearchParameters' keywords
         self.index = faiss.IndexFlatIP(vectors.shape[1])
         self.index.add(vectors)
         self.selector = faiss.IDSelectorBatch(np.flatnonzero(mask).astype(np.int64))

@@ -86,4 +86,5 @@ def energy_dims(vectors: Matrix, shares: tuple[float, ...] = (0.5, 0.9, 0.99)) -
 
 
 def _unit(v: npt.NDArray[np.floating]) -> Matrix:
-    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    unit: Matrix = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    return unit

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import Self
 
 from fusionrec.errors import DimensionMismatchError, FilterError, StoreError, ValidationError
 
@@ -362,7 +363,7 @@ class VectorStore(ABC):
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
 
-    def __enter__(self) -> VectorStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
