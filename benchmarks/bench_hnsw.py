@@ -27,21 +27,22 @@ from _common import (
     resolve_ml100k,
     write_results,
 )
-from bench_stores import exact_top_k, make_data, milvus_server, percentiles, recall_at_k
+from bench_stores import (
+    exact_top_k,
+    insert,
+    make_data,
+    milvus_server,
+    percentiles,
+    recall_at_k,
+)
 
 from fusionrec.stores import FaissStore, MilvusStore, VectorStore
 
-_CHUNK = 100_000
-
 
 def build(store: VectorStore, vectors: np.ndarray, meta: list[dict[str, Any]]) -> float:
-    """Insert in chunks (and on Milvus wait for the sealed index); return seconds taken."""
-    ids = np.arange(len(vectors), dtype=np.int64)
+    """Seconds to load the vectors (bench_stores.insert: on Milvus until the index is built)."""
     start = time.perf_counter()
-    for lo in range(0, len(vectors), _CHUNK):
-        store.upsert(ids[lo : lo + _CHUNK], vectors[lo : lo + _CHUNK], meta[lo : lo + _CHUNK])
-    if isinstance(store, MilvusStore):
-        store.flush()
+    insert(store, vectors, meta)
     return time.perf_counter() - start
 
 

@@ -30,7 +30,7 @@ from _common import (
 from baselines import BiasBaseline, GlobalMean
 
 from fusionrec.config import ModelConfig
-from fusionrec.data import MovieLens, official_folds
+from fusionrec.data import MovieLens, official_folds, random_split
 from fusionrec.export import ModelBundle
 from fusionrec.features import FeatureEncoder
 from fusionrec.model import FusionModel
@@ -45,16 +45,8 @@ def _rmse_mae(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}
 
 
-def _carve(train: MovieLens, seed: int) -> tuple[MovieLens, MovieLens]:
-    """A deterministic validation split of a training fold (the test fold is never used)."""
-    order = np.random.default_rng(seed).permutation(len(train.ratings))
-    n_val = round(len(order) * VALIDATION_FRACTION)
-    fit = train.with_ratings(train.ratings.take(np.sort(order[n_val:])))
-    val = train.with_ratings(train.ratings.take(np.sort(order[:n_val])))
-    return fit, val
-
-
-def _rows(data: MovieLens, test: MovieLens) -> tuple[np.ndarray, np.ndarray]:
+def rating_rows(data: MovieLens, test: MovieLens) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of each test rating's user and movie in ``data``'s user and movie tables."""
     uo = np.argsort(data.users.user_id)
     mo = np.argsort(data.movies.movie_id)
     urow = uo[np.searchsorted(data.users.user_id[uo], test.ratings.user_id)]
@@ -65,7 +57,7 @@ def _rows(data: MovieLens, test: MovieLens) -> tuple[np.ndarray, np.ndarray]:
 def _train(
     config: ModelConfig, train: MovieLens, engine: str = "numpy"
 ) -> tuple[FusionModel, FeatureEncoder, History, float]:
-    fit, val = _carve(train, config.seed)
+    fit, val = random_split(train, VALIDATION_FRACTION, config.seed)
     encoder = FeatureEncoder.fit(train, max_title_words=config.max_title_words)
     model = FusionModel(config, encoder)
     start = time.perf_counter()
@@ -76,7 +68,7 @@ def _train(
 def _evaluate(
     model: FusionModel, encoder: FeatureEncoder, data: MovieLens, test: MovieLens
 ) -> dict[str, float]:
-    urow, mrow = _rows(data, test)
+    urow, mrow = rating_rows(data, test)
     uf, mf = encoder.encode_users(data.users), encoder.encode_movies(data.movies)
     return _rmse_mae(test.ratings.rating, model.predict(uf, mf, urow, mrow))
 
@@ -131,7 +123,7 @@ def cold_start(path: Any, seed: int) -> dict[str, Any]:
     for dropout in (0.0, 0.1, 0.2):
         config = ModelConfig.preset("default", seed=seed, user_id_dropout=dropout)
         model, encoder, _, _ = _train(config, warm_train)
-        urow, mrow = _rows(train, cold_test)
+        urow, mrow = rating_rows(train, cold_test)
         u = train.users
         demo = encoder.encode_user_values(None, u.gender, u.age, u.occupation)
         mf = encoder.encode_movies(train.movies)

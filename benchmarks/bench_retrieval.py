@@ -40,9 +40,16 @@ from _common import (
     write_results,
 )
 from baselines import DemographicPopularity, Popularity
+from bench_model import VALIDATION_FRACTION, rating_rows
 
 from fusionrec.config import ModelConfig
-from fusionrec.data import MovieLens, leave_last_out, load_movielens, official_folds
+from fusionrec.data import (
+    MovieLens,
+    leave_last_out,
+    load_movielens,
+    official_folds,
+    random_split,
+)
 from fusionrec.export import ModelBundle
 from fusionrec.features import FeatureEncoder
 from fusionrec.metrics import (
@@ -61,26 +68,16 @@ from fusionrec.stores import FaissStore, MilvusStore, VectorStore
 from fusionrec.training import History, Trainer
 
 K = 10
-VALIDATION_FRACTION = 0.05
 COLD_FRACTION = 0.10
 MODELS = ("default", "retrieval", "joint")
 FloatMatrix = npt.NDArray[np.float32]
-
-
-def carve(train: MovieLens, seed: int) -> tuple[MovieLens, MovieLens]:
-    """A seeded validation split of a training set (the test side is never touched)."""
-    order = np.random.default_rng(seed).permutation(len(train.ratings))
-    n_val = round(len(order) * VALIDATION_FRACTION)
-    fit = train.with_ratings(train.ratings.take(np.sort(order[n_val:])))
-    val = train.with_ratings(train.ratings.take(np.sort(order[:n_val])))
-    return fit, val
 
 
 def train_model(
     config: ModelConfig, train: MovieLens
 ) -> tuple[FusionModel, ModelBundle, History, float]:
     """Train on ``train`` minus a carved validation split; early stopping on that split."""
-    fit, val = carve(train, config.seed)
+    fit, val = random_split(train, VALIDATION_FRACTION, config.seed)
     encoder = FeatureEncoder.fit(train, max_title_words=config.max_title_words)
     model = FusionModel(config, encoder)
     start = time.perf_counter()
@@ -105,9 +102,7 @@ def _summary(result: TopNResult) -> dict[str, Any]:
 def rating_error(model: FusionModel, bundle: ModelBundle, data: MovieLens, test: MovieLens) -> Any:
     """Test RMSE/MAE of the displayed rating."""
     enc = bundle.encoder
-    uo, mo = np.argsort(data.users.user_id), np.argsort(data.movies.movie_id)
-    urow = uo[np.searchsorted(data.users.user_id[uo], test.ratings.user_id)]
-    mrow = mo[np.searchsorted(data.movies.movie_id[mo], test.ratings.movie_id)]
+    urow, mrow = rating_rows(data, test)
     pred = model.predict(enc.encode_users(data.users), enc.encode_movies(data.movies), urow, mrow)
     return {"rmse": rmse(test.ratings.rating, pred), "mae": mae(test.ratings.rating, pred)}
 
@@ -152,6 +147,16 @@ def serving(
     return out
 
 
+def topn_task(train: MovieLens, held_out: MovieLens) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """Protocol (a)'s task: seen and relevant (held-out rating >= 4) masks over the users and
+    movies, the user rows to rank for, and the popularity baseline's figures on it."""
+    users, movies = train.users.user_id, train.movies.movie_id
+    seen, relevant = topn_masks(train.ratings, held_out.ratings, users, movies, min_rating=4.0)
+    rows = np.arange(users.size)
+    pop = Popularity(movies).fit(train.ratings)
+    return seen, relevant, rows, _summary(evaluate_topn(pop.score_fn, rows, seen, relevant, k=K))
+
+
 def protocol_folds(
     path: Path, folds: list[int], seed: int, with_serving: bool, workdir: Path
 ) -> dict[str, Any]:
@@ -160,13 +165,9 @@ def protocol_folds(
     pairs = official_folds(path)
     for k in folds:
         train, test = pairs[k - 1]
-        users, movies = train.users.user_id, train.movies.movie_id
-        seen, relevant = topn_masks(train.ratings, test.ratings, users, movies, min_rating=4.0)
-        rows = np.arange(users.size)
-        pop = Popularity(movies).fit(train.ratings)
-        row: dict[str, Any] = {
-            "popularity": _summary(evaluate_topn(pop.score_fn, rows, seen, relevant, k=K))
-        }
+        movies = train.movies.movie_id
+        seen, relevant, rows, popularity = topn_task(train, test)
+        row: dict[str, Any] = {"popularity": popularity}
         for name in MODELS:
             config = ModelConfig.preset(name, seed=seed)
             model, bundle, history, seconds = train_model(config, train)
@@ -269,14 +270,9 @@ TUNING_GRID: tuple[tuple[str, dict[str, Any]], ...] = (
 def tune(path: Path, seed: int) -> dict[str, Any]:
     """Validation-only settings search: u1.base split into fit + 5% validation."""
     train, _ = official_folds(path)[0]
-    fit, val = carve(train, seed)
-    users, movies = train.users.user_id, train.movies.movie_id
-    seen, relevant = topn_masks(fit.ratings, val.ratings, users, movies, min_rating=4.0)
-    rows = np.arange(users.size)
-    pop = Popularity(movies).fit(fit.ratings)
-    out: dict[str, Any] = {
-        "popularity": _summary(evaluate_topn(pop.score_fn, rows, seen, relevant, k=K))
-    }
+    fit, val = random_split(train, VALIDATION_FRACTION, seed)
+    seen, relevant, rows, popularity = topn_task(fit, val)
+    out: dict[str, Any] = {"popularity": popularity}
     for preset, overrides in TUNING_GRID:
         config = ModelConfig.preset(preset, seed=seed, **overrides)
         model, bundle, history, seconds = train_model(config, fit)
