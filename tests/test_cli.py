@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from fusionrec import __version__
+from fusionrec import FaissStore, FusionRecommender, __version__
 from fusionrec.cli import main
 from fusionrec.data import MovieLens, write_movielens
+from fusionrec.export import load_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,11 @@ def test_train_index_recommend(
     assert len(recs) == 5
     assert set(recs[0]) == {"movie_id", "title", "genres", "year", "score"}
     scores = [float(r["score"]) for r in recs]  # type: ignore[arg-type]
-    assert scores == sorted(scores, reverse=True)
+    dim = load_model_dir(Path(model) / "model").dim
+    rec = FusionRecommender.load(model, store=FaissStore(dim=dim))
+    ids = [int(r["movie_id"]) for r in recs]  # type: ignore[call-overload]
+    expected = rec.predict({"age": 25, "gender": "F", "occupation": 4}, ids)
+    np.testing.assert_allclose(scores, expected, atol=1e-3)  # the predicted ratings
 
     drama = _json_out(
         capsys,

@@ -55,6 +55,7 @@ def test_round_trip_through_json() -> None:
         ("joint_weight", -0.5),
         ("positives", "some"),
         ("select_on", "loss"),
+        ("retrieval_hidden", -1),
     ],
 )
 def test_invalid_values_raise_config_error(field: str, value: object) -> None:
@@ -89,3 +90,12 @@ def test_top_n_presets_and_early_stopping_metric() -> None:
     assert r.early_stopping_metric == "ndcg" and j.early_stopping_metric == "rmse"
     assert j.replace(select_on="ndcg").early_stopping_metric == "ndcg"
     assert ModelConfig.from_dict(r.to_dict()) == r
+
+
+def test_separate_retrieval_head_only_for_joint_and_equal_tower_widths() -> None:
+    assert ModelConfig.preset("joint").split_heads
+    assert not ModelConfig.preset("joint", retrieval_hidden=0).split_heads
+    with pytest.raises(ConfigError, match="retrieval_hidden"):
+        ModelConfig.preset("default", retrieval_hidden=8)
+    with pytest.raises(ConfigError, match="movie_hidden"):
+        ModelConfig(user_hidden=100, movie_hidden=200)

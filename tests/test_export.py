@@ -19,13 +19,19 @@ from fusionrec.features import FeatureEncoder
 from fusionrec.model import FusionModel
 from fusionrec.training import Trainer
 
+_VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
+    "reference": ("reference", {}),
+    "default": ("default", {}),
+    "biased": ("default", {"use_biases": True, "learn_scale": True}),
+    "split": ("joint", {"retrieval_hidden": 8}),
+}
 
-@pytest.fixture(scope="module", params=["reference", "default", "biased"])
+
+@pytest.fixture(scope="module", params=sorted(_VARIANTS))
 def trained(
     request: pytest.FixtureRequest, tiny_data: MovieLens
 ) -> tuple[FusionModel, FeatureEncoder, ModelConfig]:
-    extra = {"use_biases": True, "learn_scale": True} if request.param == "biased" else {}
-    preset = "reference" if request.param == "reference" else "default"
+    preset, extra = _VARIANTS[request.param]
     config = ModelConfig.preset(preset, epochs=1, user_hidden=32, movie_hidden=32, **extra)
     encoder = FeatureEncoder.fit(tiny_data)
     model = FusionModel(config, encoder)
@@ -54,13 +60,16 @@ def test_ratings_match_the_model(
     model, encoder, config = trained
     bundle = ModelBundle.from_model(model, encoder, config)
     uf, mf = encoder.encode_users(tiny_data.users), encoder.encode_movies(tiny_data.movies)
-    scores = bundle.user_vectors(uf) @ bundle.movie_vectors(mf).T
+    scores = bundle.user_rating_vectors(uf) @ bundle.movie_rating_vectors(mf).T
     ratings = bundle.ratings(scores, uf)
     n_u, n_m = scores.shape
     rows = np.repeat(np.arange(n_u), n_m)
     cols = np.tile(np.arange(n_m), n_u)
     expected = model.predict(uf, mf, rows, cols).reshape(n_u, n_m)
     np.testing.assert_allclose(ratings, expected, atol=1e-4)
+    np.testing.assert_allclose(bundle.predict(uf, mf), expected, atol=1e-4)
+    same = np.array_equal(bundle.user_vectors(uf), bundle.user_rating_vectors(uf))
+    assert bundle.shared_vectors == (not config.split_heads) == same
     if config.use_biases:
         order = np.argsort(-scores[0], kind="stable")
         assert np.all(np.diff(bundle.ratings(scores[:1, order], uf.take([0]))[0]) <= 1e-5)

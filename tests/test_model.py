@@ -11,11 +11,13 @@ from fusionrec.data import MovieLens
 from fusionrec.features import PAD, FeatureEncoder, MovieFeatures
 from fusionrec.model import FusionModel, pack_titles
 
-#: the two presets, plus the rating-bias variant whose vectors carry two extra dimensions
-VARIANTS = {
-    "reference": {},
-    "default": {},
-    "biased": {"use_biases": True, "learn_scale": True, "score_scale": 1.0},
+#: the two presets, the rating-bias variant whose vectors carry two extra dimensions, and the
+#: joint preset whose store vectors come from a separate retrieval head
+VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
+    "reference": ("reference", {}),
+    "default": ("default", {}),
+    "biased": ("default", {"use_biases": True, "learn_scale": True, "score_scale": 1.0}),
+    "split": ("joint", {"retrieval_hidden": 8}),
 }
 
 
@@ -23,8 +25,8 @@ VARIANTS = {
 def built(
     request: pytest.FixtureRequest, tiny_data: MovieLens
 ) -> tuple[FusionModel, FeatureEncoder]:
-    preset = "reference" if request.param == "reference" else "default"
-    config = ModelConfig.preset(preset, user_hidden=24, movie_hidden=24, **VARIANTS[request.param])
+    preset, extra = VARIANTS[request.param]
+    config = ModelConfig.preset(preset, user_hidden=24, movie_hidden=24, **extra)
     encoder = FeatureEncoder.fit(tiny_data)
     model = FusionModel(config, encoder)
     model.eval()
@@ -48,6 +50,8 @@ def test_inner_product_orders_like_predicted_rating(
     built: tuple[FusionModel, FeatureEncoder], tiny_data: MovieLens
 ) -> None:
     model, encoder = built
+    if model.config.split_heads:
+        pytest.skip("a separate retrieval head ranks by its own score (see the test below)")
     if model.config.use_biases:  # make the movie bias matter
         w = model.movie_bias.weight
         w.set_value(
@@ -64,6 +68,35 @@ def test_inner_product_orders_like_predicted_rating(
     finally:
         model.config = original
     assert np.array_equal(np.argsort(-ip, kind="stable"), np.argsort(-pred, kind="stable"))
+
+
+def test_split_heads_store_the_retrieval_units_and_rate_with_the_others(
+    tiny_data: MovieLens,
+) -> None:
+    config = ModelConfig.preset("joint", user_hidden=24, movie_hidden=24, retrieval_hidden=8)
+    encoder = FeatureEncoder.fit(tiny_data)
+    model = FusionModel(config, encoder)
+    model.eval()
+    uf = encoder.encode_users(tiny_data.users.take([0]))
+    mf = encoder.encode_movies(tiny_data.movies)
+    u_out = model.user_tower(
+        *(paddle.to_tensor(a) for a in (uf.user, uf.gender, uf.age, uf.occupation))
+    )
+    m_out = model.movie_tower(*(paddle.to_tensor(a) for a in (mf.movie, mf.genres, mf.title)))
+    assert u_out.shape[1] == m_out.shape[1] == 32 and model.dim == 8
+    tail = m_out.numpy()[:, 24:]
+    np.testing.assert_allclose(
+        model.encode_movies(mf), tail / np.linalg.norm(tail, axis=1, keepdims=True), atol=1e-6
+    )
+    head_u, head_m = u_out.numpy()[:, :24], m_out.numpy()[:, :24]
+    cos = (head_m @ head_u[0]) / (np.linalg.norm(head_m, axis=1) * np.linalg.norm(head_u[0]))
+    n = len(mf)
+    expected = float(model.scale.numpy()[0]) * cos + float(model.global_mean.numpy()[0])
+    expected += model.movie_bias.weight.numpy()[mf.movie, 0]
+    expected += float(model.user_bias.weight.numpy()[uf.user[0], 0])
+    pred = model.predict(uf, mf, np.zeros(n, np.int64), np.arange(n))
+    clipped = np.clip(expected, config.rating_min, config.rating_max)
+    np.testing.assert_allclose(pred, clipped, atol=1e-5)
 
 
 def test_title_padding_does_not_change_the_movie_vector(
@@ -110,7 +143,7 @@ def test_towers_work_alone(built: tuple[FusionModel, FeatureEncoder], tiny_data:
         h = model.user_tower(
             *(paddle.to_tensor(a) for a in (uf.user, uf.gender, uf.age, uf.occupation))
         )
-    assert h.shape == [len(uf), model.config.user_hidden]
+    assert h.shape == [len(uf), model.config.user_hidden + model.config.retrieval_hidden]
     assert float(paddle.abs(h).max()) <= 1.0
 
 

@@ -82,6 +82,25 @@ def test_scores_match_predict(
     np.testing.assert_allclose(predicted, [r.score for r in recs], rtol=1e-4, atol=1e-4)
 
 
+def test_joint_preset_ranks_by_its_retrieval_head_and_shows_predicted_ratings(
+    split: tuple[MovieLens, MovieLens],
+) -> None:
+    train, _ = split
+    rec = FusionRecommender(ModelConfig.preset("joint", epochs=2, seed=1), progress=False)
+    rec.fit(train)
+    rec.store = FaissStore(dim=rec.bundle.dim)
+    rec.index_movies()
+    assert not rec.bundle.shared_vectors and rec.bundle.dim == 32
+    user = int(train.users.user_id[0])
+    recs = rec.recommend(user, k=10)
+    query = rec.bundle.user_vectors(rec.bundle.encoder.encode_users(train.users.take([0])))
+    seen = train.ratings.movie_id[train.ratings.user_id == user].tolist()
+    hits = rec.store.search(query, 10, exclude_ids=[seen])[0]
+    assert [r.movie_id for r in recs] == [h.id for h in hits]
+    predicted = rec.predict(user, [r.movie_id for r in recs])
+    np.testing.assert_allclose(predicted, [r.score for r in recs], rtol=1e-4, atol=1e-4)
+
+
 def test_new_user_by_demographics_years_or_bucket(trained: FusionRecommender) -> None:
     by_years = trained.recommend(age=30, gender="f", occupation=4, k=7)
     by_bucket = trained.recommend(age=25, gender="F", occupation="college/grad student", k=7)

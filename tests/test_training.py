@@ -112,6 +112,8 @@ _GRADIENT_CASES = {
     "retrieval_plain": ("retrieval", {"logq_correction": False, "mask_accidental_hits": False}),
     "joint_liked": ("joint", {"positives": "liked", "joint_weight": 0.7}),
     "joint_biased": ("joint", {"use_biases": True, "learn_scale": True, "temperature": 0.3}),
+    "joint_shared": ("joint", {"retrieval_hidden": 0}),
+    "joint_split_plain": ("joint", {"retrieval_hidden": 7, "use_biases": False}),
 }
 
 

@@ -129,8 +129,9 @@ class FusedStep:
         hmd = hm * mm_mask if mm_mask is not None else hm
         ym = np.tanh(hmd @ w["movie_tower.out.weight"] + w["movie_tower.out.bias"])
         # ---- rating head ------------------------------------------------------------------
-        un, un_norm = _normalize(yu)
-        mn, mn_norm = _normalize(ym)
+        split = c.user_hidden if c.split_heads else yu.shape[1]
+        un, un_norm = _normalize(yu[:, :split])
+        mn, mn_norm = _normalize(ym[:, :split])
         urow, mrow = un[b.user_index], mn[b.movie_index]
         cos = np.einsum("ij,ij->i", urow, mrow)
         scale = np.float32(w["scale"][0])
@@ -167,12 +168,19 @@ class FusedStep:
             dcos = (dpred * scale)[:, None]
             d_urow += dcos * mrow
             d_mrow += dcos * urow
-        if c.objective in ("retrieval", "joint"):
+        if c.objective in ("retrieval", "joint") and not c.split_heads:
             loss += self._softmax(b, w, g, urow, mrow, mid_rows, scale, d_urow, d_mrow)
         d_un = _scatter(un.shape, b.user_index, d_urow)
         d_mn = _scatter(mn.shape, b.movie_index, d_mrow)
+        d_yu = _normalize_grad(d_un, un, un_norm)
+        d_ym = _normalize_grad(d_mn, mn, mn_norm)
+        if c.split_heads:  # the softmax on the retrieval units, after the rating units
+            loss_s, d_ru, d_rm = self._split_softmax(b, w, g, yu[:, split:], ym[:, split:])
+            loss += loss_s
+            d_yu = np.concatenate([d_yu, d_ru], axis=1)
+            d_ym = np.concatenate([d_ym, d_rm], axis=1)
         # user tower
-        dzu = _normalize_grad(d_un, un, un_norm) * (1.0 - yu * yu)
+        dzu = d_yu * (1.0 - yu * yu)
         g["user_tower.out.weight"] = hud.T @ dzu
         g["user_tower.out.bias"] = dzu.sum(axis=0)
         dhu = dzu @ w["user_tower.out.weight"].T
@@ -188,7 +196,7 @@ class FusedStep:
             table = w[f"user_tower.{name}_emb.weight"]
             g[f"user_tower.{name}_emb.weight"] = _scatter(table.shape, idx, da @ fc_w.T)
         # movie tower
-        dzm = _normalize_grad(d_mn, mn, mn_norm) * (1.0 - ym * ym)
+        dzm = d_ym * (1.0 - ym * ym)
         g["movie_tower.out.weight"] = hmd.T @ dzm
         g["movie_tower.out.bias"] = dzm.sum(axis=0)
         dhm = dzm @ w["movie_tower.out.weight"].T
@@ -219,6 +227,24 @@ class FusedStep:
         g["movie_tower.word_emb.weight"] = dw
         return loss, {k: np.ascontiguousarray(g[k], dtype=np.float32) for k in self.names}
 
+    def _split_softmax(
+        self, b: Batch, w: dict[str, F32], g: dict[str, F32], ru: F32, rm: F32
+    ) -> tuple[float, F32, F32]:
+        """The softmax on a separate retrieval head: loss and gradients of its raw outputs."""
+        su, su_norm = _normalize(ru)
+        sm, sm_norm = _normalize(rm)
+        urow, mrow = su[b.user_index], sm[b.movie_index]
+        d_urow, d_mrow = np.zeros_like(urow), np.zeros_like(mrow)
+        mid_rows = b.movie[b.movie_index]
+        loss = self._softmax(b, w, g, urow, mrow, mid_rows, np.float32(1.0), d_urow, d_mrow)
+        d_su = _scatter(su.shape, b.user_index, d_urow)
+        d_sm = _scatter(sm.shape, b.movie_index, d_mrow)
+        return (
+            loss,
+            _normalize_grad(d_su, su, su_norm),
+            _normalize_grad(d_sm, sm, sm_norm),
+        )
+
     def _softmax(
         self,
         b: Batch,
@@ -242,7 +268,8 @@ class FusedStep:
         inv_t = np.float32(1.0 / c.temperature)
         up, mp = urow[rows], mrow[rows]
         logits = (up @ mp.T) * inv_t
-        if c.use_biases:
+        biased = c.use_biases and not c.split_heads  # the bias belongs to the rating head
+        if biased:
             col_bias = w["movie_bias.weight"][mid_rows[rows], 0]
             logits = logits + col_bias[None, :] * (inv_t / scale)
         log_q = None
@@ -254,7 +281,7 @@ class FusedStep:
         dz = (dz64 * weight).astype(np.float32)
         d_urow[rows] += (dz @ mp) * inv_t
         d_mrow[rows] += (dz.T @ up) * inv_t
-        if c.use_biases:
+        if biased:
             dcol = dz.sum(axis=0)
             mb = w["movie_bias.weight"]
             g["movie_bias.weight"] += _scatter(

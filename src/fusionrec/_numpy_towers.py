@@ -37,6 +37,16 @@ def vector_constants(scale: float, movie_bias: npt.NDArray[np.float32] | None) -
     return {"p": p, "q": q, "c": c, "k": k, "lam": q / k}
 
 
+def rating_dim(config: ModelConfig) -> int:
+    """Width of the rating-head vectors: the rating units plus the two bias slots if any."""
+    return config.user_hidden + (2 if config.use_biases else 0)
+
+
+def store_dim(config: ModelConfig) -> int:
+    """Width of the store-side vectors: the retrieval head's when split, else the rating's."""
+    return config.retrieval_hidden if config.split_heads else rating_dim(config)
+
+
 def _normalize(x: npt.NDArray[np.floating]) -> FloatArray:
     norm = np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
     out: FloatArray = (x / np.maximum(norm, _EPS)).astype(np.float32)
@@ -92,7 +102,9 @@ class NumpyTowers:
         self.slope, self.intercept = float(calibration[0]), float(calibration[1])
         self.retrieval_only = c.objective == "retrieval"
         self.constants = vector_constants(self.scale, self._mb if self.biased else None)
-        self.dim = c.user_hidden + (2 if self.biased else 0)
+        self.split = c.user_hidden if c.split_heads else 0
+        self.dim = store_dim(c)
+        self.rating_dim = rating_dim(c)
         self.vocab_sizes = {
             "user": len(self._user_tables[0]),
             "gender": len(self._user_tables[1]),
@@ -103,17 +115,23 @@ class NumpyTowers:
             "title": len(words),
         }
 
-    def user_hidden(self, users: UserFeatures) -> FloatArray:
-        """Normalized user tower outputs [n, user_hidden]."""
+    @property
+    def shared_vectors(self) -> bool:
+        """Whether the store ranks by the rating head (no separate retrieval head)."""
+        return not self.split
+
+    def user_outputs(self, users: UserFeatures) -> FloatArray:
+        """User tower outputs [n, user_hidden + retrieval_hidden], before normalization."""
         t = self._user_tables
         pre = t[0][users.user] + t[1][users.gender]
         pre += t[2][users.age]
         pre += t[3][users.occupation]
         pre += self._user_bias_out
-        return _normalize(np.tanh(pre))
+        out: FloatArray = np.tanh(pre)
+        return out
 
-    def movie_hidden(self, movies: MovieFeatures) -> FloatArray:
-        """Normalized movie tower outputs [n, movie_hidden]."""
+    def movie_outputs(self, movies: MovieFeatures) -> FloatArray:
+        """Movie tower outputs [n, movie_hidden + retrieval_hidden], before normalization."""
         title = movies.title
         n, width = title.shape
         half = self.config.title_window // 2
@@ -132,31 +150,46 @@ class NumpyTowers:
         pre = self._movie_table[movies.movie] + self._genre_table[movies.genres].sum(axis=1)
         pre += pooled @ self._title_out
         pre += self._movie_bias_out
-        return _normalize(np.tanh(pre))
+        out: FloatArray = np.tanh(pre)
+        return out
 
     def user_vectors(self, users: UserFeatures) -> FloatArray:
         """Store-side user vectors (unit length)."""
-        hat = self.user_hidden(users)
-        if not self.biased:
-            return hat
-        k = self.constants
-        out = np.zeros((len(hat), self.dim), dtype=np.float32)
-        out[:, :-2] = hat * np.float32(k["p"])
-        out[:, -2] = k["q"]
-        return out
+        if self.split:
+            return _normalize(self.user_outputs(users)[:, self.split :])
+        return self.user_rating_vectors(users)
 
     def movie_vectors(self, movies: MovieFeatures) -> FloatArray:
         """Store-side movie vectors (unit length)."""
-        hat = self.movie_hidden(movies)
+        if self.split:
+            return _normalize(self.movie_outputs(movies)[:, self.split :])
+        return self.movie_rating_vectors(movies)
+
+    def user_rating_vectors(self, users: UserFeatures) -> FloatArray:
+        """Unit-length user vectors whose inner products :meth:`ratings` maps to ratings."""
+        out = self.user_outputs(users)
+        hat = _normalize(out[:, : self.split] if self.split else out)
+        if not self.biased:
+            return hat
+        k = self.constants
+        vec = np.zeros((len(hat), self.rating_dim), dtype=np.float32)
+        vec[:, :-2] = hat * np.float32(k["p"])
+        vec[:, -2] = k["q"]
+        return vec
+
+    def movie_rating_vectors(self, movies: MovieFeatures) -> FloatArray:
+        """Unit-length movie vectors paired with :meth:`user_rating_vectors`."""
+        out = self.movie_outputs(movies)
+        hat = _normalize(out[:, : self.split] if self.split else out)
         if not self.biased:
             return hat
         k = self.constants
         b = self._mb[movies.movie] * np.float32(1.0 / k["k"])
-        out = np.empty((len(hat), self.dim), dtype=np.float32)
-        out[:, :-2] = hat * np.float32(k["c"])
-        out[:, -2] = b
-        out[:, -1] = np.sqrt(np.maximum(1.0 - k["c"] ** 2 - b * b, 0.0))
-        return out
+        vec = np.empty((len(hat), self.rating_dim), dtype=np.float32)
+        vec[:, :-2] = hat * np.float32(k["c"])
+        vec[:, -2] = b
+        vec[:, -1] = np.sqrt(np.maximum(1.0 - k["c"] ** 2 - b * b, 0.0))
+        return vec
 
     def user_offsets(self, users: UserFeatures) -> FloatArray:
         """Per-user rating offset added to ``ip / lam`` (mean + user bias; else 0).
@@ -169,7 +202,7 @@ class NumpyTowers:
         return out
 
     def ratings(self, scores: npt.NDArray[np.floating], users: UserFeatures) -> FloatArray:
-        """Inner products [n, k] -> predicted ratings [n, k] (clipped if configured).
+        """Rating-vector inner products [n, k] -> predicted ratings [n, k] (clipped if configured).
 
         ``s = ip / lam`` is the model's score; rating = ``slope * s + intercept`` + the user's
         offset, where ``(slope, intercept)`` is ``(1, 0)`` except for a retrieval-only model.

@@ -64,11 +64,13 @@ _PRESET_SETTINGS: dict[str, dict[str, Any]] = {
         "temperature": 0.1,
         "positives": "all",
     },
-    # MSE + softmax over liked ratings with rating biases and a learned scale; weight and
-    # temperature chosen on the same validation split (docs/retrieval.md)
+    # MSE + softmax over liked ratings with rating biases and a learned scale; weight,
+    # temperature and the separate 32-unit retrieval head chosen on the same validation
+    # split (docs/retrieval.md)
     "joint": {
         **_DEFAULT_SETTINGS,
         "objective": "joint",
+        "retrieval_hidden": 32,
         "score_scale": 1.0,
         "learn_scale": True,
         "use_biases": True,
@@ -94,7 +96,10 @@ class ModelConfig:
     ``score = scale * cosine (+ movie bias)``; ``logq_correction`` subtracts each movie's log
     sampling probability, ``mask_accidental_hits`` keeps a movie from being a negative for its
     own positives. ``positives``: ``"all"`` rated movies or ``"liked"`` (rating >=
-    ``liked_rating``). ``joint`` minimizes ``MSE + joint_weight * softmax``. ``select_on``
+    ``liked_rating``). ``joint`` minimizes ``MSE + joint_weight * softmax``; with
+    ``retrieval_hidden > 0`` each tower gets that many extra output units that only the
+    softmax (and so the store's ranking) uses, while the rating head keeps the first
+    ``user_hidden`` units: the two losses share the features but not the output. ``select_on``
     picks the early-stopping metric (``auto``: RMSE for rating and joint, validation NDCG@10
     for retrieval).
     """
@@ -108,6 +113,7 @@ class ModelConfig:
     logq_correction: bool = True
     mask_accidental_hits: bool = True
     select_on: str = "auto"
+    retrieval_hidden: int = 0
     # user tower
     user_id_dim: int = 32
     user_id_fc: int = 32
@@ -176,8 +182,13 @@ class ModelConfig:
 
     @property
     def user_dim(self) -> int:
-        """Width of the user tower's hidden output."""
+        """Width of the user tower's rating output (the retrieval head's units come after it)."""
         return self.user_hidden
+
+    @property
+    def split_heads(self) -> bool:
+        """Whether the softmax has its own output units (``retrieval_hidden > 0``)."""
+        return self.retrieval_hidden > 0
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid field."""
@@ -191,11 +202,27 @@ class ModelConfig:
                     f"ModelConfig.{f.name} must be {f.type}, got {type(value).__name__}"
                 )
         positive_ints = [
-            f.name for f in fields(self) if f.type == "int" and f.name not in ("seed", "patience")
+            f.name
+            for f in fields(self)
+            if f.type == "int" and f.name not in ("seed", "patience", "retrieval_hidden")
         ]
         for name in positive_ints:
             if getattr(self, name) < 1:
                 raise ConfigError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.user_hidden != self.movie_hidden:
+            raise ConfigError(
+                f"ModelConfig.user_hidden ({self.user_hidden}) and movie_hidden "
+                f"({self.movie_hidden}) must be equal: the score is their cosine"
+            )
+        if self.retrieval_hidden < 0:
+            raise ConfigError(
+                f"ModelConfig.retrieval_hidden must be >= 0, got {self.retrieval_hidden}"
+            )
+        if self.retrieval_hidden and self.objective != "joint":
+            raise ConfigError(
+                "ModelConfig.retrieval_hidden is a separate head for the joint objective's "
+                f"softmax; objective {self.objective!r} needs 0, got {self.retrieval_hidden}"
+            )
         if self.patience < 0:
             raise ConfigError(f"ModelConfig.patience must be >= 0, got {self.patience}")
         if self.seed < 0:

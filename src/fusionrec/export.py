@@ -47,8 +47,10 @@ FloatArray = npt.NDArray[np.float32]
 class ModelBundle:
     """Trained towers, encoder and config for inference, computed with numpy (no Paddle).
 
-    ``user_vectors`` and ``movie_vectors`` give unit-length float32 vectors whose inner product
-    orders movies as the predicted rating does; ``ratings`` maps inner products to ratings.
+    ``user_vectors`` and ``movie_vectors`` give the unit-length float32 vectors the store ranks
+    by. ``ratings`` maps inner products of ``user_rating_vectors`` and ``movie_rating_vectors``
+    to predicted ratings. Those are the store vectors themselves unless the model has a separate
+    retrieval head (``shared_vectors`` is False), whose ranking need not follow the rating.
     """
 
     def __init__(
@@ -112,8 +114,32 @@ class ModelBundle:
         self._check(movies, ("movie", "genres", "title"))
         return self._towers.movie_vectors(movies)
 
+    @property
+    def shared_vectors(self) -> bool:
+        """Whether the store's inner product is the rating score (no separate retrieval head)."""
+        return self._towers.shared_vectors
+
+    def user_rating_vectors(self, users: UserFeatures) -> FloatArray:
+        """Unit-length float32 vectors whose inner products :meth:`ratings` maps to ratings."""
+        if not isinstance(users, UserFeatures):
+            raise ValidationError(f"expected UserFeatures, got {type(users).__name__}")
+        self._check(users, ("user", "gender", "age", "occupation"))
+        return self._towers.user_rating_vectors(users)
+
+    def movie_rating_vectors(self, movies: MovieFeatures) -> FloatArray:
+        """The movie side of :meth:`user_rating_vectors`."""
+        if not isinstance(movies, MovieFeatures):
+            raise ValidationError(f"expected MovieFeatures, got {type(movies).__name__}")
+        self._check(movies, ("movie", "genres", "title"))
+        return self._towers.movie_rating_vectors(movies)
+
+    def predict(self, users: UserFeatures, movies: MovieFeatures) -> FloatArray:
+        """Predicted ratings [n_users, n_movies] of every given user for every given movie."""
+        ip = self.user_rating_vectors(users) @ self.movie_rating_vectors(movies).T
+        return self.ratings(ip, users)
+
     def ratings(self, scores: npt.ArrayLike, users: UserFeatures) -> FloatArray:
-        """Predicted ratings [n, k] for inner products ``scores`` [n, k] of users' vectors."""
+        """Predicted ratings [n, k] for rating-vector inner products ``scores`` [n, k]."""
         s = np.asarray(scores)
         if s.ndim != 2 or s.dtype.kind not in "fiu":
             raise ValidationError(f"scores must be a numeric [n, k] array, got shape {s.shape}")

@@ -5,7 +5,9 @@ into an fc with tanh. Movie tower: id embedding through an fc, genre embeddings 
 and title words through a 1-D convolution (tanh) sum-pooled over the real words; concatenated
 into an fc with tanh. Score s = scale * cosine (+ movie bias when biases are enabled); the
 store ranks by s. Rating = s (+ mean + user bias) for the rating and joint objectives, and a
-calibrated ``a * s + b`` (fitted on training ratings) for a retrieval-only model.
+calibrated ``a * s + b`` (fitted on training ratings) for a retrieval-only model. A joint
+model with ``retrieval_hidden > 0`` has split heads: the rating uses the towers' first
+``user_hidden`` output units, the softmax and the store the cosine of the remaining ones.
 
 Title masking: the convolution is "same"-padded with zero vectors (PAD embeds as zero), and
 every output position whose centre word is PAD is zeroed before the sum. That is exactly the
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fusionrec._numpy_towers import vector_constants
+from fusionrec._numpy_towers import store_dim, vector_constants
 from fusionrec._paddle import paddle
 from fusionrec.config import ModelConfig
 from fusionrec.features import PAD, FeatureEncoder, MovieFeatures, UserFeatures
@@ -33,7 +35,7 @@ FloatArray = npt.NDArray[np.float32]
 
 
 class UserTower(nn.Layer):
-    """User features -> tanh hidden vector of width ``config.user_hidden``."""
+    """User features -> tanh vector: ``user_hidden`` rating units, then ``retrieval_hidden``."""
 
     def __init__(self, config: ModelConfig, encoder: FeatureEncoder) -> None:
         super().__init__()
@@ -48,7 +50,7 @@ class UserTower(nn.Layer):
         self.occupation_fc = nn.Linear(c.occupation_dim, c.occupation_fc)
         self.dropout = nn.Dropout(c.dropout)
         width = c.user_id_fc + c.gender_fc + c.age_fc + c.occupation_fc
-        self.out = nn.Linear(width, c.user_hidden)
+        self.out = nn.Linear(width, c.user_hidden + c.retrieval_hidden)
 
     def forward(self, user: Tensor, gender: Tensor, age: Tensor, occupation: Tensor) -> Tensor:
         parts = [
@@ -61,7 +63,7 @@ class UserTower(nn.Layer):
 
 
 class MovieTower(nn.Layer):
-    """Movie features -> tanh hidden vector of width ``config.movie_hidden``."""
+    """Movie features -> tanh vector: ``movie_hidden`` rating units, then ``retrieval_hidden``."""
 
     def __init__(self, config: ModelConfig, encoder: FeatureEncoder) -> None:
         super().__init__()
@@ -73,7 +75,8 @@ class MovieTower(nn.Layer):
         self.word_emb = nn.Embedding(encoder.n_words, c.title_dim, padding_idx=PAD)
         self.title_conv = nn.Linear(c.title_window * c.title_dim, c.title_filters)
         self.dropout = nn.Dropout(c.dropout)
-        self.out = nn.Linear(c.movie_id_fc + c.genre_dim + c.title_filters, c.movie_hidden)
+        width = c.movie_id_fc + c.genre_dim + c.title_filters
+        self.out = nn.Linear(width, c.movie_hidden + c.retrieval_hidden)
 
     def forward(self, movie: Tensor, genres: Tensor, title: Tensor) -> Tensor:
         """Padded inputs: movie [n], genres [n, G], title [n, W] (PAD = 0)."""
@@ -164,8 +167,16 @@ class FusionModel(nn.Layer):
 
     @property
     def dim(self) -> int:
-        """Width of the vectors that :meth:`user_vectors` and :meth:`movie_vectors` return."""
-        return self.config.user_hidden + (2 if self.config.use_biases else 0)
+        """Width of the store-side vectors (:meth:`encode_users`, :meth:`encode_movies`)."""
+        return store_dim(self.config)
+
+    def rating_part(self, hidden: Tensor) -> Tensor:
+        """The units of a tower output that the rating head uses."""
+        return hidden[:, : self.config.user_hidden] if self.config.split_heads else hidden
+
+    def retrieval_part(self, hidden: Tensor) -> Tensor:
+        """The units of a tower output that the softmax (and the store) use."""
+        return hidden[:, self.config.user_hidden :] if self.config.split_heads else hidden
 
     def set_global_mean(self, value: float) -> None:
         """Set the rating offset used with biases (the training mean)."""
@@ -176,15 +187,16 @@ class FusionModel(nn.Layer):
         self.calibration.set_value(paddle.to_tensor([slope, intercept], dtype="float32"))
 
     def logits(self, user_rows: Tensor, movie_rows: Tensor, movie_index: Tensor) -> Tensor:
-        """Softmax logits [B, B] = score / (scale * temperature) of hidden rows against columns.
+        """Softmax logits [B, B] = score / (scale * temperature) of tower rows against columns.
 
-        ``movie_index`` [B] holds the columns' movie vocabulary indices (for the bias).
+        ``movie_index`` [B] holds the columns' movie vocabulary indices (for the bias, which a
+        separate retrieval head does not use: the movie bias belongs to the rating head).
         """
-        u = l2_normalize(user_rows)
-        m = l2_normalize(movie_rows)
+        u = l2_normalize(self.retrieval_part(user_rows))
+        m = l2_normalize(self.retrieval_part(movie_rows))
         inv_t = 1.0 / self.config.temperature
         out: Tensor = (u @ m.T) * inv_t
-        if self.config.use_biases:
+        if self.config.use_biases and not self.config.split_heads:
             col = self.movie_bias(movie_index).squeeze(-1) * inv_t / self.scale
             out = out + col.unsqueeze(0)
         return out
@@ -193,7 +205,8 @@ class FusionModel(nn.Layer):
         self, user_hidden: Tensor, movie_hidden: Tensor, user_index: Tensor, movie_index: Tensor
     ) -> Tensor:
         """Predicted ratings for rows pairing ``user_hidden[i]`` with ``movie_hidden[i]``."""
-        cos = paddle.sum(l2_normalize(user_hidden) * l2_normalize(movie_hidden), axis=1)
+        u = l2_normalize(self.rating_part(user_hidden))
+        cos = paddle.sum(u * l2_normalize(self.rating_part(movie_hidden)), axis=1)
         pred = self.scale * cos
         if self.config.use_biases:
             pred = (
@@ -232,12 +245,12 @@ class FusionModel(nn.Layer):
         try:
             with paddle.no_grad():
                 u = _user_tensors(users)
-                uh = l2_normalize(self.user_tower(*u)).numpy()
+                uh = l2_normalize(self.rating_part(self.user_tower(*u))).numpy()
                 m = paddle.to_tensor(movies.movie)
                 mh = self.movie_tower(
                     m, paddle.to_tensor(movies.genres), paddle.to_tensor(movies.title)
                 )
-                mh = l2_normalize(mh).numpy()
+                mh = l2_normalize(self.rating_part(mh)).numpy()
                 scale = float(self.scale.numpy()[0])
                 pred = scale * np.einsum("ij,ij->i", uh[user_index], mh[movie_index])
                 if self.config.use_biases:
@@ -309,11 +322,15 @@ class UserVectorLayer(nn.Layer):
         self.tower = model.user_tower
         k = _constants(model)
         self.biased = model.config.use_biases
+        self.split = model.config.user_hidden if model.config.split_heads else 0
         self.p = k["p"]
         self.q = k["q"]
 
     def forward(self, user: Tensor, gender: Tensor, age: Tensor, occupation: Tensor) -> Tensor:
-        hat = l2_normalize(self.tower(user, gender, age, occupation))
+        out = self.tower(user, gender, age, occupation)
+        if self.split:  # the retrieval head's units, unit length: the store ranks by them
+            return l2_normalize(out[:, self.split :])
+        hat = l2_normalize(out)
         if not self.biased:
             return hat
         ones = paddle.ones_like(hat[:, :1])
@@ -328,13 +345,17 @@ class MovieVectorLayer(nn.Layer):
         self.tower = model.movie_tower
         k = _constants(model)
         self.biased = model.config.use_biases
+        self.split = model.config.user_hidden if model.config.split_heads else 0
         self.c = k["c"]
         self.inv_k = 1.0 / k["k"]
         if self.biased:
             self.bias = model.movie_bias
 
     def forward(self, movie: Tensor, genres: Tensor, title: Tensor) -> Tensor:
-        hat = l2_normalize(self.tower(movie, genres, title))
+        out = self.tower(movie, genres, title)
+        if self.split:
+            return l2_normalize(out[:, self.split :])
+        hat = l2_normalize(out)
         if not self.biased:
             return hat
         b = self.bias(movie) * self.inv_k

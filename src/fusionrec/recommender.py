@@ -46,7 +46,11 @@ _STATE_FILE = "recommender.json"
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended movie; ``score`` is on the rating scale (5 x cosine for the reference)."""
+    """One recommended movie; ``score`` is its predicted rating (5 x cosine for the reference).
+
+    Lists come in the store's ranking order. With a separate retrieval head (the ``joint``
+    preset) that order is the retrieval score's, so ``score`` need not fall down the list.
+    """
 
     movie_id: int
     title: str
@@ -290,10 +294,8 @@ class FusionRecommender:
         else:
             features, _ = self._user_features([user], None, None, None)
         ids = np.atleast_1d(np.asarray(movie_ids, dtype=np.int64))
-        movie_vectors = self._movie_vectors(self._catalog_rows(ids))
-        user_vector = bundle.user_vectors(features)
-        scores = (movie_vectors @ user_vector[0])[None, :]
-        return np.asarray(bundle.ratings(scores, features)[0], dtype=np.float32)
+        movies = bundle.encoder.encode_movies(self._catalog_rows(ids))
+        return np.asarray(bundle.predict(features, movies)[0], dtype=np.float32)
 
     def evaluate(
         self, test: MovieLens, *, k: int | None = None, min_rating: float = 4.0
@@ -574,8 +576,8 @@ class FusionRecommender:
         users = _rows_by_id(data.users, data.users.user_id, user_ids, "user", data.source)
         movies = _rows_by_id(data.movies, data.movies.movie_id, movie_ids, "movie", data.source)
         user_features = bundle.encoder.encode_users(users)
-        user_vectors = bundle.user_vectors(user_features)
-        movie_vectors = self._movie_vectors(movies)
+        user_vectors = bundle.user_rating_vectors(user_features)
+        movie_vectors = bundle.movie_rating_vectors(bundle.encoder.encode_movies(movies))
         scores = np.einsum("ij,ij->i", user_vectors[user_inverse], movie_vectors[movie_inverse])
         row_features = UserFeatures(
             **{
@@ -622,14 +624,17 @@ class FusionRecommender:
     ) -> list[Recommendation]:
         if not hits:
             return []
-        scores = np.asarray([[h.score for h in hits]], dtype=np.float32)
         one = UserFeatures(
             **{
                 f.name: getattr(features, f.name)[row : row + 1]
                 for f in dataclasses.fields(features)
             }
         )
-        ratings = bundle.ratings(scores, one)[0]
+        if bundle.shared_vectors:  # the store's score is the rating score: map it
+            scores = np.asarray([[h.score for h in hits]], dtype=np.float32)
+            ratings = bundle.ratings(scores, one)[0]
+        else:  # a separate retrieval head ranked them: rate them with the rating head
+            ratings = bundle.predict(one, bundle.encoder.encode_movies(_hit_movies(hits)))[0]
         return [_recommendation(h, float(r)) for h, r in zip(hits, ratings, strict=True)]
 
 
@@ -643,6 +648,18 @@ def _metadata(movies: Movies) -> list[dict[str, Any]]:
         {"title": str(t), "genres": list(g), "year": int(y)}
         for t, g, y in zip(movies.title, movies.genres, movies.year, strict=True)
     ]
+
+
+def _hit_movies(hits: list[Hit]) -> Movies:
+    """The hits as a movie table, from the metadata the store keeps beside each vector."""
+    genres = np.empty(len(hits), dtype=object)
+    genres[:] = [tuple(h.metadata.get("genres", ())) for h in hits]
+    return Movies(
+        movie_id=np.asarray([h.id for h in hits], dtype=np.int64),
+        title=np.asarray([str(h.metadata.get("title", "")) for h in hits], dtype=object),
+        year=np.asarray([int(h.metadata.get("year", 0)) for h in hits], dtype=np.int64),
+        genres=genres,
+    )
 
 
 def _recommendation(hit: Hit, score: float) -> Recommendation:
