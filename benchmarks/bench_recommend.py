@@ -1,12 +1,13 @@
 """Serving speed: ``recommend()`` for a new user, and ``fusionrec recommend`` as a process.
 
-Catalog: 3,883 synthetic movies (the ml-1m catalog size). The model is trained for one epoch:
-latency does not depend on quality. Measures, per store (Faiss flat, Milvus Lite FLAT):
+Catalog: 3,883 synthetic movies (the ml-1m catalog size). The model (``--preset``, by default
+``joint``, what ``FusionRecommender()`` trains) is trained for one epoch: latency does not
+depend on quality. Measures, per store (Faiss flat, Milvus Lite FLAT):
 single-call ``recommend()`` p50/p99 for new users by demographics (user-tower encoding,
 search and result building included), ``recommend_batch`` throughput, and the wall time of a
 fresh ``fusionrec recommend`` process (import, load, connect, search, print).
 
-Run: python benchmarks/bench_recommend.py [--calls 1000] [--process-runs 5]
+Run: python benchmarks/bench_recommend.py [--calls 1000] [--process-runs 5] [--preset joint]
 """
 
 from __future__ import annotations
@@ -82,13 +83,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--process-runs", type=int, default=5)
+    parser.add_argument("--preset", default="joint", choices=ModelConfig.preset_names())
+    parser.add_argument("--out", default="recommend", help="results name (results/NAME.json)")
     args = parser.parse_args()
 
     data = synthetic_movielens(n_users=6040, n_movies=3883, n_ratings=200_000, seed=0)
-    rec = FusionRecommender(ModelConfig.preset("default", epochs=1), progress=False)
+    rec = FusionRecommender(ModelConfig.preset(args.preset, epochs=1), progress=False)
     rec.fit(data)
     workdir = Path(tempfile.mkdtemp(prefix="fusionrec-bench-"))
-    results: dict[str, Any] = {"catalog": len(data.movies), "calls": args.calls}
+    results: dict[str, Any] = {
+        "catalog": len(data.movies),
+        "calls": args.calls,
+        "preset": args.preset,
+        "dim": rec.bundle.dim,
+    }
 
     faiss_path = workdir / "movies.faiss"
     rec.store = FaissStore(dim=rec.bundle.dim)
@@ -110,7 +118,7 @@ def main() -> None:
         workdir / "model-milvus", [], args.process_runs
     )
     results["machine"] = machine_info()
-    write_results("recommend", results)
+    write_results(args.out, results)
 
     rows = [
         [name, r["p50_ms"], r["p99_ms"], r["batch_users_per_s"], r["process_wall_s"]]

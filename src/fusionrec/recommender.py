@@ -256,10 +256,7 @@ class FusionRecommender:
             seen = self._require_seen()
             exclude = [seen.of(int(u)).tolist() for u in ids]
         results = store.search(queries, k, filter=filter, exclude_ids=exclude)
-        return [
-            self._to_recommendations(hits, bundle, features, row)
-            for row, hits in enumerate(results)
-        ]
+        return _to_recommendations(results, bundle, features)
 
     def similar_movies(
         self, movie_id: int, k: int = 10, filter: Filter | None = None
@@ -619,23 +616,22 @@ class FusionRecommender:
 
         return metrics.evaluate_topn(score_fn, np.arange(len(eval_users)), seen_mask, relevant, k=k)
 
-    def _to_recommendations(
-        self, hits: list[Hit], bundle: ModelBundle, features: UserFeatures, row: int
-    ) -> list[Recommendation]:
-        if not hits:
-            return []
-        one = UserFeatures(
-            **{
-                f.name: getattr(features, f.name)[row : row + 1]
-                for f in dataclasses.fields(features)
-            }
-        )
-        if bundle.shared_vectors:  # the store's score is the rating score: map it
-            scores = np.asarray([[h.score for h in hits]], dtype=np.float32)
-            ratings = bundle.ratings(scores, one)[0]
-        else:  # a separate retrieval head ranked them: rate them with the rating head
-            ratings = bundle.predict(one, bundle.encoder.encode_movies(_hit_movies(hits)))[0]
-        return [_recommendation(h, float(r)) for h, r in zip(hits, ratings, strict=True)]
+
+def _to_recommendations(
+    results: list[list[Hit]], bundle: ModelBundle, features: UserFeatures
+) -> list[list[Recommendation]]:
+    """Each row's hits with their predicted ratings, rated for all rows in one pass."""
+    flat = [h for hits in results for h in hits]
+    if not flat:
+        return [[] for _ in results]
+    rows = np.repeat(np.arange(len(results)), [len(hits) for hits in results])
+    if bundle.shared_vectors:  # the store's score is the rating score: map it
+        ip = np.asarray([h.score for h in flat], dtype=np.float32)
+    else:  # a separate retrieval head ranked them: rate them with the rating head
+        movies = bundle.movie_rating_vectors(bundle.encoder.encode_movies(_hit_movies(flat)))
+        ip = np.einsum("ij,ij->i", bundle.user_rating_vectors(features)[rows], movies)
+    ratings = iter(bundle.ratings(ip[:, None], features.take(rows))[:, 0].tolist())
+    return [[_recommendation(h, next(ratings)) for h in hits] for hits in results]
 
 
 def _check_k(k: int) -> None:
