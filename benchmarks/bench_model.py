@@ -102,6 +102,10 @@ def rating_folds(path: Any, presets: list[str], folds: list[int], seed: int) -> 
     return out
 
 
+#: (preset, user_id_dropout) pairs of the cold-start comparison
+COLD_START_MODELS = (("default", 0.0), ("default", 0.1), ("default", 0.2), ("joint", 0.1))
+
+
 def cold_start(path: Any, seed: int) -> dict[str, Any]:
     """Held-out users (fold u1) predicted from demographics only, with/without id dropout."""
     train, test = official_folds(path)[0]
@@ -120,19 +124,20 @@ def cold_start(path: Any, seed: int) -> dict[str, Any]:
             np.full(len(cold_test.ratings), float(warm_train.ratings.rating.mean())),
         ),
     }
-    for dropout in (0.0, 0.1, 0.2):
-        config = ModelConfig.preset("default", seed=seed, user_id_dropout=dropout)
+    for preset, dropout in COLD_START_MODELS:
+        config = ModelConfig.preset(preset, seed=seed, user_id_dropout=dropout)
         model, encoder, _, _ = _train(config, warm_train)
         urow, mrow = rating_rows(train, cold_test)
         u = train.users
         demo = encoder.encode_user_values(None, u.gender, u.age, u.occupation)
         mf = encoder.encode_movies(train.movies)
         cold_res = _rmse_mae(cold_test.ratings.rating, model.predict(demo, mf, urow, mrow))
-        out[f"user_id_dropout={dropout}"] = {
+        key = f"{preset}, user_id_dropout={dropout}"
+        out[key] = {
             "cold_users": cold_res,
             "known_users": _evaluate(model, encoder, train, warm_test),
         }
-        print(f"cold start dropout={dropout}: {out[f'user_id_dropout={dropout}']}", flush=True)
+        print(f"cold start {key}: {out[key]}", flush=True)
     return out
 
 
@@ -206,10 +211,10 @@ def _markdown(results: dict[str, Any], presets: list[str]) -> str:
         cs = results["cold_start"]
         crow = [["global mean", f"{cs['global_mean_cold']['rmse']:.4f}", "-"]]
         for key, val in cs.items():
-            if key.startswith("user_id_dropout"):
+            if "user_id_dropout" in key:
                 crow.append(
                     [
-                        f"default, {key}",
+                        key,
                         f"{val['cold_users']['rmse']:.4f}",
                         f"{val['known_users']['rmse']:.4f}",
                     ]
@@ -254,7 +259,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_dir_argument(parser)
     parser.add_argument("--folds", default="1,2,3,4,5", help="comma-separated fold numbers")
-    parser.add_argument("--presets", default="reference,default")
+    parser.add_argument("--presets", default="reference,default,joint")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-cold", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
