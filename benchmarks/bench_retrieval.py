@@ -263,11 +263,12 @@ TUNING_GRID: tuple[tuple[str, dict[str, Any]], ...] = (
     ("retrieval", {}),
     ("retrieval", {"logq_correction": False}),
     ("retrieval", {"mask_accidental_hits": False}),
-    ("joint", {"retrieval_hidden": 0}),
+    ("joint", {"retrieval_hidden": 0, "positives": "liked"}),
+    ("joint", {"positives": "liked"}),
     ("joint", {"retrieval_hidden": 16}),
     ("joint", {}),
     ("joint", {"retrieval_hidden": 64}),
-    ("joint", {"retrieval_hidden": 128}),
+    ("joint", {"temperature": 0.1}),
     ("joint", {"joint_weight": 0.0}),
 )
 

@@ -64,9 +64,9 @@ _PRESET_SETTINGS: dict[str, dict[str, Any]] = {
         "temperature": 0.1,
         "positives": "all",
     },
-    # MSE + softmax over liked ratings with rating biases and a learned scale; weight,
-    # temperature and the separate 32-unit retrieval head chosen on the same validation
-    # split (docs/retrieval.md)
+    # MSE with rating biases and a learned scale, plus the softmax over every rating on a
+    # separate 32-unit retrieval head; weight, temperature, positives and the head chosen on
+    # the same validation split (docs/retrieval.md)
     "joint": {
         **_DEFAULT_SETTINGS,
         "objective": "joint",
@@ -76,7 +76,7 @@ _PRESET_SETTINGS: dict[str, dict[str, Any]] = {
         "use_biases": True,
         "temperature": 0.2,
         "joint_weight": 1.0,
-        "positives": "liked",
+        "positives": "all",
     },
 }
 PRESETS = tuple(_PRESET_SETTINGS)
