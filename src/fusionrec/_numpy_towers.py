@@ -165,10 +165,13 @@ class NumpyTowers:
             return _normalize(self.movie_outputs(movies)[:, self.split :])
         return self.movie_rating_vectors(movies)
 
+    def _rating_units(self, outputs: FloatArray) -> FloatArray:
+        """The normalized tower units the rating head uses (all of them without a split)."""
+        return _normalize(outputs[:, : self.split] if self.split else outputs)
+
     def user_rating_vectors(self, users: UserFeatures) -> FloatArray:
         """Unit-length user vectors whose inner products :meth:`ratings` maps to ratings."""
-        out = self.user_outputs(users)
-        hat = _normalize(out[:, : self.split] if self.split else out)
+        hat = self._rating_units(self.user_outputs(users))
         if not self.biased:
             return hat
         k = self.constants
@@ -179,8 +182,7 @@ class NumpyTowers:
 
     def movie_rating_vectors(self, movies: MovieFeatures) -> FloatArray:
         """Unit-length movie vectors paired with :meth:`user_rating_vectors`."""
-        out = self.movie_outputs(movies)
-        hat = _normalize(out[:, : self.split] if self.split else out)
+        hat = self._rating_units(self.movie_outputs(movies))
         if not self.biased:
             return hat
         k = self.constants

@@ -100,19 +100,25 @@ class ModelBundle:
                     f"vocabulary [0, {self._sizes[name]})"
                 )
 
-    def user_vectors(self, users: UserFeatures) -> FloatArray:
-        """Unit-length float32 vectors [n, dim] to query the store with."""
+    def _users(self, users: UserFeatures) -> UserFeatures:
         if not isinstance(users, UserFeatures):
             raise ValidationError(f"expected UserFeatures, got {type(users).__name__}")
         self._check(users, ("user", "gender", "age", "occupation"))
-        return self._towers.user_vectors(users)
+        return users
 
-    def movie_vectors(self, movies: MovieFeatures) -> FloatArray:
-        """Unit-length float32 vectors [n, dim] that the store holds."""
+    def _movies(self, movies: MovieFeatures) -> MovieFeatures:
         if not isinstance(movies, MovieFeatures):
             raise ValidationError(f"expected MovieFeatures, got {type(movies).__name__}")
         self._check(movies, ("movie", "genres", "title"))
-        return self._towers.movie_vectors(movies)
+        return movies
+
+    def user_vectors(self, users: UserFeatures) -> FloatArray:
+        """Unit-length float32 vectors [n, dim] to query the store with."""
+        return self._towers.user_vectors(self._users(users))
+
+    def movie_vectors(self, movies: MovieFeatures) -> FloatArray:
+        """Unit-length float32 vectors [n, dim] that the store holds."""
+        return self._towers.movie_vectors(self._movies(movies))
 
     @property
     def shared_vectors(self) -> bool:
@@ -121,17 +127,11 @@ class ModelBundle:
 
     def user_rating_vectors(self, users: UserFeatures) -> FloatArray:
         """Unit-length float32 vectors whose inner products :meth:`ratings` maps to ratings."""
-        if not isinstance(users, UserFeatures):
-            raise ValidationError(f"expected UserFeatures, got {type(users).__name__}")
-        self._check(users, ("user", "gender", "age", "occupation"))
-        return self._towers.user_rating_vectors(users)
+        return self._towers.user_rating_vectors(self._users(users))
 
     def movie_rating_vectors(self, movies: MovieFeatures) -> FloatArray:
         """The movie side of :meth:`user_rating_vectors`."""
-        if not isinstance(movies, MovieFeatures):
-            raise ValidationError(f"expected MovieFeatures, got {type(movies).__name__}")
-        self._check(movies, ("movie", "genres", "title"))
-        return self._towers.movie_rating_vectors(movies)
+        return self._towers.movie_rating_vectors(self._movies(movies))
 
     def predict(self, users: UserFeatures, movies: MovieFeatures) -> FloatArray:
         """Predicted ratings [n_users, n_movies] of every given user for every given movie."""
