@@ -100,6 +100,22 @@ def test_joint_preset_ranks_by_its_retrieval_head_and_shows_predicted_ratings(
     predicted = rec.predict(user, [r.movie_id for r in recs])
     np.testing.assert_allclose(predicted, [r.score for r in recs], rtol=1e-4, atol=1e-4)
 
+    # a movie another process indexed (not in this catalog) is rated from the store's metadata
+    movie = train.movies.take([0])
+    vector = rec.bundle.movie_vectors(rec.bundle.encoder.encode_movies(movie))
+    meta = {"title": "A Brand New Drama", "genres": ["Drama"], "year": 2001}
+    rec.store.upsert([999_999], vector, [meta])
+    [hit] = rec.recommend(user, k=1, filter=Filter(ids=[999_999]))
+    new = Movies(
+        movie_id=np.asarray([999_999]),
+        title=np.asarray(["A Brand New Drama"], dtype=object),
+        year=np.asarray([2001]),
+        genres=np.asarray([("Drama",), ()], dtype=object)[:1],
+    )
+    features = rec.bundle.encoder.encode_users(train.users.take([0]))
+    expected = rec.bundle.predict(features, rec.bundle.encoder.encode_movies(new))[0, 0]
+    assert hit.movie_id == 999_999 and hit.score == pytest.approx(float(expected), abs=1e-4)
+
 
 def test_new_user_by_demographics_years_or_bucket(trained: FusionRecommender) -> None:
     by_years = trained.recommend(age=30, gender="f", occupation=4, k=7)

@@ -112,6 +112,8 @@ class FusionRecommender:
         self._users: Users | None = None
         self._user_order: npt.NDArray[np.int64] | None = None
         self._movies: Movies | None = None
+        # (catalog, bundle, sorted movie ids, rating-head vectors): see _hit_rating_vectors
+        self._catalog_ratings: tuple[Movies, ModelBundle, Any, Any] | None = None
         self._seen: SeenItems | None = None
         self._occupations: tuple[str, ...] = ML1M_OCCUPATIONS
 
@@ -256,7 +258,7 @@ class FusionRecommender:
             seen = self._require_seen()
             exclude = [seen.of(int(u)).tolist() for u in ids]
         results = store.search(queries, k, filter=filter, exclude_ids=exclude)
-        return _to_recommendations(results, bundle, features)
+        return self._to_recommendations(results, bundle, features)
 
     def similar_movies(
         self, movie_id: int, k: int = 10, filter: Filter | None = None
@@ -584,6 +586,45 @@ class FusionRecommender:
         )
         return np.asarray(bundle.ratings(scores[:, None], row_features)[:, 0], dtype=np.float32)
 
+    def _to_recommendations(
+        self, results: list[list[Hit]], bundle: ModelBundle, features: UserFeatures
+    ) -> list[list[Recommendation]]:
+        """Each row's hits with their predicted ratings, rated for all rows in one pass."""
+        flat = [h for hits in results for h in hits]
+        if not flat:
+            return [[] for _ in results]
+        rows = np.repeat(np.arange(len(results)), [len(hits) for hits in results])
+        if bundle.shared_vectors:  # the store's score is the rating score: map it
+            ip = np.asarray([h.score for h in flat], dtype=np.float32)
+        else:  # a separate retrieval head ranked them: rate them with the rating head
+            movies = self._hit_rating_vectors(flat, bundle)
+            ip = np.einsum("ij,ij->i", bundle.user_rating_vectors(features)[rows], movies)
+        ratings = iter(bundle.ratings(ip[:, None], features.take(rows))[:, 0].tolist())
+        return [[_recommendation(h, next(ratings)) for h in hits] for hits in results]
+
+    def _hit_rating_vectors(self, hits: list[Hit], bundle: ModelBundle) -> npt.NDArray[np.float32]:
+        """Rating-head vectors of the hits' movies.
+
+        Taken from the catalog's, computed once per catalog and model (encoding ten titles per
+        call doubled recommend()'s latency); a hit the catalog lacks (indexed by another
+        process) is encoded from the metadata the store returned with it.
+        """
+        ids = np.asarray([h.id for h in hits], dtype=np.int64)
+        movies, cached = self._movies, self._catalog_ratings
+        if movies is not None and (
+            cached is None or cached[0] is not movies or cached[1] is not bundle
+        ):
+            order = np.argsort(movies.movie_id, kind="stable")
+            vectors = bundle.movie_rating_vectors(bundle.encoder.encode_movies(movies.take(order)))
+            cached = self._catalog_ratings = (movies, bundle, movies.movie_id[order], vectors)
+        if cached is not None:
+            sorted_ids, vectors = cached[2], cached[3]
+            pos = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+            if np.array_equal(sorted_ids[pos], ids):
+                out: npt.NDArray[np.float32] = vectors[pos]
+                return out
+        return bundle.movie_rating_vectors(bundle.encoder.encode_movies(_hit_movies(hits)))
+
     def _evaluate_topn(
         self, test: MovieLens, k: int, min_rating: float, bundle: ModelBundle
     ) -> Any:
@@ -615,23 +656,6 @@ class FusionRecommender:
             return np.asarray(user_vectors[rows] @ movie_vectors.T, dtype=np.float32)
 
         return metrics.evaluate_topn(score_fn, np.arange(len(eval_users)), seen_mask, relevant, k=k)
-
-
-def _to_recommendations(
-    results: list[list[Hit]], bundle: ModelBundle, features: UserFeatures
-) -> list[list[Recommendation]]:
-    """Each row's hits with their predicted ratings, rated for all rows in one pass."""
-    flat = [h for hits in results for h in hits]
-    if not flat:
-        return [[] for _ in results]
-    rows = np.repeat(np.arange(len(results)), [len(hits) for hits in results])
-    if bundle.shared_vectors:  # the store's score is the rating score: map it
-        ip = np.asarray([h.score for h in flat], dtype=np.float32)
-    else:  # a separate retrieval head ranked them: rate them with the rating head
-        movies = bundle.movie_rating_vectors(bundle.encoder.encode_movies(_hit_movies(flat)))
-        ip = np.einsum("ij,ij->i", bundle.user_rating_vectors(features)[rows], movies)
-    ratings = iter(bundle.ratings(ip[:, None], features.take(rows))[:, 0].tolist())
-    return [[_recommendation(h, next(ratings)) for h in hits] for hits in results]
 
 
 def _check_k(k: int) -> None:
