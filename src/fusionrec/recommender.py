@@ -578,13 +578,8 @@ class FusionRecommender:
         user_vectors = bundle.user_rating_vectors(user_features)
         movie_vectors = bundle.movie_rating_vectors(bundle.encoder.encode_movies(movies))
         scores = np.einsum("ij,ij->i", user_vectors[user_inverse], movie_vectors[movie_inverse])
-        row_features = UserFeatures(
-            **{
-                f.name: getattr(user_features, f.name)[user_inverse]
-                for f in dataclasses.fields(user_features)
-            }
-        )
-        return np.asarray(bundle.ratings(scores[:, None], row_features)[:, 0], dtype=np.float32)
+        rows = user_features.take(user_inverse)
+        return np.asarray(bundle.ratings(scores[:, None], rows)[:, 0], dtype=np.float32)
 
     def _to_recommendations(
         self, results: list[list[Hit]], bundle: ModelBundle, features: UserFeatures
