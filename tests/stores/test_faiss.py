@@ -79,6 +79,26 @@ def test_hnsw_tombstones_then_compaction_keep_answers_right() -> None:
     assert overlap >= 0.9
 
 
+def test_single_flat_queries_follow_every_write() -> None:
+    """One-query flat searches read a cached view of Faiss's storage: writes must refresh it."""
+    ids, vectors, meta = random_items(600, 8)
+    queries = random_queries(6, 8)
+    store = FaissStore(dim=8)
+    store.upsert(ids[:300], vectors[:300], meta[:300])
+
+    def single(q: np.ndarray) -> list[int]:
+        return hit_ids(store.search(q, 10))[0]
+
+    assert [single(q) for q in queries] == brute_force(ids[:300], vectors[:300], queries, 10)
+    store.upsert(ids[300:], vectors[300:], meta[300:])  # grows the storage
+    assert [single(q) for q in queries] == brute_force(ids, vectors, queries, 10)
+    store.delete(ids[::2])  # compacts it
+    assert [single(q) for q in queries] == brute_force(ids[1::2], vectors[1::2], queries, 10)
+    moved = vectors[1::2][::-1].copy()  # same ids, other vectors
+    store.upsert(ids[1::2], moved, meta[1::2])
+    assert [single(q) for q in queries] == brute_force(ids[1::2], moved, queries, 10)
+
+
 def test_selective_filter_is_exact_on_hnsw() -> None:
     store = _filled("hnsw", M=4)
     ids, vectors, meta = random_items(200, 8)
