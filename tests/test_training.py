@@ -9,10 +9,10 @@ import pytest
 
 from fusionrec.config import ModelConfig
 from fusionrec.data import MovieLens, Ratings, random_split
-from fusionrec.errors import ValidationError
+from fusionrec.errors import ConfigError, ValidationError
 from fusionrec.features import FeatureEncoder
 from fusionrec.model import FusionModel
-from fusionrec.training import History, Trainer
+from fusionrec.training import History, Trainer, WeightAverage
 
 
 def _fit(
@@ -60,7 +60,9 @@ def test_same_seed_same_history(tiny_data: MovieLens) -> None:
 
 def test_early_stopping_restores_best_weights(tiny_data: MovieLens) -> None:
     # a learning rate far too high makes validation RMSE worsen after the first epochs
-    config = ModelConfig.preset("default", epochs=12, patience=2, learning_rate=0.05, batch_size=32)
+    config = ModelConfig.preset(
+        "default", epochs=12, patience=2, learning_rate=0.05, batch_size=32, refit=False
+    )
     train, val = random_split(tiny_data, test_fraction=0.2, seed=0)
     model, encoder, history = _fit(train, config, val)
     assert history.stopped_early and len(history.epochs) < 12
@@ -185,3 +187,64 @@ def test_paddle_engine_trains_too(tiny_data: MovieLens) -> None:
     assert np.isfinite(history.best_val_rmse)
     with pytest.raises(ValidationError, match="engine"):
         Trainer(config, engine="cuda")
+
+
+def test_weight_average_is_the_warmed_up_moving_average(tiny_data: MovieLens) -> None:
+    config = ModelConfig.preset("default", epochs=1)
+    model = FusionModel(config, FeatureEncoder.fit(tiny_data))
+    average = WeightAverage(model, decay=0.5)
+    name = next(iter(average.weights))
+    start = average.weights[name].copy()
+    ones = {k: np.ones_like(v) for k, v in average.weights.items()}
+    average.update(ones)  # step 1: decay min(0.5, 2/11)
+    average.update({k: 2 * v for k, v in ones.items()})  # step 2: decay min(0.5, 3/12)
+    d1, d2 = 2 / 11, 3 / 12
+    want = (start * d1 + (1 - d1)) * d2 + (1 - d2) * 2
+    np.testing.assert_allclose(average.weights[name], want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "paddle"])
+def test_weight_average_changes_the_kept_weights_not_the_training(
+    tiny_data: MovieLens, engine: str
+) -> None:
+    config = ModelConfig.preset("default", epochs=3, patience=0, seed=3, batch_size=64, refit=False)
+    train, val = random_split(tiny_data, test_fraction=0.2, seed=0)
+    runs = []
+    for decay in (0.0, 0.9):
+        encoder = FeatureEncoder.fit(train)
+        model = FusionModel(config.replace(weight_average=decay), encoder)
+        history = Trainer(model.config, progress=False, engine=engine).fit(
+            model, encoder, train, val
+        )
+        runs.append((model, encoder, history))
+    (_, _, plain), (model, encoder, averaged) = runs
+    # the optimizer follows the same path; only the evaluated (and kept) weights differ
+    assert [e.train_loss for e in averaged.epochs] == pytest.approx(
+        [e.train_loss for e in plain.epochs], rel=1e-5
+    )
+    assert [e.val_rmse for e in averaged.epochs] != [e.val_rmse for e in plain.epochs]
+    assert _test_rmse(model, encoder, train, val) == pytest.approx(averaged.best_val_rmse, abs=1e-4)
+
+
+def test_weight_average_must_be_a_decay() -> None:
+    with pytest.raises(ConfigError, match="weight_average"):
+        ModelConfig(weight_average=1.0)
+
+
+def test_refit_trains_again_on_training_and_validation(tiny_data: MovieLens) -> None:
+    config = ModelConfig.preset(
+        "default", epochs=4, patience=0, seed=4, batch_size=64, weight_average=0.0
+    )
+    train, val = random_split(tiny_data, test_fraction=0.2, seed=0)
+    plain_model, encoder, plain = _fit(train, config.replace(refit=False), val)
+    model, _, history = _fit(train, config.replace(refit=True), val)
+    # the first pass is the plain run; the refit repeats its kept number of epochs on all data
+    assert [e.train_loss for e in history.epochs] == [e.train_loss for e in plain.epochs]
+    assert len(history.refit_epochs) == history.best_epoch
+    assert history.n_refit == len(train.ratings) + len(val.ratings)
+    assert all(np.isnan(e.val_rmse) for e in history.refit_epochs)
+    assert history.to_dict()["n_refit"] == history.n_refit
+    refit_rmse = _test_rmse(model, encoder, train, val)
+    assert refit_rmse < _test_rmse(plain_model, encoder, train, val)  # it has seen val now
+    again, _, _ = _fit(train, config.replace(refit=True), val)
+    assert _test_rmse(again, encoder, train, val) == refit_rmse

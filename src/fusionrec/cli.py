@@ -313,14 +313,17 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 
 
 def _history_summary(rec: FusionRecommender) -> str:
-    """Which epoch was kept and its validation figures (RMSE, and NDCG@10 when measured)."""
+    """Which epoch was kept, its validation figures (RMSE, and NDCG@10 when measured), refit."""
     history = rec.history_
     if history is None:
         return "no training history"
     text = f"kept epoch {history.best_epoch}: validation RMSE {history.best_val_rmse:.4f}"
     if history.best_val_ndcg == history.best_val_ndcg:  # not NaN
         text += f", NDCG@10 {history.best_val_ndcg:.4f}"
-    return text + f" (selected on {history.selected_on})"
+    text += f" (selected on {history.selected_on})"
+    if history.refit_epochs:
+        text += f", then refit on all {history.n_refit:,} ratings"
+    return text
 
 
 def _load_movielens(path: Path) -> MovieLens:

@@ -102,6 +102,10 @@ class ModelConfig:
     ``user_hidden`` units: the two losses share the features but not the output. ``select_on``
     picks the early-stopping metric (``auto``: RMSE for rating and joint, validation NDCG@10
     for retrieval).
+
+    Training: ``weight_average`` is the decay of a moving average of the weights that is
+    evaluated and kept instead of the last step's (0 = off); ``refit`` trains again from the
+    initial weights on training + validation ratings for the epoch count early stopping chose.
     """
 
     name: str = "default"
@@ -149,6 +153,8 @@ class ModelConfig:
     dropout: float = 0.3
     user_id_dropout: float = 0.1
     patience: int = 5
+    weight_average: float = 0.0
+    refit: bool = False
     validation_fraction: float = 0.05
     seed: int = 0
 
@@ -250,7 +256,7 @@ class ModelConfig:
             raise ConfigError(f"ModelConfig.learning_rate must be > 0, got {self.learning_rate}")
         if self.weight_decay < 0:
             raise ConfigError(f"ModelConfig.weight_decay must be >= 0, got {self.weight_decay}")
-        for name in ("dropout", "user_id_dropout"):
+        for name in ("dropout", "user_id_dropout", "weight_average"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(
                     f"ModelConfig.{name} must be in [0, 1), got {getattr(self, name)}"

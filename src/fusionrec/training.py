@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from fusionrec._blas import single_blas_thread
 from fusionrec._fused import Batch, FusedStep, NumpyOptimizer
 from fusionrec._paddle import paddle
 from fusionrec.config import ModelConfig
-from fusionrec.data.tables import MovieLens
+from fusionrec.data.tables import MovieLens, Ratings
 from fusionrec.errors import ValidationError
 from fusionrec.features import UNK, FeatureEncoder, MovieFeatures, UserFeatures
 from fusionrec.losses import accidental_hit_mask, log_sampling_probability
@@ -69,6 +69,8 @@ class History:
     n_validation: int = 0
     best_val_ndcg: float = math.nan
     selected_on: str = "rmse"
+    refit_epochs: list[EpochRecord] = field(default_factory=list)
+    n_refit: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""
@@ -81,6 +83,8 @@ class History:
             "n_validation": self.n_validation,
             "best_val_ndcg": self.best_val_ndcg,
             "selected_on": self.selected_on,
+            "refit_epochs": [vars(e) for e in self.refit_epochs],
+            "n_refit": self.n_refit,
         }
 
 
@@ -182,6 +186,7 @@ class Trainer:
         self.progress = progress
         self.engine = engine
         self._numpy: dict[int, tuple[FusedStep, NumpyOptimizer]] = {}
+        self._average: WeightAverage | None = None
 
     def _optimizer(self, model: FusionModel) -> paddle.optimizer.Optimizer:
         return self._optimizer_for([p for p in model.parameters() if not p.stop_gradient])
@@ -209,7 +214,9 @@ class Trainer:
 
         Without ``validation`` a deterministic ``config.validation_fraction`` of the training
         ratings is held out for it. Early stopping ends training after ``config.patience``
-        epochs without improvement (0 disables it).
+        epochs without improvement (0 disables it). With ``config.refit`` the model is then
+        trained again from its initial weights on training + validation ratings for the kept
+        number of epochs, so the final model sees every rating (``History.refit_epochs``).
         """
         c = self.config
         if not isinstance(model, FusionModel):
@@ -218,7 +225,7 @@ class Trainer:
             raise ValidationError(f"encoder must be a FeatureEncoder, got {type(encoder).__name__}")
         validate_ratings(train, c, "training data")
         seed_everything(c.seed)
-        rng = np.random.default_rng(c.seed)
+        rng = np.random.default_rng(c.seed)  # the split, then every epoch's shuffle
         if validation is None:
             if len(train.ratings) < 2:
                 raise ValidationError("training data needs at least 2 ratings to hold some out")
@@ -228,46 +235,85 @@ class Trainer:
             train = train.with_ratings(train.ratings.take(np.sort(order[n_val:])))
         else:
             validate_ratings(validation, c, "validation data")
+        initial = _state(model) if c.refit else None
+        history = self._train(model, encoder, train, validation, c.epochs, rng)
+        if initial is not None:
+            full = train.with_ratings(_concat(train.ratings, validation.ratings))
+            validate_ratings(full, c, "training + validation data")
+            seed_everything(c.seed)
+            model.set_state_dict({k: paddle.to_tensor(v) for k, v in initial.items()})
+            refit = self._train(model, encoder, full, None, history.best_epoch, rng)
+            history.refit_epochs = refit.epochs
+            history.n_refit = refit.n_train
+        return history
+
+    def _train(
+        self,
+        model: FusionModel,
+        encoder: FeatureEncoder,
+        train: MovieLens,
+        validation: MovieLens | None,
+        epochs: int,
+        rng: np.random.Generator,
+    ) -> History:
+        """Train for up to ``epochs``; with ``validation``, early-stop and keep the best epoch.
+
+        Without it (the refit), every epoch runs and the last one is kept.
+        """
+        c = self.config
         tr = _Encoded(train, encoder, c.title_window)
-        va = _Encoded(validation, encoder, c.title_window)
+        va = _Encoded(validation, encoder, c.title_window) if validation is not None else None
         model.set_global_mean(float(np.mean(tr.y, dtype=np.float64)))
         rated = (tr.user_row.copy(), tr.movie_row.copy(), tr.y.copy())
         if c.objective != "rating":
             self._set_positives(tr)
         metric = c.early_stopping_metric
-        ranking = _RankingCheck(train, validation, c, va) if metric == "ndcg" else None
+        ranking = (
+            _RankingCheck(train, validation, c, va)
+            if metric == "ndcg" and validation is not None and va is not None
+            else None
+        )
         optimizer = self._optimizer(model) if self.engine == "paddle" else None
         self._numpy = {}
-        history = History(n_train=len(tr.y), n_validation=len(va.y), selected_on=metric)
+        self._average = WeightAverage(model, c.weight_average) if c.weight_average else None
+        history = History(
+            n_train=len(tr.y), n_validation=len(va.y) if va is not None else 0, selected_on=metric
+        )
         best_state: dict[str, npt.NDArray[Any]] | None = None
         best = -math.inf
         waited = 0
-        for epoch in range(1, c.epochs + 1):
+        for epoch in range(1, epochs + 1):
             start = time.perf_counter()
             with single_blas_thread():
-                loss = self._epoch(model, optimizer, tr, rng, epoch)
+                loss = self._epoch(model, optimizer, tr, rng, epoch, epochs)
             seconds = time.perf_counter() - start
+            raw = self._average.swap_in(model) if self._average is not None else None
             if c.objective == "retrieval":
                 _calibrate(model, tr, rated)
-            pred = model.predict(va.users, va.movies, va.user_row, va.movie_row)
-            val = _rmse(va.y, pred)
-            ndcg = ranking.ndcg(model) if ranking is not None else math.nan
+            if va is None:
+                val = ndcg = math.nan
+            else:
+                pred = model.predict(va.users, va.movies, va.user_row, va.movie_row)
+                val = _rmse(va.y, pred)
+                ndcg = ranking.ndcg(model) if ranking is not None else math.nan
             history.epochs.append(
                 EpochRecord(epoch, loss, val, seconds, len(tr.y) / max(seconds, 1e-9), ndcg)
             )
             value = ndcg if metric == "ndcg" else -val
-            if value > best:
+            if va is None or value > best:
                 best = value
                 history.best_val_rmse = val
                 history.best_val_ndcg = ndcg
                 history.best_epoch = epoch
-                best_state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+                best_state = _state(model) if va is not None or epoch == epochs else None
                 waited = 0
             else:
                 waited += 1
-                if c.patience and waited >= c.patience:
-                    history.stopped_early = epoch < c.epochs
-                    break
+            if raw is not None:
+                _set_weights(model, raw)
+            if va is not None and c.patience and waited >= c.patience:
+                history.stopped_early = epoch < epochs
+                break
         if best_state is not None:
             model.set_state_dict({k: paddle.to_tensor(v) for k, v in best_state.items()})
         model.eval()
@@ -367,6 +413,7 @@ class Trainer:
         data: _Encoded,
         rng: np.random.Generator,
         epoch: int,
+        epochs: int,
     ) -> float:
         from tqdm.auto import tqdm
 
@@ -381,7 +428,7 @@ class Trainer:
         total = 0.0
         bar = tqdm(
             total=n,
-            desc=f"epoch {epoch}/{c.epochs}",
+            desc=f"epoch {epoch}/{epochs}",
             unit="samples",
             unit_scale=True,
             leave=False,
@@ -394,6 +441,8 @@ class Trainer:
                 if fused is not None:
                     value, grads = fused.run(batch, weights)
                     nopt.step(weights, grads)
+                    if self._average is not None:
+                        self._average.update(weights)
                 else:
                     assert optimizer is not None
                     loss = self._autograd_loss(model, batch)
@@ -401,6 +450,8 @@ class Trainer:
                     optimizer.step()
                     optimizer.clear_grad()
                     value = float(loss)
+                    if self._average is not None:
+                        self._average.update(_trained_weights(model))
                 if not math.isfinite(value):
                     raise ValidationError(
                         f"training diverged (loss {value}) at epoch {epoch}; "
@@ -430,6 +481,54 @@ class Trainer:
             state = (FusedStep(self.config, names), NumpyOptimizer(self.config, weights, names))
             self._numpy[id(model)] = state
         return state[0], state[1], weights
+
+
+class WeightAverage:
+    """An exponential moving average of the trained weights, for evaluation and the result.
+
+    ``decay`` is the average's decay per step, warmed up as ``min(decay, (1 + t) / (10 + t))``
+    so the first steps do not tie it to the initial weights. Averaging smooths the noise of
+    the last steps of Adam with dropout; validation picks the kept epoch from the averages.
+    """
+
+    def __init__(self, model: FusionModel, decay: float) -> None:
+        self.decay = decay
+        self.steps = 0
+        self.weights = {k: v.copy() for k, v in _trained_weights(model).items()}
+
+    def update(self, weights: dict[str, npt.NDArray[np.float32]]) -> None:
+        """Move the average toward ``weights`` (one training step)."""
+        self.steps += 1
+        d = np.float32(min(self.decay, (1 + self.steps) / (10 + self.steps)))
+        for name, avg in self.weights.items():
+            avg *= d
+            avg += (np.float32(1.0) - d) * weights[name]
+
+    def swap_in(self, model: FusionModel) -> dict[str, npt.NDArray[np.float32]]:
+        """Load the averages into ``model``; return its own trained weights to restore later."""
+        raw = {k: v.copy() for k, v in _trained_weights(model).items()}
+        _set_weights(model, self.weights)
+        return raw
+
+
+def _state(model: FusionModel) -> dict[str, npt.NDArray[Any]]:
+    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+
+def _concat(a: Ratings, b: Ratings) -> Ratings:
+    return Ratings(
+        *(np.concatenate([getattr(a, f.name), getattr(b, f.name)]) for f in fields(Ratings))
+    )
+
+
+def _trained_weights(model: FusionModel) -> dict[str, npt.NDArray[np.float32]]:
+    return {k: p.numpy() for k, p in model.named_parameters() if not p.stop_gradient}
+
+
+def _set_weights(model: FusionModel, weights: dict[str, npt.NDArray[np.float32]]) -> None:
+    named = dict(model.named_parameters())
+    for name, value in weights.items():
+        named[name].set_value(value)
 
 
 def _calibrate(
