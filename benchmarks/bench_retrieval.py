@@ -76,7 +76,10 @@ FloatMatrix = npt.NDArray[np.float32]
 def train_model(
     config: ModelConfig, train: MovieLens
 ) -> tuple[FusionModel, ModelBundle, History, float]:
-    """Train on ``train`` minus a carved validation split; early stopping on that split."""
+    """Train on ``train`` minus a carved validation split; early stopping on that split.
+
+    Presets with ``refit`` then train again on all of ``train`` for the kept epoch count.
+    """
     fit, val = random_split(train, VALIDATION_FRACTION, config.seed)
     encoder = FeatureEncoder.fit(train, max_title_words=config.max_title_words)
     model = FusionModel(config, encoder)

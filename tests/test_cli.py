@@ -165,6 +165,7 @@ def test_quickstart_synthetic_runs_the_whole_workflow(
     )
     out = capsys.readouterr().out
     assert "[4/4] top 5 for a new user" in out and "timings:" in out
+    assert "then refit on all" in out  # the default preset trains again on every rating
     assert (tmp_path / "model" / "recommender.json").exists()
     assert (tmp_path / "fusionrec.db").exists()
     assert (

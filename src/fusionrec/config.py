@@ -42,6 +42,8 @@ _DEFAULT_SETTINGS: dict[str, Any] = {
     "dropout": 0.3,
     "user_id_dropout": 0.1,
     "patience": 5,
+    "weight_average": 0.999,
+    "refit": True,
 }
 _PRESET_SETTINGS: dict[str, dict[str, Any]] = {
     # the PaddlePaddle book's model and training
@@ -54,6 +56,8 @@ _PRESET_SETTINGS: dict[str, dict[str, Any]] = {
         "dropout": 0.0,
         "user_id_dropout": 0.0,
         "patience": 3,
+        "weight_average": 0.0,
+        "refit": False,
     },
     "default": _DEFAULT_SETTINGS,
     # the default towers and optimizer, trained with the sampled softmax over every rating;
@@ -63,6 +67,8 @@ _PRESET_SETTINGS: dict[str, dict[str, Any]] = {
         "objective": "retrieval",
         "temperature": 0.1,
         "positives": "all",
+        "weight_average": 0.0,
+        "refit": False,
     },
     # MSE with rating biases and a learned scale, plus the softmax over every rating on a
     # separate 32-unit retrieval head; weight, temperature, positives and the head chosen on
@@ -153,8 +159,8 @@ class ModelConfig:
     dropout: float = 0.3
     user_id_dropout: float = 0.1
     patience: int = 5
-    weight_average: float = 0.0
-    refit: bool = False
+    weight_average: float = 0.999
+    refit: bool = True
     validation_fraction: float = 0.05
     seed: int = 0
 
