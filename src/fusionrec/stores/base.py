@@ -410,8 +410,23 @@ class VectorStore(ABC):
         """Swap in new content atomically with respect to concurrent searches."""
 
 
+def top_k(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
+    """Indices of the k largest of one row of scores, best first (ties: lower index first).
+
+    The one-row path of :func:`top_k_rows`, without its 2-D gathers: about half the time,
+    which matters inside a sub-0.1 ms single-query search.
+    """
+    n = scores.shape[0]
+    k = min(k, n)
+    top = np.argpartition(scores, n - k)[n - k :] if 0 < k < n else np.arange(k)
+    order: npt.NDArray[np.intp] = top[np.lexsort((top, -scores[top]))]
+    return order
+
+
 def top_k_rows(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
     """Column indices of the k largest scores per row, best first (ties: lower index first)."""
+    if scores.shape[0] == 1:
+        return top_k(scores[0], k)[None, :]
     n = scores.shape[1]
     k = min(k, n)
     if k == 0:

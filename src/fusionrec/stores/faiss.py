@@ -35,6 +35,7 @@ from fusionrec.stores.base import (
     VectorStore,
     finite_score,
     finite_scores,
+    top_k,
     top_k_rows,
 )
 
@@ -402,21 +403,23 @@ class FaissStore(VectorStore):
         Python wrapper's argument checks cost a measurable share of a sub-0.1 ms search.
         """
         ntotal = int(state.index.ntotal)
-        fetch = min(k, ntotal)
         if self._kind == "flat" and ntotal <= _BLAS_SINGLE_MAX:
-            scores = _flat_vectors(state) @ query[0]
-            top = np.argpartition(scores, ntotal - fetch)[ntotal - fetch :]
-            top_scores = scores[top]
-            order = top[np.lexsort((top, -top_scores))]
-            return self._collect(state, scores[order], order, k, frozenset())
+            return self._search_one_blas(state, query, k)
         _set_threads(1)
-        scores2 = np.empty((1, fetch), dtype=np.float32)
+        fetch = min(k, ntotal)
+        scores = np.empty((1, fetch), dtype=np.float32)
         labels = np.empty((1, fetch), dtype=np.int64)
         params = self._search_params(None, fetch)
         state.index.search_c(
-            1, faiss.swig_ptr(query), fetch, faiss.swig_ptr(scores2), faiss.swig_ptr(labels), params
+            1, faiss.swig_ptr(query), fetch, faiss.swig_ptr(scores), faiss.swig_ptr(labels), params
         )
-        return self._collect(state, scores2[0], labels[0], k, frozenset())
+        return self._collect(state, scores[0], labels[0], k, frozenset())
+
+    def _search_one_blas(self, state: _State, query: FloatMatrix, k: int) -> list[Hit]:
+        """One query on a flat index: a matrix-vector product over Faiss's stored vectors."""
+        scores = _flat_vectors(state) @ query[0]
+        labels = top_k(scores, k)  # labels are positions in a flat index
+        return self._collect(state, scores[labels], labels, k, frozenset())
 
     def _search_state(
         self,
