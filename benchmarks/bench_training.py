@@ -24,7 +24,7 @@ from _common import (
     resolve_ml100k,
     write_results,
 )
-from bench_model import rating_rows
+from bench_model import _evaluate
 
 from fusionrec.config import ModelConfig
 from fusionrec.data import MovieLens, official_folds, random_split
@@ -54,12 +54,8 @@ def holdout_rmse(config: ModelConfig, train: MovieLens, seed: int) -> dict[str, 
     model = FusionModel(config, encoder)
     start = time.perf_counter()
     history = Trainer(config, progress=False).fit(model, encoder, fit, val)
-    urow, mrow = rating_rows(train, holdout)
-    users, movies = encoder.encode_users(train.users), encoder.encode_movies(train.movies)
-    pred = model.predict(users, movies, urow, mrow)
-    err = pred.astype(np.float64) - holdout.ratings.rating
     return {
-        "holdout_rmse": float(np.sqrt(np.mean(err**2))),
+        "holdout_rmse": _evaluate(model, encoder, train, holdout)["rmse"],
         "val_rmse": history.best_val_rmse,
         "best_epoch": history.best_epoch,
         "train_seconds": round(time.perf_counter() - start, 1),

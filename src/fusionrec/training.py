@@ -262,17 +262,16 @@ class Trainer:
         """
         c = self.config
         tr = _Encoded(train, encoder, c.title_window)
-        va = _Encoded(validation, encoder, c.title_window) if validation is not None else None
         model.set_global_mean(float(np.mean(tr.y, dtype=np.float64)))
         rated = (tr.user_row.copy(), tr.movie_row.copy(), tr.y.copy())
         if c.objective != "rating":
             self._set_positives(tr)
         metric = c.early_stopping_metric
-        ranking = (
-            _RankingCheck(train, validation, c, va)
-            if metric == "ndcg" and validation is not None and va is not None
-            else None
-        )
+        va, ranking = None, None
+        if validation is not None:
+            va = _Encoded(validation, encoder, c.title_window)
+            if metric == "ndcg":
+                ranking = _RankingCheck(train, validation, c, va)
         optimizer = self._optimizer(model) if self.engine == "paddle" else None
         self._numpy = {}
         self._average = WeightAverage(model, c.weight_average) if c.weight_average else None
@@ -464,9 +463,7 @@ class Trainer:
         finally:
             bar.close()
             if fused is not None:
-                named = dict(model.named_parameters())
-                for name in fused.names:
-                    named[name].set_value(weights[name])
+                _set_weights(model, {name: weights[name] for name in fused.names})
         return total / n
 
     def _numpy_state(
