@@ -95,6 +95,8 @@ def test_top_n_presets_and_early_stopping_metric() -> None:
 def test_separate_retrieval_head_only_for_joint_and_equal_tower_widths() -> None:
     assert ModelConfig.preset("joint").split_heads
     assert not ModelConfig.preset("joint", retrieval_hidden=0).split_heads
+    assert ModelConfig.preset("joint", user_hidden=24, movie_hidden=24).retrieval_start == 24
+    assert ModelConfig.preset("joint", retrieval_hidden=0).retrieval_start == 0
     with pytest.raises(ConfigError, match="retrieval_hidden"):
         ModelConfig.preset("default", retrieval_hidden=8)
     with pytest.raises(ConfigError, match="movie_hidden"):

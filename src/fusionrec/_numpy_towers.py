@@ -102,7 +102,7 @@ class NumpyTowers:
         self.slope, self.intercept = float(calibration[0]), float(calibration[1])
         self.retrieval_only = c.objective == "retrieval"
         self.constants = vector_constants(self.scale, self._mb if self.biased else None)
-        self.split = c.user_hidden if c.split_heads else 0
+        self.split = c.retrieval_start
         self.dim = store_dim(c)
         self.rating_dim = rating_dim(c)
         self.vocab_sizes = {

@@ -202,6 +202,11 @@ class ModelConfig:
         """Whether the softmax has its own output units (``retrieval_hidden > 0``)."""
         return self.retrieval_hidden > 0
 
+    @property
+    def retrieval_start(self) -> int:
+        """First tower output unit of the separate retrieval head; 0 when there is none."""
+        return self.user_hidden if self.split_heads else 0
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid field."""
         for f in fields(self):

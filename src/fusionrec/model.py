@@ -322,7 +322,7 @@ class UserVectorLayer(nn.Layer):
         self.tower = model.user_tower
         k = _constants(model)
         self.biased = model.config.use_biases
-        self.split = model.config.user_hidden if model.config.split_heads else 0
+        self.split = model.config.retrieval_start
         self.p = k["p"]
         self.q = k["q"]
 
@@ -345,7 +345,7 @@ class MovieVectorLayer(nn.Layer):
         self.tower = model.movie_tower
         k = _constants(model)
         self.biased = model.config.use_biases
-        self.split = model.config.user_hidden if model.config.split_heads else 0
+        self.split = model.config.retrieval_start
         self.c = k["c"]
         self.inv_k = 1.0 / k["k"]
         if self.biased:
