@@ -1,21 +1,32 @@
 """A fused training step: the fusion model's loss and every gradient, computed with numpy.
 
 Paddle's dygraph on CPU spends most of a small-batch step in per-op overhead and in its slow
-matmul; this kernel does the same maths (same forward, exact analytic gradients) in a few
-numpy calls, and :class:`NumpyOptimizer` applies Paddle's SGD / Adam update rules to numpy
-copies of the weights, which the trainer writes back to the Paddle parameters after each
-epoch. Tests check the loss and gradients against Paddle's autograd on the same batch and the
-updates against Paddle's optimizers.
+matmul; this kernel does the same maths (same forward, exact analytic gradients) with numpy's
+matrix products and the compiled loops of :mod:`fusionrec._kernels`, one tower at a time.
+:class:`NumpyOptimizer` applies Paddle's SGD / Adam update rules to numpy copies of the
+weights, which the trainer writes back to the Paddle parameters after each epoch. Tests
+check the loss and gradients against Paddle's autograd on the same batch and the updates
+against Paddle's optimizers.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from fusionrec._kernels import (
+    gather_tanh_backward,
+    pair_cosines,
+    pair_cosines_backward,
+    pool_rows,
+    pool_rows_backward,
+    scatter_add,
+    scatter_add_into,
+    unit_rows,
+    unit_rows_backward,
+)
 from fusionrec.config import ModelConfig
 from fusionrec.errors import ValidationError
 from fusionrec.features import PAD
@@ -23,7 +34,6 @@ from fusionrec.losses import sampled_softmax
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
-_EPS = np.float32(1e-12)
 _USER = ("user", "gender", "age", "occupation")
 
 
@@ -43,36 +53,14 @@ class Batch:
     log_q: F32 | None = None  # per row: log sampling probability of the row's movie
 
 
-def _scatter(table_shape: tuple[int, ...], index: I64, values: F32) -> F32:
-    """``out[index[i]] += values[i]`` into zeros.
+@dataclass
+class _TowerPass:
+    """What a tower's backward pass needs from its forward pass."""
 
-    Small tables (demographic vocabularies) use a one-hot matmul; others the flat 1-D
-    ``np.add.at``, its fast path (the 2-D form is several times slower).
-    """
-    rows = table_shape[0]
-    if rows <= 64:
-        onehot = (index[None, :] == np.arange(rows)[:, None]).astype(np.float32)
-        out: F32 = (onehot @ values.reshape(len(index), -1)).reshape(table_shape)
-        return out
-    out = np.zeros(table_shape, dtype=np.float32)
-    width = math.prod(table_shape[1:])
-    flat = (index[:, None] * width + np.arange(width)).reshape(-1)
-    np.add.at(out.reshape(-1), flat, values.reshape(-1))
-    return out
-
-
-def _normalize(x: F32) -> tuple[F32, F32]:
-    norm = np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
-    clipped = np.maximum(norm, _EPS)
-    return x / clipped, clipped
-
-
-def _normalize_grad(d_out: F32, out: F32, clipped: F32) -> F32:
-    # d(x / max(|x|, eps)): the projection term vanishes where the clip is active
-    active = (clipped > _EPS).astype(np.float32)
-    proj = np.einsum("ij,ij->i", d_out, out)[:, None] * active
-    grad: F32 = (d_out - out * proj) / clipped
-    return grad
+    inputs: list[F32]  # user: the four embeddings; movie: id embedding, title windows, conv
+    h: F32  # the concatenated features after dropout (input of the output layer)
+    mask: F32 | None  # dropout mask of ``h``
+    y: F32  # tanh outputs
 
 
 class FusedStep:
@@ -99,41 +87,60 @@ class FusedStep:
         ``joint``: MSE + ``joint_weight`` * softmax over the rows flagged ``positive``.
         """
         c = self.c
+        user_width = c.user_id_fc + c.gender_fc + c.age_fc + c.occupation_fc
+        movie_width = c.movie_id_fc + c.genre_dim + c.title_filters
+        mu_mask = self._dropout((len(b.user_ids[0]), user_width))
+        mm_mask = self._dropout((len(b.movie), movie_width))
+        user = self._user_forward(b, w, mu_mask)
+        movie = self._movie_forward(b, w, mm_mask)
         g: dict[str, F32] = {}
-        # ---- user tower -------------------------------------------------------------------
-        parts, embs = [], []
+        loss, dzu, dzm = self._heads(b, w, g, user.y, movie.y)
+        g.update(self._user_backward(b, w, user, dzu))
+        g.update(self._movie_backward(b, w, movie, dzm))
+        return loss, {k: np.ascontiguousarray(g[k], dtype=np.float32) for k in self.names}
+
+    def _user_forward(self, b: Batch, w: dict[str, F32], mask: F32 | None) -> _TowerPass:
+        embs, parts = [], []
         for name, idx in zip(_USER, b.user_ids, strict=True):
             e = w[f"user_tower.{name}_emb.weight"][idx]
             embs.append(e)
             parts.append(e @ w[f"user_tower.{name}_fc.weight"] + w[f"user_tower.{name}_fc.bias"])
-        hu = np.concatenate(parts, axis=1)
-        mu_mask = self._dropout(hu.shape)
-        hud = hu * mu_mask if mu_mask is not None else hu
-        yu = np.tanh(hud @ w["user_tower.out.weight"] + w["user_tower.out.bias"])
-        # ---- movie tower ------------------------------------------------------------------
+        h = np.concatenate(parts, axis=1)
+        if mask is not None:
+            h *= mask
+        y = np.tanh(h @ w["user_tower.out.weight"] + w["user_tower.out.bias"])
+        return _TowerPass(inputs=embs, h=h, mask=mask, y=y)
+
+    def _movie_forward(self, b: Batch, w: dict[str, F32], mask: F32 | None) -> _TowerPass:
         e_movie = w["movie_tower.movie_emb.weight"][b.movie]
         m_id = e_movie @ w["movie_tower.movie_fc.weight"] + w["movie_tower.movie_fc.bias"]
         genre_table = w["movie_tower.genre_emb.weight"].copy()
         genre_table[PAD] = 0.0
-        m_genre = genre_table[b.genres].sum(axis=1)
+        m_genre = pool_rows(genre_table, b.genres)
         word_table = w["movie_tower.word_emb.weight"].copy()
         word_table[PAD] = 0.0
-        n_words, window = b.windows.shape
-        x = word_table[b.windows].reshape(n_words, -1)
-        conv_w = w["movie_tower.title_conv.weight"]
-        t = np.tanh(x @ conv_w + w["movie_tower.title_conv.bias"])
-        n_movies = len(b.movie)
-        m_title = _scatter((n_movies, t.shape[1]), b.owner, t)
-        hm = np.concatenate([m_id, m_genre, m_title], axis=1)
-        mm_mask = self._dropout(hm.shape)
-        hmd = hm * mm_mask if mm_mask is not None else hm
-        ym = np.tanh(hmd @ w["movie_tower.out.weight"] + w["movie_tower.out.bias"])
-        # ---- rating head ------------------------------------------------------------------
+        x = word_table[b.windows].reshape(len(b.windows), -1)
+        t = np.tanh(x @ w["movie_tower.title_conv.weight"] + w["movie_tower.title_conv.bias"])
+        m_title = scatter_add(len(b.movie), b.owner, t)
+        h = np.concatenate([m_id, m_genre, m_title], axis=1)
+        if mask is not None:
+            h *= mask
+        y = np.tanh(h @ w["movie_tower.out.weight"] + w["movie_tower.out.bias"])
+        return _TowerPass(inputs=[e_movie, x, t], h=h, mask=mask, y=y)
+
+    def _heads(
+        self, b: Batch, w: dict[str, F32], g: dict[str, F32], yu: F32, ym: F32
+    ) -> tuple[float, F32, F32]:
+        """Loss of the rating head (and softmax) on the tower outputs ``yu``/``ym``.
+
+        Returns the loss and its gradients with respect to the towers' pre-activations; the
+        scale and bias gradients go into ``g``.
+        """
+        c = self.c
         split = c.user_hidden if c.split_heads else yu.shape[1]
-        un, un_norm = _normalize(yu[:, :split])
-        mn, mn_norm = _normalize(ym[:, :split])
-        urow, mrow = un[b.user_index], mn[b.movie_index]
-        cos = np.einsum("ij,ij->i", urow, mrow)
+        un, un_norm = unit_rows(yu, 0, split)
+        mn, mn_norm = unit_rows(ym, 0, split)
+        cos = pair_cosines(un, mn, b.user_index, b.movie_index)
         scale = np.float32(w["scale"][0])
         pred = scale * cos
         uid_rows = b.user_ids[0][b.user_index]
@@ -145,9 +152,8 @@ class FusedStep:
                 + w["user_bias.weight"][uid_rows, 0]
                 + w["movie_bias.weight"][mid_rows, 0]
             )
-        rating_loss = c.objective in ("rating", "joint")
-        d_urow = np.zeros_like(urow)
-        d_mrow = np.zeros_like(mrow)
+        d_un = np.zeros_like(un)
+        d_mn = np.zeros_like(mn)
         loss = 0.0
         if c.learn_scale:
             g["scale"] = np.zeros(1, dtype=np.float32)
@@ -156,117 +162,124 @@ class FusedStep:
             mb = w["movie_bias.weight"]
             g["user_bias.weight"] = np.zeros_like(ub)
             g["movie_bias.weight"] = np.zeros_like(mb)
-        if rating_loss:
+        if c.objective in ("rating", "joint"):
             diff = pred - b.y
             loss += float(np.mean(diff.astype(np.float64) ** 2))
-            dpred = (2.0 / len(diff)) * diff
+            dpred = ((2.0 / len(diff)) * diff).astype(np.float32)
             if c.learn_scale:
                 g["scale"] += np.asarray([np.dot(dpred, cos)], dtype=np.float32)
             if c.use_biases:
-                g["user_bias.weight"] += _scatter(ub.shape, uid_rows, dpred[:, None])
-                g["movie_bias.weight"] += _scatter(mb.shape, mid_rows, dpred[:, None])
-            dcos = (dpred * scale)[:, None]
-            d_urow += dcos * mrow
-            d_mrow += dcos * urow
+                g["user_bias.weight"] += scatter_add(len(ub), uid_rows, dpred[:, None])
+                g["movie_bias.weight"] += scatter_add(len(mb), mid_rows, dpred[:, None])
+            dcos = dpred * scale
+            pair_cosines_backward(un, mn, b.user_index, b.movie_index, dcos, d_un, d_mn)
         if c.objective in ("retrieval", "joint") and not c.split_heads:
-            loss += self._softmax(b, w, g, urow, mrow, mid_rows, scale, d_urow, d_mrow)
-        d_un = _scatter(un.shape, b.user_index, d_urow)
-        d_mn = _scatter(mn.shape, b.movie_index, d_mrow)
-        d_yu = _normalize_grad(d_un, un, un_norm)
-        d_ym = _normalize_grad(d_mn, mn, mn_norm)
+            loss += self._softmax(b, w, g, un, mn, mid_rows, scale, d_un, d_mn)
+        dzu = np.empty_like(yu)
+        dzm = np.empty_like(ym)
+        unit_rows_backward(d_un, un, un_norm, yu, dzu, 0)
+        unit_rows_backward(d_mn, mn, mn_norm, ym, dzm, 0)
         if c.split_heads:  # the softmax on the retrieval units, after the rating units
-            loss_s, d_ru, d_rm = self._split_softmax(b, w, g, yu[:, split:], ym[:, split:])
-            loss += loss_s
-            d_yu = np.concatenate([d_yu, d_ru], axis=1)
-            d_ym = np.concatenate([d_ym, d_rm], axis=1)
-        # user tower
-        dzu = d_yu * (1.0 - yu * yu)
-        g["user_tower.out.weight"] = hud.T @ dzu
-        g["user_tower.out.bias"] = dzu.sum(axis=0)
-        dhu = dzu @ w["user_tower.out.weight"].T
-        if mu_mask is not None:
-            dhu *= mu_mask
+            loss += self._split_softmax(b, w, g, yu, ym, split, dzu, dzm)
+        return loss, dzu, dzm
+
+    def _user_backward(
+        self, b: Batch, w: dict[str, F32], user: _TowerPass, dz: F32
+    ) -> dict[str, F32]:
+        g = {"user_tower.out.weight": user.h.T @ dz, "user_tower.out.bias": dz.sum(axis=0)}
+        dh = dz @ w["user_tower.out.weight"].T
+        if user.mask is not None:
+            dh *= user.mask
         start = 0
-        for name, idx, e in zip(_USER, b.user_ids, embs, strict=True):
+        for name, idx, e in zip(_USER, b.user_ids, user.inputs, strict=True):
             fc_w = w[f"user_tower.{name}_fc.weight"]
-            da = dhu[:, start : start + fc_w.shape[1]]
+            da = dh[:, start : start + fc_w.shape[1]]
             start += fc_w.shape[1]
             g[f"user_tower.{name}_fc.weight"] = e.T @ da
             g[f"user_tower.{name}_fc.bias"] = da.sum(axis=0)
-            table = w[f"user_tower.{name}_emb.weight"]
-            g[f"user_tower.{name}_emb.weight"] = _scatter(table.shape, idx, da @ fc_w.T)
-        # movie tower
-        dzm = d_ym * (1.0 - ym * ym)
-        g["movie_tower.out.weight"] = hmd.T @ dzm
-        g["movie_tower.out.bias"] = dzm.sum(axis=0)
-        dhm = dzm @ w["movie_tower.out.weight"].T
-        if mm_mask is not None:
-            dhm *= mm_mask
-        k1, k2 = m_id.shape[1], m_id.shape[1] + m_genre.shape[1]
-        d_id, d_genre, d_title = dhm[:, :k1], dhm[:, k1:k2], dhm[:, k2:]
+            rows = len(w[f"user_tower.{name}_emb.weight"])
+            g[f"user_tower.{name}_emb.weight"] = scatter_add(rows, idx, da @ fc_w.T)
+        return g
+
+    def _movie_backward(
+        self, b: Batch, w: dict[str, F32], movie: _TowerPass, dz: F32
+    ) -> dict[str, F32]:
+        c = self.c
+        e_movie, x, t = movie.inputs
+        g = {"movie_tower.out.weight": movie.h.T @ dz, "movie_tower.out.bias": dz.sum(axis=0)}
+        dh = dz @ w["movie_tower.out.weight"].T
+        if movie.mask is not None:
+            dh *= movie.mask
+        k1, k2 = c.movie_id_fc, c.movie_id_fc + c.genre_dim
+        d_id, d_genre, d_title = dh[:, :k1], dh[:, k1:k2], dh[:, k2:]
         fc_w = w["movie_tower.movie_fc.weight"]
         g["movie_tower.movie_fc.weight"] = e_movie.T @ d_id
         g["movie_tower.movie_fc.bias"] = d_id.sum(axis=0)
-        g["movie_tower.movie_emb.weight"] = _scatter(
-            w["movie_tower.movie_emb.weight"].shape, b.movie, d_id @ fc_w.T
+        g["movie_tower.movie_emb.weight"] = scatter_add(
+            len(w["movie_tower.movie_emb.weight"]), b.movie, d_id @ fc_w.T
         )
-        n_g = b.genres.shape[1]
-        dg = _scatter(
-            genre_table.shape,
-            b.genres.reshape(-1),
-            np.repeat(d_genre, n_g, axis=0),
-        )
+        dg = pool_rows_backward(len(w["movie_tower.genre_emb.weight"]), b.genres, d_genre)
         dg[PAD] = 0.0
         g["movie_tower.genre_emb.weight"] = dg
-        dt = d_title[b.owner] * (1.0 - t * t)
+        dt = gather_tanh_backward(d_title, b.owner, t)
+        conv_w = w["movie_tower.title_conv.weight"]
         g["movie_tower.title_conv.weight"] = x.T @ dt
         g["movie_tower.title_conv.bias"] = dt.sum(axis=0)
-        dx = (dt @ conv_w.T).reshape(n_words * window, -1)
-        dw = _scatter(word_table.shape, b.windows.reshape(-1), dx)
+        dx = (dt @ conv_w.T).reshape(b.windows.size, -1)
+        dw = scatter_add(len(w["movie_tower.word_emb.weight"]), b.windows.reshape(-1), dx)
         dw[PAD] = 0.0
         g["movie_tower.word_emb.weight"] = dw
-        return loss, {k: np.ascontiguousarray(g[k], dtype=np.float32) for k in self.names}
+        return g
 
     def _split_softmax(
-        self, b: Batch, w: dict[str, F32], g: dict[str, F32], ru: F32, rm: F32
-    ) -> tuple[float, F32, F32]:
-        """The softmax on a separate retrieval head: loss and gradients of its raw outputs."""
-        su, su_norm = _normalize(ru)
-        sm, sm_norm = _normalize(rm)
-        urow, mrow = su[b.user_index], sm[b.movie_index]
-        d_urow, d_mrow = np.zeros_like(urow), np.zeros_like(mrow)
+        self,
+        b: Batch,
+        w: dict[str, F32],
+        g: dict[str, F32],
+        yu: F32,
+        ym: F32,
+        split: int,
+        dzu: F32,
+        dzm: F32,
+    ) -> float:
+        """The softmax on a separate retrieval head (tower units ``split:``).
+
+        Returns its loss and writes the gradient of the units' pre-activations into
+        ``dzu[:, split:]`` and ``dzm[:, split:]``.
+        """
+        su, su_norm = unit_rows(yu, split, yu.shape[1])
+        sm, sm_norm = unit_rows(ym, split, ym.shape[1])
+        d_su, d_sm = np.zeros_like(su), np.zeros_like(sm)
         mid_rows = b.movie[b.movie_index]
-        loss = self._softmax(b, w, g, urow, mrow, mid_rows, np.float32(1.0), d_urow, d_mrow)
-        d_su = _scatter(su.shape, b.user_index, d_urow)
-        d_sm = _scatter(sm.shape, b.movie_index, d_mrow)
-        return (
-            loss,
-            _normalize_grad(d_su, su, su_norm),
-            _normalize_grad(d_sm, sm, sm_norm),
-        )
+        loss = self._softmax(b, w, g, su, sm, mid_rows, np.float32(1.0), d_su, d_sm)
+        unit_rows_backward(d_su, su, su_norm, yu, dzu, split)
+        unit_rows_backward(d_sm, sm, sm_norm, ym, dzm, split)
+        return loss
 
     def _softmax(
         self,
         b: Batch,
         w: dict[str, F32],
         g: dict[str, F32],
-        urow: F32,
-        mrow: F32,
+        un: F32,
+        mn: F32,
         mid_rows: I64,
         scale: np.float32,
-        d_urow: F32,
-        d_mrow: F32,
+        d_un: F32,
+        d_mn: F32,
     ) -> float:
-        """Weighted sampled-softmax loss; adds its gradients to ``d_urow``/``d_mrow``/``g``."""
+        """Weighted sampled-softmax loss over the unit vectors ``un``/``mn`` of the batch's
+        users and movies; adds its gradients to ``d_un``/``d_mn`` and ``g``."""
         c = self.c
         weight = c.joint_weight if c.objective == "joint" else 1.0
-        rows = (np.arange(len(urow)) if b.positive is None else np.flatnonzero(b.positive)).astype(
+        rows = (np.arange(len(b.y)) if b.positive is None else np.flatnonzero(b.positive)).astype(
             np.int64
         )
         if rows.size == 0 or weight == 0:
             return 0.0
         inv_t = np.float32(1.0 / c.temperature)
-        up, mp = urow[rows], mrow[rows]
+        ui, mi = b.user_index[rows], b.movie_index[rows]
+        up, mp = un[ui], mn[mi]
         logits = (up @ mp.T) * inv_t
         biased = c.use_biases and not c.split_heads  # the bias belongs to the rating head
         if biased:
@@ -277,15 +290,15 @@ class FusedStep:
             if b.log_q is None:
                 raise ValidationError("logq_correction needs Batch.log_q")
             log_q = b.log_q[rows]
-        value, dz64 = sampled_softmax(logits, b.movie_index[rows], log_q, c.mask_accidental_hits)
+        value, dz64 = sampled_softmax(logits, mi, log_q, c.mask_accidental_hits)
         dz = (dz64 * weight).astype(np.float32)
-        d_urow[rows] += (dz @ mp) * inv_t
-        d_mrow[rows] += (dz.T @ up) * inv_t
+        scatter_add_into(d_un, ui, (dz @ mp) * inv_t)
+        scatter_add_into(d_mn, mi, (dz.T @ up) * inv_t)
         if biased:
             dcol = dz.sum(axis=0)
             mb = w["movie_bias.weight"]
-            g["movie_bias.weight"] += _scatter(
-                mb.shape, mid_rows[rows], (dcol * (inv_t / scale))[:, None]
+            g["movie_bias.weight"] += scatter_add(
+                len(mb), mid_rows[rows], (dcol * (inv_t / scale))[:, None]
             )
             if c.learn_scale:
                 g["scale"] -= np.float32(np.dot(dcol, col_bias) * inv_t / (scale * scale))
@@ -303,8 +316,10 @@ class NumpyOptimizer:
         self.c = config
         self.names = names
         self.t = 0
-        self.m = {n: np.zeros_like(weights[n]) for n in names}
-        self.v = {n: np.zeros_like(weights[n]) for n in names}
+        adam = config.optimizer == "adam"
+        self.m = {n: np.zeros_like(weights[n]) for n in names} if adam else {}
+        self.v = {n: np.zeros_like(weights[n]) for n in names} if adam else {}
+        self.scratch = {n: np.empty_like(weights[n]) for n in names}  # SGD's step, in place
 
     def step(self, weights: dict[str, F32], grads: dict[str, F32]) -> None:
         """Update ``weights[name]`` in place from ``grads[name]`` for every trained name."""
@@ -314,7 +329,7 @@ class NumpyOptimizer:
         if c.optimizer == "sgd":
             for n in self.names:
                 g = grads[n] + wd * weights[n] if wd else grads[n]
-                weights[n] -= lr * g
+                weights[n] -= np.multiply(g, lr, out=self.scratch[n])
             return
         self.t += 1
         b1, b2, eps = 0.9, 0.999, 1e-8

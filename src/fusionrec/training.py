@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from fusionrec._blas import single_blas_thread
 from fusionrec._fused import Batch, FusedStep, NumpyOptimizer
+from fusionrec._kernels import gather_segments, unique_inverse
 from fusionrec._paddle import paddle
 from fusionrec.config import ModelConfig
 from fusionrec.data.tables import MovieLens, Ratings
@@ -163,20 +164,17 @@ class _Encoded:
 
     def titles_of(self, rows: IntArray) -> tuple[IntArray, IntArray]:
         """Packed title windows and owners (positions in ``rows``) for movie ``rows``."""
-        counts = self.word_count[rows]
-        total = int(counts.sum())
-        owner = np.repeat(np.arange(len(rows), dtype=np.int64), counts)
-        ends = np.cumsum(counts)
-        offsets = np.arange(total, dtype=np.int64) - np.repeat(ends - counts, counts)
-        return self.windows[np.repeat(self.word_start[rows], counts) + offsets], owner
+        windows, owner = gather_segments(self.windows, self.word_start, self.word_count, rows)
+        return windows, owner
 
 
 class Trainer:
     """Trains a :class:`FusionModel` with the optimizer and schedule of a :class:`ModelConfig`.
 
     ``engine="numpy"`` (default) computes each step's loss and gradients with the fused numpy
-    kernel and applies them with Paddle's optimizer; ``engine="paddle"`` runs the same maths
-    through Paddle's autograd (about 5x slower on CPU).
+    kernel and applies Paddle's update rules to numpy copies of the weights;
+    ``engine="paddle"`` runs the same maths through Paddle's autograd and optimizer (about 5x
+    slower on CPU).
     """
 
     def __init__(self, config: ModelConfig, progress: bool = True, engine: str = "numpy") -> None:
@@ -344,8 +342,8 @@ class Trainer:
         users, movies = data.users, data.movies
         urows = data.user_row[rows]
         key = urows * 2 + drop[rows] if drop is not None else urows
-        ukeys, uinv = np.unique(key, return_inverse=True)
-        mrows, minv = np.unique(data.movie_row[rows], return_inverse=True)
+        ukeys, uinv = unique_inverse(key, 2 * len(users) if drop is not None else len(users))
+        mrows, minv = unique_inverse(data.movie_row[rows], len(movies))
         if drop is not None:
             uu = ukeys // 2
             uid = np.where(ukeys % 2 == 1, UNK, users.user[uu])

@@ -1,0 +1,190 @@
+"""Compiled loops for the training step, where numpy has no single fast call.
+
+Scatter-adds (``out[index[i]] += values[i]``, the gradient of every lookup and per-row
+gather), row normalization and its gradient, and the per-rating cosines are each several
+numpy calls with full-size temporaries, or ``np.add.at`` at a few nanoseconds per element.
+Each loop here does the same sums in one pass over the data, without temporaries, and
+releases the GIL. The matrix products stay with numpy's BLAS.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
+EPS = np.float32(1e-12)  # paddle.nn.functional.normalize's epsilon
+
+# reassociation lets LLVM vectorize the row sums; NaN and infinity keep their IEEE meaning
+_jit = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp", "nsz"})
+
+
+# Inner loops run over row views (``out[i]``, ``x[i, a:b]``): LLVM vectorizes those, while
+# two-index element access in the inner loop stays scalar and is several times slower.
+
+
+@_jit
+def scatter_add_into(out: F32, index: I64, values: F32) -> None:  # pragma: no cover - compiled
+    """``out[index[i]] += values[i]`` for every row ``i`` of the 2-D ``values``, in order."""
+    for i in range(values.shape[0]):
+        dst, src = out[index[i]], values[i]
+        for j in range(src.shape[0]):
+            dst[j] += src[j]
+
+
+def scatter_add(rows: int, index: I64, values: F32) -> F32:
+    """``out[index[i]] += values[i]`` into a zero ``[rows, width]`` table."""
+    v = np.ascontiguousarray(values, dtype=np.float32).reshape(len(index), -1)
+    out = np.zeros((rows, v.shape[1]), dtype=np.float32)
+    scatter_add_into(out, np.ascontiguousarray(index, dtype=np.int64), v)
+    return out
+
+
+@_jit
+def pool_rows(table: F32, index: I64) -> F32:  # pragma: no cover - compiled
+    """``out[i] = sum_k table[index[i, k]]``: sum-pooling of looked-up rows."""
+    out = np.zeros((index.shape[0], table.shape[1]), dtype=np.float32)
+    for i in range(index.shape[0]):
+        dst = out[i]
+        for k in range(index.shape[1]):
+            src = table[index[i, k]]
+            for j in range(dst.shape[0]):
+                dst[j] += src[j]
+    return out
+
+
+@_jit
+def pool_rows_backward(rows: int, index: I64, grad: F32) -> F32:  # pragma: no cover - compiled
+    """Gradient of :func:`pool_rows` with respect to the table: each ``grad[i]`` to its rows."""
+    out = np.zeros((rows, grad.shape[1]), dtype=np.float32)
+    for i in range(index.shape[0]):
+        src = grad[i]
+        for k in range(index.shape[1]):
+            dst = out[index[i, k]]
+            for j in range(src.shape[0]):
+                dst[j] += src[j]
+    return out
+
+
+@_jit
+def unit_rows(x: F32, start: int, stop: int) -> tuple[F32, F32]:  # pragma: no cover - compiled
+    """Columns ``start:stop`` of ``x`` scaled to unit length, and each row's clipped norm."""
+    out = np.empty((x.shape[0], stop - start), dtype=np.float32)
+    norms = np.empty(x.shape[0], dtype=np.float32)
+    for i in range(x.shape[0]):
+        src, dst = x[i, start:stop], out[i]
+        total = np.float32(0.0)
+        for j in range(src.shape[0]):
+            total += src[j] * src[j]
+        norm = max(np.float32(math.sqrt(total)), EPS)
+        norms[i] = norm
+        inv = np.float32(1.0) / norm
+        for j in range(src.shape[0]):
+            dst[j] = src[j] * inv
+    return out, norms
+
+
+@_jit
+def pair_cosines(u: F32, m: F32, ui: I64, mi: I64) -> F32:  # pragma: no cover - compiled
+    """``out[r] = u[ui[r]] . m[mi[r]]`` for unit rows: each rating's cosine."""
+    out = np.empty(len(ui), dtype=np.float32)
+    for r in range(len(ui)):
+        a, b = u[ui[r]], m[mi[r]]
+        total = np.float32(0.0)
+        for j in range(a.shape[0]):
+            total += a[j] * b[j]
+        out[r] = total
+    return out
+
+
+@_jit
+def pair_cosines_backward(
+    u: F32, m: F32, ui: I64, mi: I64, dcos: F32, du: F32, dm: F32
+) -> None:  # pragma: no cover - compiled
+    """Add the gradient of :func:`pair_cosines` (upstream ``dcos``) into ``du`` and ``dm``."""
+    for r in range(len(ui)):
+        a, b, g = u[ui[r]], m[mi[r]], dcos[r]
+        da, db = du[ui[r]], dm[mi[r]]
+        for j in range(a.shape[0]):
+            da[j] += g * b[j]
+            db[j] += g * a[j]
+
+
+@_jit
+def unit_rows_backward(
+    grad: F32, unit: F32, norms: F32, y: F32, out: F32, start: int
+) -> None:  # pragma: no cover - compiled
+    """Gradient through :func:`unit_rows` and the tanh that made ``y``, into ``out[:, start:]``.
+
+    ``d(x / max(|x|, eps))``: the projection term vanishes where the clip is active; then
+    ``* (1 - y^2)`` for ``y = tanh(z)``.
+    """
+    stop = start + grad.shape[1]
+    for i in range(grad.shape[0]):
+        g, v, t, dst = grad[i], unit[i], y[i, start:stop], out[i, start:stop]
+        proj = np.float32(0.0)
+        if norms[i] > EPS:
+            for j in range(g.shape[0]):
+                proj += g[j] * v[j]
+        inv = np.float32(1.0) / norms[i]
+        for j in range(g.shape[0]):
+            dst[j] = (g[j] - v[j] * proj) * inv * (1 - t[j] * t[j])
+
+
+@_jit
+def gather_tanh_backward(grad: F32, owner: I64, t: F32) -> F32:  # pragma: no cover - compiled
+    """``grad[owner] * (1 - t^2)``: a sum-pool's gradient to each word, through its tanh."""
+    out = np.empty_like(t)
+    for i in range(t.shape[0]):
+        g, v, dst = grad[owner[i]], t[i], out[i]
+        for j in range(v.shape[0]):
+            dst[j] = g[j] * (1 - v[j] * v[j])
+    return out
+
+
+@_jit
+def unique_inverse(keys: I64, space: int) -> tuple[I64, I64]:  # pragma: no cover - compiled
+    """``np.unique(keys, return_inverse=True)`` for keys in ``[0, space)``, by counting.
+
+    A batch holds a few hundred keys out of a few thousand possible ones: marking them in a
+    table beats sorting, and the result is the same (ascending unique keys).
+    """
+    position = np.full(space, -1, dtype=np.int64)
+    for k in keys:
+        position[k] = 0
+    unique = np.empty(len(keys), dtype=np.int64)
+    n = 0
+    for k in range(space):
+        if position[k] == 0:
+            position[k] = n
+            unique[n] = k
+            n += 1
+    inverse = np.empty(len(keys), dtype=np.int64)
+    for i in range(len(keys)):
+        inverse[i] = position[keys[i]]
+    return unique[:n], inverse
+
+
+@_jit
+def gather_segments(
+    table: I64, start: I64, count: I64, rows: I64
+) -> tuple[I64, I64]:  # pragma: no cover - compiled
+    """The rows ``table[start[r] : start[r] + count[r]]`` of each ``r`` in ``rows``, stacked,
+    and for each stacked row its position in ``rows``."""
+    total = 0
+    for r in rows:
+        total += count[r]
+    out = np.empty((total, table.shape[1]), dtype=np.int64)
+    owner = np.empty(total, dtype=np.int64)
+    n = 0
+    for i in range(len(rows)):
+        r = rows[i]
+        for k in range(start[r], start[r] + count[r]):
+            out[n] = table[k]
+            owner[n] = i
+            n += 1
+    return out, owner

@@ -1,0 +1,110 @@
+"""The compiled training loops against plain numpy on random data with repeated indices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fusionrec import _kernels as k
+
+RNG = np.random.default_rng(7)
+
+
+def _floats(*shape: int) -> np.ndarray:
+    return RNG.normal(size=shape).astype(np.float32)
+
+
+def test_scatter_add_sums_repeated_rows() -> None:
+    index = np.array([3, 0, 3, 3, 5], dtype=np.int64)
+    values = _floats(5, 4)
+    expected = np.zeros((6, 4), dtype=np.float32)
+    np.add.at(expected, index, values)
+    np.testing.assert_allclose(k.scatter_add(6, index, values), expected, rtol=1e-6)
+    out = np.ones((6, 4), dtype=np.float32)
+    k.scatter_add_into(out, index, values)
+    np.testing.assert_allclose(out, expected + 1, rtol=1e-6)
+
+
+def test_pool_rows_and_its_gradient() -> None:
+    table = _floats(7, 3)
+    index = RNG.integers(0, 7, size=(5, 4)).astype(np.int64)
+    np.testing.assert_allclose(k.pool_rows(table, index), table[index].sum(axis=1), rtol=1e-5)
+    grad = _floats(5, 3)
+    expected = np.zeros_like(table)
+    np.add.at(expected, index.reshape(-1), np.repeat(grad, 4, axis=0))
+    np.testing.assert_allclose(k.pool_rows_backward(7, index, grad), expected, rtol=1e-5)
+
+
+def test_unit_rows_of_a_column_range() -> None:
+    x = _floats(6, 10)
+    x[2, 3:8] = 0.0  # an all-zero row: the norm is clipped, the output stays zero
+    unit, norms = k.unit_rows(x, 3, 8)
+    raw = np.linalg.norm(x[:, 3:8], axis=1)
+    np.testing.assert_allclose(norms, np.maximum(raw, 1e-12), rtol=1e-5)
+    np.testing.assert_allclose(unit, x[:, 3:8] / norms[:, None], rtol=1e-5, atol=1e-7)
+    assert not unit[2].any()
+
+
+def test_pair_cosines_and_their_gradient() -> None:
+    u, _ = k.unit_rows(_floats(4, 6), 0, 6)
+    m, _ = k.unit_rows(_floats(3, 6), 0, 6)
+    ui = np.array([0, 1, 1, 3, 0], dtype=np.int64)
+    mi = np.array([2, 2, 0, 1, 2], dtype=np.int64)
+    cos = k.pair_cosines(u, m, ui, mi)
+    np.testing.assert_allclose(cos, np.einsum("ij,ij->i", u[ui], m[mi]), rtol=1e-5)
+    dcos = _floats(5)
+    du, dm = np.zeros_like(u), np.zeros_like(m)
+    k.pair_cosines_backward(u, m, ui, mi, dcos, du, dm)
+    want_u, want_m = np.zeros_like(u), np.zeros_like(m)
+    np.add.at(want_u, ui, dcos[:, None] * m[mi])
+    np.add.at(want_m, mi, dcos[:, None] * u[ui])
+    np.testing.assert_allclose(du, want_u, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(dm, want_m, rtol=1e-5, atol=1e-7)
+
+
+def test_unit_rows_backward_is_the_gradient_through_normalize_and_tanh() -> None:
+    z = _floats(5, 8).astype(np.float64)
+    y = np.tanh(z)
+    weights = _floats(5, 3).astype(np.float64)
+
+    def loss(zz: np.ndarray) -> float:  # sum(w * unit(tanh(z)[:, 2:5]))
+        part = np.tanh(zz)[:, 2:5]
+        return float((weights * part / np.linalg.norm(part, axis=1, keepdims=True)).sum())
+
+    unit, norms = k.unit_rows(y.astype(np.float32), 2, 5)
+    out = np.zeros((5, 8), dtype=np.float32)
+    k.unit_rows_backward(weights.astype(np.float32), unit, norms, y.astype(np.float32), out, 2)
+    numeric = np.zeros_like(z)
+    for i in range(5):
+        for j in range(8):
+            step = np.zeros_like(z)
+            step[i, j] = 1e-6
+            numeric[i, j] = (loss(z + step) - loss(z - step)) / 2e-6
+    np.testing.assert_allclose(out, numeric, atol=1e-4)
+
+
+def test_gather_tanh_backward() -> None:
+    grad, t = _floats(3, 4), np.tanh(_floats(6, 4))
+    owner = np.array([0, 0, 1, 2, 2, 2], dtype=np.int64)
+    np.testing.assert_allclose(
+        k.gather_tanh_backward(grad, owner, t), grad[owner] * (1 - t * t), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("space", [1, 9, 40])
+def test_unique_inverse_matches_numpy(space: int) -> None:
+    keys = RNG.integers(0, space, size=25).astype(np.int64)
+    unique, inverse = k.unique_inverse(keys, space)
+    want_unique, want_inverse = np.unique(keys, return_inverse=True)
+    np.testing.assert_array_equal(unique, want_unique)
+    np.testing.assert_array_equal(inverse, want_inverse)
+
+
+def test_gather_segments() -> None:
+    table = np.arange(20, dtype=np.int64).reshape(10, 2)
+    start = np.array([0, 2, 2, 7], dtype=np.int64)
+    count = np.array([2, 0, 5, 3], dtype=np.int64)
+    rows = np.array([3, 1, 0, 3], dtype=np.int64)
+    out, owner = k.gather_segments(table, start, count, rows)
+    np.testing.assert_array_equal(out, table[[7, 8, 9, 0, 1, 7, 8, 9]])
+    np.testing.assert_array_equal(owner, [0, 0, 0, 2, 2, 3, 3, 3])
