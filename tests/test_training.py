@@ -7,12 +7,13 @@ import dataclasses
 import numpy as np
 import pytest
 
+from fusionrec._fused import Batch
 from fusionrec.config import ModelConfig
 from fusionrec.data import MovieLens, Ratings, random_split
 from fusionrec.errors import ConfigError, ValidationError
 from fusionrec.features import FeatureEncoder
 from fusionrec.model import FusionModel
-from fusionrec.training import History, Trainer, WeightAverage
+from fusionrec.training import History, Trainer, WeightAverage, _Encoded
 
 
 def _fit(
@@ -119,12 +120,22 @@ _GRADIENT_CASES = {
 }
 
 
+def _batch_of(data: MovieLens, encoder: FeatureEncoder, config: ModelConfig) -> Batch:
+    """150 ratings of ``data`` as one training batch, every third with the unknown user id."""
+    trainer = Trainer(config, progress=False)
+    encoded = _Encoded(data, encoder, config.title_window)
+    if config.objective != "rating":
+        trainer._set_positives(encoded)
+    drop = np.zeros(len(encoded.y), dtype=bool)
+    drop[::3] = True
+    return trainer._batch(encoded, np.arange(0, 300, 2), drop)
+
+
 @pytest.mark.parametrize("case", list(_GRADIENT_CASES))
 def test_numpy_engine_matches_paddle_autograd(tiny_data: MovieLens, case: str) -> None:
     import paddle
 
     from fusionrec._fused import FusedStep
-    from fusionrec.training import _Encoded
 
     base, extra = _GRADIENT_CASES[case]
     config = ModelConfig.preset(base, dropout=0.0, user_id_dropout=0.0, **extra)
@@ -135,17 +146,11 @@ def test_numpy_engine_matches_paddle_autograd(tiny_data: MovieLens, case: str) -
             w = layer.weight
             noise = np.random.default_rng(1).normal(0, 0.3, w.shape).astype("float32")
             w.set_value(paddle.to_tensor(noise))
-    trainer = Trainer(config, progress=False)
-    data = _Encoded(tiny_data, encoder, config.title_window)
-    if config.objective != "rating":
-        trainer._set_positives(data)
-    drop = np.zeros(len(data.y), dtype=bool)
-    drop[::3] = True  # some rows with the unknown user id
-    batch = trainer._batch(data, np.arange(0, 300, 2), drop)
+    batch = _batch_of(tiny_data, encoder, config)
     named = dict(model.named_parameters())
     names = [k for k, p in named.items() if not p.stop_gradient]
 
-    reference = trainer._autograd_loss(model, batch)
+    reference = Trainer(config, progress=False)._autograd_loss(model, batch)
     reference.backward()
     loss, grads = FusedStep(config, names).run(batch, model.numpy_weights())
     assert loss == pytest.approx(float(reference), rel=1e-5)
@@ -153,6 +158,27 @@ def test_numpy_engine_matches_paddle_autograd(tiny_data: MovieLens, case: str) -
         grad = named[k].grad  # None: the objective does not use it (user bias in retrieval)
         expected = grad.numpy() if grad is not None else np.zeros_like(grads[k])
         np.testing.assert_allclose(grads[k], expected, atol=2e-6, rtol=1e-4, err_msg=k)
+
+
+def test_user_tower_by_value_matches_the_per_user_pass(tiny_data: MovieLens) -> None:
+    from fusionrec._fused import FusedStep
+
+    config = ModelConfig.preset("reference")
+    encoder = FeatureEncoder.fit(tiny_data)
+    model = FusionModel(config, encoder)
+    batch = _batch_of(tiny_data, encoder, config)
+    step = FusedStep(config, [k for k, p in model.named_parameters() if not p.stop_gradient])
+    w = model.numpy_weights()
+    ones = np.ones((len(batch.user_ids[0]), 80), dtype=np.float32)  # dropout that keeps all
+    by_value, per_user = step._user_forward(batch, w, None), step._user_forward(batch, w, ones)
+    assert by_value.by_value is not None and per_user.by_value is None
+    np.testing.assert_allclose(by_value.y, per_user.y, atol=1e-6)
+    dz = np.random.default_rng(3).normal(size=by_value.y.shape).astype(np.float32)
+    want = step._user_backward(batch, w, per_user, dz)
+    got = step._user_backward(batch, w, by_value, dz)
+    assert sorted(got) == sorted(want)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], atol=1e-5, rtol=1e-4, err_msg=k)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])

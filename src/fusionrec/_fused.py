@@ -35,6 +35,7 @@ from fusionrec.losses import sampled_softmax
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 _USER = ("user", "gender", "age", "occupation")
+_DEMOGRAPHIC = _USER[1:]
 
 
 @dataclass
@@ -61,6 +62,23 @@ class _TowerPass:
     h: F32  # the concatenated features after dropout (input of the output layer)
     mask: F32 | None  # dropout mask of ``h``
     y: F32  # tanh outputs
+    by_value: I64 | None = None  # folded user tower: each user's demographic value rows
+
+
+def _column_sums(x: F32) -> F32:
+    """``x.sum(axis=0)`` as one BLAS matrix-vector product (a third of numpy's time here)."""
+    sums: F32 = np.ones(len(x), dtype=np.float32) @ x
+    return sums
+
+
+def _lookup_fc_grads(
+    g: dict[str, F32], w: dict[str, F32], prefix: str, idx: I64, e: F32, da: F32
+) -> None:
+    """Gradients of ``fc(emb[idx])`` (layers ``{prefix}_emb``, ``{prefix}_fc``) from ``da``."""
+    fc_w = w[f"{prefix}_fc.weight"]
+    g[f"{prefix}_fc.weight"] = e.T @ da
+    g[f"{prefix}_fc.bias"] = _column_sums(da)
+    g[f"{prefix}_emb.weight"] = scatter_add(len(w[f"{prefix}_emb.weight"]), idx, da @ fc_w.T)
 
 
 class FusedStep:
@@ -100,16 +118,43 @@ class FusedStep:
         return loss, {k: np.ascontiguousarray(g[k], dtype=np.float32) for k in self.names}
 
     def _user_forward(self, b: Batch, w: dict[str, F32], mask: F32 | None) -> _TowerPass:
+        if mask is None:
+            return self._user_forward_folded(b, w)
         embs, parts = [], []
         for name, idx in zip(_USER, b.user_ids, strict=True):
             e = w[f"user_tower.{name}_emb.weight"][idx]
             embs.append(e)
             parts.append(e @ w[f"user_tower.{name}_fc.weight"] + w[f"user_tower.{name}_fc.bias"])
-        h = np.concatenate(parts, axis=1)
-        if mask is not None:
-            h *= mask
+        h = np.concatenate(parts, axis=1) * mask
         y = np.tanh(h @ w["user_tower.out.weight"] + w["user_tower.out.bias"])
         return _TowerPass(inputs=embs, h=h, mask=mask, y=y)
+
+    def _user_forward_folded(self, b: Batch, w: dict[str, F32]) -> _TowerPass:
+        """The user tower without dropout, with the demographic features taken by value.
+
+        Gender, age and occupation have a few dozen values in all, so each value's share of
+        the output layer's input, ``(E W + b) W_out``, is computed once and summed per user:
+        the per-user product covers only the id's features. Same maths, about half the
+        tower's FLOPs.
+        """
+        out_w = w["user_tower.out.weight"]
+        e = w["user_tower.user_emb.weight"][b.user_ids[0]]
+        h = e @ w["user_tower.user_fc.weight"] + w["user_tower.user_fc.bias"]
+        values, shares, index = [], [], []
+        start, offset = h.shape[1], 0
+        for name, idx in zip(_DEMOGRAPHIC, b.user_ids[1:], strict=True):
+            table = w[f"user_tower.{name}_emb.weight"]
+            fc_w = w[f"user_tower.{name}_fc.weight"]
+            value = table @ fc_w + w[f"user_tower.{name}_fc.bias"]
+            values.append(value)
+            shares.append(value @ out_w[start : start + fc_w.shape[1]])
+            index.append(idx + offset)
+            start += fc_w.shape[1]
+            offset += len(table)
+        by_value = np.stack(index, axis=1)
+        z = h @ out_w[: h.shape[1]] + pool_rows(np.concatenate(shares), by_value)
+        y = np.tanh(z + w["user_tower.out.bias"])
+        return _TowerPass(inputs=[e, *values], h=h, mask=None, y=y, by_value=by_value)
 
     def _movie_forward(self, b: Batch, w: dict[str, F32], mask: F32 | None) -> _TowerPass:
         e_movie = w["movie_tower.movie_emb.weight"][b.movie]
@@ -164,7 +209,8 @@ class FusedStep:
             g["movie_bias.weight"] = np.zeros_like(mb)
         if c.objective in ("rating", "joint"):
             diff = pred - b.y
-            loss += float(np.mean(diff.astype(np.float64) ** 2))
+            d64 = diff.astype(np.float64)
+            loss += float(d64 @ d64) / len(d64)
             dpred = ((2.0 / len(diff)) * diff).astype(np.float32)
             if c.learn_scale:
                 g["scale"] += np.asarray([np.dot(dpred, cos)], dtype=np.float32)
@@ -186,19 +232,43 @@ class FusedStep:
     def _user_backward(
         self, b: Batch, w: dict[str, F32], user: _TowerPass, dz: F32
     ) -> dict[str, F32]:
-        g = {"user_tower.out.weight": user.h.T @ dz, "user_tower.out.bias": dz.sum(axis=0)}
+        if user.by_value is not None:
+            return self._user_backward_folded(b, w, user, dz)
+        g = {"user_tower.out.weight": user.h.T @ dz, "user_tower.out.bias": _column_sums(dz)}
         dh = dz @ w["user_tower.out.weight"].T
         if user.mask is not None:
             dh *= user.mask
         start = 0
         for name, idx, e in zip(_USER, b.user_ids, user.inputs, strict=True):
+            width = w[f"user_tower.{name}_fc.weight"].shape[1]
+            _lookup_fc_grads(g, w, f"user_tower.{name}", idx, e, dh[:, start : start + width])
+            start += width
+        return g
+
+    def _user_backward_folded(
+        self, b: Batch, w: dict[str, F32], user: _TowerPass, dz: F32
+    ) -> dict[str, F32]:
+        """Gradients of :meth:`_user_forward_folded`: demographic ones summed per value first."""
+        assert user.by_value is not None
+        out_w = w["user_tower.out.weight"]
+        e, *values = user.inputs
+        width = user.h.shape[1]
+        g: dict[str, F32] = {"user_tower.out.bias": _column_sums(dz)}
+        out_grads = [user.h.T @ dz]
+        _lookup_fc_grads(g, w, "user_tower.user", b.user_ids[0], e, dz @ out_w[:width].T)
+        per_value = pool_rows_backward(sum(len(v) for v in values), user.by_value, dz)
+        start, offset = width, 0
+        for name, value in zip(_DEMOGRAPHIC, values, strict=True):
+            d_share = per_value[offset : offset + len(value)]
+            out_grads.append(value.T @ d_share)
+            d_value = d_share @ out_w[start : start + value.shape[1]].T
             fc_w = w[f"user_tower.{name}_fc.weight"]
-            da = dh[:, start : start + fc_w.shape[1]]
-            start += fc_w.shape[1]
-            g[f"user_tower.{name}_fc.weight"] = e.T @ da
-            g[f"user_tower.{name}_fc.bias"] = da.sum(axis=0)
-            rows = len(w[f"user_tower.{name}_emb.weight"])
-            g[f"user_tower.{name}_emb.weight"] = scatter_add(rows, idx, da @ fc_w.T)
+            g[f"user_tower.{name}_fc.weight"] = w[f"user_tower.{name}_emb.weight"].T @ d_value
+            g[f"user_tower.{name}_fc.bias"] = d_value.sum(axis=0)
+            g[f"user_tower.{name}_emb.weight"] = d_value @ fc_w.T
+            start += value.shape[1]
+            offset += len(value)
+        g["user_tower.out.weight"] = np.concatenate(out_grads, axis=0)
         return g
 
     def _movie_backward(
@@ -206,25 +276,20 @@ class FusedStep:
     ) -> dict[str, F32]:
         c = self.c
         e_movie, x, t = movie.inputs
-        g = {"movie_tower.out.weight": movie.h.T @ dz, "movie_tower.out.bias": dz.sum(axis=0)}
+        g = {"movie_tower.out.weight": movie.h.T @ dz, "movie_tower.out.bias": _column_sums(dz)}
         dh = dz @ w["movie_tower.out.weight"].T
         if movie.mask is not None:
             dh *= movie.mask
         k1, k2 = c.movie_id_fc, c.movie_id_fc + c.genre_dim
         d_id, d_genre, d_title = dh[:, :k1], dh[:, k1:k2], dh[:, k2:]
-        fc_w = w["movie_tower.movie_fc.weight"]
-        g["movie_tower.movie_fc.weight"] = e_movie.T @ d_id
-        g["movie_tower.movie_fc.bias"] = d_id.sum(axis=0)
-        g["movie_tower.movie_emb.weight"] = scatter_add(
-            len(w["movie_tower.movie_emb.weight"]), b.movie, d_id @ fc_w.T
-        )
+        _lookup_fc_grads(g, w, "movie_tower.movie", b.movie, e_movie, d_id)
         dg = pool_rows_backward(len(w["movie_tower.genre_emb.weight"]), b.genres, d_genre)
         dg[PAD] = 0.0
         g["movie_tower.genre_emb.weight"] = dg
         dt = gather_tanh_backward(d_title, b.owner, t)
         conv_w = w["movie_tower.title_conv.weight"]
         g["movie_tower.title_conv.weight"] = x.T @ dt
-        g["movie_tower.title_conv.bias"] = dt.sum(axis=0)
+        g["movie_tower.title_conv.bias"] = _column_sums(dt)
         dx = (dt @ conv_w.T).reshape(b.windows.size, -1)
         dw = scatter_add(len(w["movie_tower.word_emb.weight"]), b.windows.reshape(-1), dx)
         dw[PAD] = 0.0
