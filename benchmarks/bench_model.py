@@ -55,13 +55,14 @@ def rating_rows(data: MovieLens, test: MovieLens) -> tuple[np.ndarray, np.ndarra
 
 
 def _train(
-    config: ModelConfig, train: MovieLens, engine: str = "numpy"
+    config: ModelConfig, train: MovieLens, engine: str = "numpy", threads: int = 1
 ) -> tuple[FusionModel, FeatureEncoder, History, float]:
     fit, val = random_split(train, VALIDATION_FRACTION, config.seed)
     encoder = FeatureEncoder.fit(train, max_title_words=config.max_title_words)
     model = FusionModel(config, encoder)
     start = time.perf_counter()
-    history = Trainer(config, progress=False, engine=engine).fit(model, encoder, fit, val)
+    trainer = Trainer(config, progress=False, engine=engine, threads=threads)
+    history = trainer.fit(model, encoder, fit, val)
     return model, encoder, history, time.perf_counter() - start
 
 
@@ -145,10 +146,11 @@ def speed(path: Any, seed: int) -> dict[str, Any]:
     """Training samples/s (one epoch, reference preset) and encoding throughput."""
     train, _ = official_folds(path)[0]
     out: dict[str, Any] = {"train_ratings": len(train.ratings)}
-    for engine in ("numpy", "paddle"):
-        config = ModelConfig.preset("reference", seed=seed, epochs=2, patience=0)
-        _, _, history, _ = _train(config, train, engine=engine)
-        out[f"train_samples_per_s_{engine}"] = max(e.samples_per_second for e in history.epochs)
+    runs = {"numpy": ("numpy", 1), "numpy_2_threads": ("numpy", 2), "paddle": ("paddle", 1)}
+    for key, (engine, threads) in runs.items():
+        config = ModelConfig.preset("reference", seed=seed, epochs=3, patience=0)
+        _, _, history, _ = _train(config, train, engine=engine, threads=threads)
+        out[f"train_samples_per_s_{key}"] = max(e.samples_per_second for e in history.epochs)
     config = ModelConfig.preset("default", seed=seed, epochs=1)
     model, encoder, _, _ = _train(config, train)
     bundle = ModelBundle.from_model(model, encoder, config)
@@ -234,8 +236,12 @@ def _markdown(results: dict[str, Any], presets: list[str]) -> str:
                 ["speed (2-core CPU)", "value"],
                 [
                     [
-                        "training, reference architecture, numpy engine (samples/s)",
+                        "training, reference architecture, numpy engine, 1 BLAS thread (samples/s)",
                         f"{s['train_samples_per_s_numpy']:,.0f}",
+                    ],
+                    [
+                        "same, 2 BLAS threads (`Trainer(threads=2)`; idle machine only)",
+                        f"{s['train_samples_per_s_numpy_2_threads']:,.0f}",
                     ],
                     [
                         "training, reference architecture, Paddle autograd (samples/s)",

@@ -215,6 +215,22 @@ def test_paddle_engine_trains_too(tiny_data: MovieLens) -> None:
         Trainer(config, engine="cuda")
 
 
+def test_blas_threads_change_speed_not_results(tiny_data: MovieLens) -> None:
+    config = ModelConfig.preset("reference", epochs=2, seed=4)
+    encoder = FeatureEncoder.fit(tiny_data)
+    histories = []
+    for threads in (1, 2):
+        model = FusionModel(config, encoder)
+        histories.append(
+            Trainer(config, progress=False, threads=threads).fit(model, encoder, tiny_data)
+        )
+    one, two = ([e.val_rmse for e in h.epochs] for h in histories)
+    np.testing.assert_allclose(one, two, rtol=1e-4)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValidationError, match="threads"):
+            Trainer(config, threads=bad)  # type: ignore[arg-type]
+
+
 def test_weight_average_is_the_warmed_up_moving_average(tiny_data: MovieLens) -> None:
     config = ModelConfig.preset("default", epochs=1)
     model = FusionModel(config, FeatureEncoder.fit(tiny_data))

@@ -1,9 +1,11 @@
-"""Pin numpy's OpenBLAS to one thread while the numpy training engine runs.
+"""Set numpy's OpenBLAS thread count while the numpy training engine runs.
 
-The engine's matrices are small (a batch of a few hundred rows); OpenBLAS's threads cost more
-to wake than they save, and on a busy 2-core machine they make a step several times slower.
-This finds the OpenBLAS that numpy loaded (from ``/proc/self/maps``) and calls its own
-``set_num_threads``; where that is not possible it does nothing.
+The engine's matrices are small (a batch of a few hundred rows). On an idle 2-core machine two
+threads make a step about 20% faster, but OpenBLAS's threads spin-wait for each other, so
+when another process keeps a core busy they make it several times slower: the trainer uses
+one unless asked for more. This finds the OpenBLAS that numpy loaded (from
+``/proc/self/maps``) and calls its own ``set_num_threads``; where that is not possible it
+does nothing.
 """
 
 from __future__ import annotations
@@ -48,12 +50,12 @@ def _numpy_openblas() -> list[tuple[Any, Any]]:
 
 
 @contextlib.contextmanager
-def single_blas_thread() -> Iterator[None]:
-    """Run the body with numpy's OpenBLAS on one thread, then restore its thread count."""
+def blas_threads(count: int) -> Iterator[None]:
+    """Run the body with numpy's OpenBLAS on ``count`` threads, then restore its count."""
     libs = _numpy_openblas()
     before = [int(getter()) for _, getter in libs]
     for setter, _ in libs:
-        setter(1)
+        setter(count)
     try:
         yield
     finally:
