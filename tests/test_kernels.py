@@ -108,3 +108,10 @@ def test_gather_segments() -> None:
     out, owner = k.gather_segments(table, start, count, rows)
     np.testing.assert_array_equal(out, table[[7, 8, 9, 0, 1, 7, 8, 9]])
     np.testing.assert_array_equal(owner, [0, 0, 0, 2, 2, 3, 3, 3])
+
+
+def test_sgd_update_in_place() -> None:
+    weights, grad = _floats(12), _floats(12)
+    expected = weights - np.float32(0.2) * (grad + np.float32(0.01) * weights)
+    k.sgd_update(weights, grad, 0.2, 0.01)
+    np.testing.assert_allclose(weights, expected, rtol=1e-6)

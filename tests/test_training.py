@@ -160,7 +160,8 @@ def test_numpy_engine_matches_paddle_autograd(tiny_data: MovieLens, case: str) -
         np.testing.assert_allclose(grads[k], expected, atol=2e-6, rtol=1e-4, err_msg=k)
 
 
-def test_user_tower_by_value_matches_the_per_user_pass(tiny_data: MovieLens) -> None:
+@pytest.mark.parametrize("tower", ["user", "movie"])
+def test_towers_by_value_match_the_per_row_pass(tiny_data: MovieLens, tower: str) -> None:
     from fusionrec._fused import FusedStep
 
     config = ModelConfig.preset("reference")
@@ -168,14 +169,16 @@ def test_user_tower_by_value_matches_the_per_user_pass(tiny_data: MovieLens) -> 
     model = FusionModel(config, encoder)
     batch = _batch_of(tiny_data, encoder, config)
     step = FusedStep(config, [k for k, p in model.named_parameters() if not p.stop_gradient])
+    forward = getattr(step, f"_{tower}_forward")
+    backward = getattr(step, f"_{tower}_backward")
     w = model.numpy_weights()
-    ones = np.ones((len(batch.user_ids[0]), 80), dtype=np.float32)  # dropout that keeps all
-    by_value, per_user = step._user_forward(batch, w, None), step._user_forward(batch, w, ones)
-    assert by_value.by_value is not None and per_user.by_value is None
-    np.testing.assert_allclose(by_value.y, per_user.y, atol=1e-6)
+    rows, width = (len(batch.user_ids[0]), 80) if tower == "user" else (len(batch.movie), 96)
+    ones = np.ones((rows, width), dtype=np.float32)  # dropout that keeps everything
+    by_value, per_row = forward(batch, w, None), forward(batch, w, ones)
+    assert by_value.by_value is not None and per_row.by_value is None
+    np.testing.assert_allclose(by_value.y, per_row.y, atol=1e-6)
     dz = np.random.default_rng(3).normal(size=by_value.y.shape).astype(np.float32)
-    want = step._user_backward(batch, w, per_user, dz)
-    got = step._user_backward(batch, w, by_value, dz)
+    want, got = backward(batch, w, per_row, dz), backward(batch, w, by_value, dz)
     assert sorted(got) == sorted(want)
     for k in want:
         np.testing.assert_allclose(got[k], want[k], atol=1e-5, rtol=1e-4, err_msg=k)

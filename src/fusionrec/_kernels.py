@@ -188,3 +188,11 @@ def gather_segments(
             owner[n] = i
             n += 1
     return out, owner
+
+
+@_jit
+def sgd_update(weights: F32, grad: F32, lr: float, decay: float) -> None:  # pragma: no cover
+    """``weights -= lr * (grad + decay * weights)`` in one pass over flat (1-D) arrays."""
+    rate, wd = np.float32(lr), np.float32(decay)
+    for i in range(weights.shape[0]):
+        weights[i] -= rate * (grad[i] + wd * weights[i])
