@@ -1,13 +1,13 @@
 """Serving speed: ``recommend()`` for a new user, and ``fusionrec recommend`` as a process.
 
 Catalog: 3,883 synthetic movies (the ml-1m catalog size). The model (``--preset``, by default
-``joint``, what ``FusionRecommender()`` trains) is trained for one epoch: latency does not
+``default``, what ``FusionRecommender()`` trains) is trained for one epoch: latency does not
 depend on quality. Measures, per store (Faiss flat, Milvus Lite FLAT):
 single-call ``recommend()`` p50/p99 for new users by demographics (user-tower encoding,
 search and result building included), ``recommend_batch`` throughput, and the wall time of a
 fresh ``fusionrec recommend`` process (import, load, connect, search, print).
 
-Run: python benchmarks/bench_recommend.py [--calls 1000] [--process-runs 5] [--preset joint]
+Run: python benchmarks/bench_recommend.py [--calls 1000] [--process-runs 5] [--preset default]
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--process-runs", type=int, default=5)
-    parser.add_argument("--preset", default="joint", choices=ModelConfig.preset_names())
+    parser.add_argument("--preset", default="default", choices=ModelConfig.preset_names())
     parser.add_argument("--out", default="recommend", help="results name (results/NAME.json)")
     args = parser.parse_args()
 

@@ -37,12 +37,12 @@ VALIDATION_FRACTION = 0.05
 PLAIN = {"weight_average": 0.0, "refit": False}
 #: (preset, overrides): each preset without either setting, with averaging, with both
 GRID: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("joint", PLAIN),
-    ("joint", {"refit": False}),
-    ("joint", {}),
     ("default", PLAIN),
     ("default", {"refit": False}),
     ("default", {}),
+    ("rating", PLAIN),
+    ("rating", {"refit": False}),
+    ("rating", {}),
 )
 
 

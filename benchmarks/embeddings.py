@@ -6,7 +6,7 @@ Two kinds, both L2-normalized:
   needs no data, but it is much harder for approximate indexes than real embeddings: half
   its energy lies in 15 directions and 99% in 187.
 * ``trained``: Gaussians fitted to the movie and user vectors of a fusionrec model trained on
-  MovieLens 100K (``FusionRecommender()``: the joint preset, seed 0), sampled to any size.
+  MovieLens 100K (``FusionRecommender()``: the default preset, seed 0), sampled to any size.
   Trained vectors are far more concentrated (99% of the energy in about 10 of their 202
   dimensions), so this is the realistic case for recall; items come from the movie fit,
   queries from the user fit.
@@ -56,19 +56,19 @@ class GaussianFit:
 
 
 def trained_fits(data_dir: Path) -> tuple[GaussianFit, GaussianFit]:
-    """Train the joint model on ml-100k (seed 0); fit its movie and user vectors.
+    """Train the default model on ml-100k (seed 0); fit its movie and user vectors.
 
-    The joint preset with one shared vector (``retrieval_hidden=0``) and its training as it
-    was then (no weight averaging, no refit): 202-d, close to the 200-d the store benchmark
-    asks for, and the set the recorded results were measured on. The preset itself now ranks
-    with a 32-d retrieval head, which only makes search cheaper.
+    The default preset (joint objective) with one shared vector (``retrieval_hidden=0``) and
+    its training as it was then (no weight averaging, no refit): 202-d, close to the 200-d the
+    store benchmark asks for, and the set the recorded results were measured on. The preset
+    itself now ranks with a 32-d retrieval head, which only makes search cheaper.
     """
     from fusionrec import FusionRecommender, ModelConfig
     from fusionrec.data import load_movielens
 
     data = load_movielens(data_dir)
     rec = FusionRecommender(
-        ModelConfig.preset("joint", retrieval_hidden=0, weight_average=0.0, refit=False),
+        ModelConfig.preset("default", retrieval_hidden=0, weight_average=0.0, refit=False),
         progress=False,
     )
     rec.fit(data)

@@ -29,7 +29,7 @@ train, test = random_split(data, test_fraction=0.1, seed=0)
 print(data)
 
 # %% Train with early stopping; the store is an in-memory Faiss index
-rec = FusionRecommender(ModelConfig.preset("default", epochs=15), progress=False)
+rec = FusionRecommender(ModelConfig.preset("rating", epochs=15), progress=False)
 rec.fit(train)
 rec.store = FaissStore(dim=rec.bundle.dim)
 rec.index_movies()

@@ -22,7 +22,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="fusionrec-example-"))
 
     # 1. train the fusion model (early stopping on a validation slice of train)
-    rec = FusionRecommender(ModelConfig.preset("default"), progress=False)
+    rec = FusionRecommender(ModelConfig.preset("rating"), progress=False)
     rec.fit(train, epochs=10)
     print("test:", rec.evaluate(test, k=10))
 

@@ -21,17 +21,36 @@ def test_reference_preset_is_the_books_model() -> None:
     assert c.user_id_dropout == 0.0 and c.dropout == 0.0
 
 
-def test_default_preset_differs_and_overrides_apply() -> None:
-    c = ModelConfig.preset("default", epochs=3, seed=9)
-    assert c.name == "default" and c.optimizer == "adam" and c.dropout > 0 and c.clip_ratings
-    assert ModelConfig() == ModelConfig.preset("default", epochs=c.epochs, seed=c.seed).replace(
+def test_rating_preset_differs_and_overrides_apply() -> None:
+    c = ModelConfig.preset("rating", epochs=3, seed=9)
+    assert c.name == "rating" and c.optimizer == "adam" and c.dropout > 0 and c.clip_ratings
+    assert ModelConfig() == ModelConfig.preset("rating", epochs=c.epochs, seed=c.seed).replace(
         epochs=ModelConfig().epochs, seed=0
     )
     assert (c.epochs, c.seed) == (3, 9)
 
 
+def test_field_defaults_are_the_rating_preset() -> None:
+    assert ModelConfig() == ModelConfig.preset("rating")
+    assert ModelConfig().name == "rating"
+
+
+def test_default_preset_is_the_joint_objective_with_a_retrieval_head() -> None:
+    c = ModelConfig.preset("default")
+    assert c.name == "default"
+    assert c.objective == "joint" and c.retrieval_hidden > 0
+    assert c.use_biases and c.learn_scale
+
+
+def test_joint_is_an_objective_not_a_preset() -> None:
+    assert "joint" not in ModelConfig.preset_names()
+    with pytest.raises(ConfigError, match="unknown preset 'joint'"):
+        ModelConfig.preset("joint")
+    assert ModelConfig(objective="joint").objective == "joint"
+
+
 def test_round_trip_through_json() -> None:
-    c = ModelConfig.preset("default", dropout=0.3)
+    c = ModelConfig.preset("rating", dropout=0.3)
     again = ModelConfig.from_dict(json.loads(json.dumps(c.to_dict())))
     assert again == c
 
@@ -80,9 +99,9 @@ def test_int_accepted_for_float_fields() -> None:
 
 
 def test_top_n_presets_and_early_stopping_metric() -> None:
-    assert set(ModelConfig.preset_names()) >= {"reference", "default", "retrieval", "joint"}
+    assert set(ModelConfig.preset_names()) == {"reference", "rating", "retrieval", "default"}
     r = ModelConfig.preset("retrieval")
-    j = ModelConfig.preset("joint", joint_weight=0.5)
+    j = ModelConfig.preset("default", joint_weight=0.5)
     assert (r.objective, j.objective, j.joint_weight) == ("retrieval", "joint", 0.5)
     assert r.logq_correction and r.mask_accidental_hits and r.temperature > 0
     assert ModelConfig().objective == "rating"
@@ -93,11 +112,11 @@ def test_top_n_presets_and_early_stopping_metric() -> None:
 
 
 def test_separate_retrieval_head_only_for_joint_and_equal_tower_widths() -> None:
-    assert ModelConfig.preset("joint").split_heads
-    assert not ModelConfig.preset("joint", retrieval_hidden=0).split_heads
-    assert ModelConfig.preset("joint", user_hidden=24, movie_hidden=24).retrieval_start == 24
-    assert ModelConfig.preset("joint", retrieval_hidden=0).retrieval_start == 0
+    assert ModelConfig.preset("default").split_heads
+    assert not ModelConfig.preset("default", retrieval_hidden=0).split_heads
+    assert ModelConfig.preset("default", user_hidden=24, movie_hidden=24).retrieval_start == 24
+    assert ModelConfig.preset("default", retrieval_hidden=0).retrieval_start == 0
     with pytest.raises(ConfigError, match="retrieval_hidden"):
-        ModelConfig.preset("default", retrieval_hidden=8)
+        ModelConfig.preset("rating", retrieval_hidden=8)
     with pytest.raises(ConfigError, match="movie_hidden"):
         ModelConfig(user_hidden=100, movie_hidden=200)

@@ -21,9 +21,9 @@ from fusionrec.training import Trainer
 
 _VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
     "reference": ("reference", {}),
-    "default": ("default", {}),
-    "biased": ("default", {"use_biases": True, "learn_scale": True}),
-    "split": ("joint", {"retrieval_hidden": 8}),
+    "rating": ("rating", {}),
+    "biased": ("rating", {"use_biases": True, "learn_scale": True}),
+    "split": ("default", {"retrieval_hidden": 8}),
 }
 
 

@@ -11,13 +11,13 @@ from fusionrec.data import MovieLens
 from fusionrec.features import PAD, FeatureEncoder, MovieFeatures
 from fusionrec.model import FusionModel, pack_titles
 
-#: the two presets, the rating-bias variant whose vectors carry two extra dimensions, and the
-#: joint preset whose store vectors come from a separate retrieval head
+#: the two rating presets, the rating-bias variant whose vectors carry two extra dimensions, and
+#: the default preset (joint objective) whose store vectors come from a separate retrieval head
 VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
     "reference": ("reference", {}),
-    "default": ("default", {}),
-    "biased": ("default", {"use_biases": True, "learn_scale": True, "score_scale": 1.0}),
-    "split": ("joint", {"retrieval_hidden": 8}),
+    "rating": ("rating", {}),
+    "biased": ("rating", {"use_biases": True, "learn_scale": True, "score_scale": 1.0}),
+    "split": ("default", {"retrieval_hidden": 8}),
 }
 
 
@@ -73,7 +73,7 @@ def test_inner_product_orders_like_predicted_rating(
 def test_split_heads_store_the_retrieval_units_and_rate_with_the_others(
     tiny_data: MovieLens,
 ) -> None:
-    config = ModelConfig.preset("joint", user_hidden=24, movie_hidden=24, retrieval_hidden=8)
+    config = ModelConfig.preset("default", user_hidden=24, movie_hidden=24, retrieval_hidden=8)
     encoder = FeatureEncoder.fit(tiny_data)
     model = FusionModel(config, encoder)
     model.eval()

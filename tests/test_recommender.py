@@ -30,7 +30,7 @@ def split(small_data: MovieLens) -> tuple[MovieLens, MovieLens]:
 def trained(split: tuple[MovieLens, MovieLens]) -> FusionRecommender:
     """One recommender trained once for the module, indexed into an in-memory Faiss store."""
     train, _ = split
-    rec = FusionRecommender(ModelConfig.preset("default", epochs=4, seed=1), progress=False)
+    rec = FusionRecommender(ModelConfig.preset("rating", epochs=4, seed=1), progress=False)
     rec.fit(train)
     rec.store = FaissStore(dim=rec.bundle.dim)
     rec.index_movies()
@@ -82,11 +82,11 @@ def test_scores_match_predict(
     np.testing.assert_allclose(predicted, [r.score for r in recs], rtol=1e-4, atol=1e-4)
 
 
-def test_joint_preset_ranks_by_its_retrieval_head_and_shows_predicted_ratings(
+def test_default_preset_ranks_by_its_retrieval_head_and_shows_predicted_ratings(
     split: tuple[MovieLens, MovieLens],
 ) -> None:
     train, _ = split
-    rec = FusionRecommender(ModelConfig.preset("joint", epochs=2, seed=1), progress=False)
+    rec = FusionRecommender(ModelConfig.preset("default", epochs=2, seed=1), progress=False)
     rec.fit(train)
     rec.store = FaissStore(dim=rec.bundle.dim)
     rec.index_movies()
@@ -164,7 +164,7 @@ def test_add_movies_makes_an_unseen_movie_recommendable(
     split: tuple[MovieLens, MovieLens],
 ) -> None:
     train, _ = split
-    rec = FusionRecommender(ModelConfig.preset("default", epochs=1), progress=False)
+    rec = FusionRecommender(ModelConfig.preset("rating", epochs=1), progress=False)
     rec.fit(train)
     rec.store = FaissStore(dim=rec.bundle.dim)
     rec.index_movies()
@@ -221,10 +221,17 @@ def test_bad_requests_say_what_to_pass(
         trained.recommend(**kwargs)  # type: ignore[arg-type]
 
 
+def test_default_model_is_the_default_preset() -> None:
+    rec = FusionRecommender(progress=False)  # nothing is trained or opened yet
+    assert rec.config.name == "default"
+    assert rec.config == ModelConfig.preset("default")
+    assert rec.config.objective == "joint" and rec.config.retrieval_hidden > 0
+
+
 def test_recommend_before_fit_or_index(tmp_path: Path, tiny_data: MovieLens) -> None:
     with pytest.raises(NotFittedError, match="fit"):
         FusionRecommender(progress=False).recommend(age=25, gender="F", occupation=1)
-    rec = FusionRecommender(ModelConfig.preset("default", epochs=1), progress=False)
+    rec = FusionRecommender(ModelConfig.preset("rating", epochs=1), progress=False)
     rec.fit(tiny_data)
     rec.store = FaissStore(dim=rec.bundle.dim)
     with pytest.raises(NotFittedError, match="index_movies"):
@@ -242,7 +249,7 @@ def test_save_load_gives_the_same_recommendations_on_milvus_lite(
     tmp_path: Path, split: tuple[MovieLens, MovieLens]
 ) -> None:
     train, test = split
-    rec = FusionRecommender(ModelConfig.preset("default", epochs=2), progress=False)
+    rec = FusionRecommender(ModelConfig.preset("rating", epochs=2), progress=False)
     rec.fit(train)
     rec.store = MilvusStore(uri=str(tmp_path / "m.db"), collection="movies", dim=rec.bundle.dim)
     rec.index_movies()

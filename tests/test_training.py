@@ -35,7 +35,7 @@ def _test_rmse(
     return float(np.sqrt(np.mean((pred - test.ratings.rating) ** 2)))
 
 
-@pytest.mark.parametrize("preset", ["reference", "default"])
+@pytest.mark.parametrize("preset", ["reference", "rating"])
 def test_learns_planted_structure(small_data: MovieLens, preset: str) -> None:
     train, test = random_split(small_data, test_fraction=0.1, seed=0)
     config = ModelConfig.preset(preset, epochs=6, seed=1)
@@ -49,7 +49,7 @@ def test_learns_planted_structure(small_data: MovieLens, preset: str) -> None:
 
 
 def test_same_seed_same_history(tiny_data: MovieLens) -> None:
-    config = ModelConfig.preset("default", epochs=2, seed=5, batch_size=64)
+    config = ModelConfig.preset("rating", epochs=2, seed=5, batch_size=64)
     _, _, a = _fit(tiny_data, config)
     _, _, b = _fit(tiny_data, config)
     assert [(e.train_loss, e.val_rmse) for e in a.epochs] == [
@@ -62,7 +62,7 @@ def test_same_seed_same_history(tiny_data: MovieLens) -> None:
 def test_early_stopping_restores_best_weights(tiny_data: MovieLens) -> None:
     # a learning rate far too high makes validation RMSE worsen after the first epochs
     config = ModelConfig.preset(
-        "default", epochs=12, patience=2, learning_rate=0.05, batch_size=32, refit=False
+        "rating", epochs=12, patience=2, learning_rate=0.05, batch_size=32, refit=False
     )
     train, val = random_split(tiny_data, test_fraction=0.2, seed=0)
     model, encoder, history = _fit(train, config, val)
@@ -108,15 +108,15 @@ def test_bad_training_data(tiny_data: MovieLens) -> None:
 
 _GRADIENT_CASES = {
     "reference": ("reference", {}),
-    "default": ("default", {}),
-    "biased": ("default", {"use_biases": True, "learn_scale": True}),
+    "rating": ("rating", {}),
+    "biased": ("rating", {"use_biases": True, "learn_scale": True}),
     "retrieval": ("retrieval", {}),
     "retrieval_biased": ("retrieval", {"use_biases": True, "learn_scale": True}),
     "retrieval_plain": ("retrieval", {"logq_correction": False, "mask_accidental_hits": False}),
-    "joint_liked": ("joint", {"positives": "liked", "joint_weight": 0.7}),
-    "joint_biased": ("joint", {"use_biases": True, "learn_scale": True, "temperature": 0.3}),
-    "joint_shared": ("joint", {"retrieval_hidden": 0}),
-    "joint_split_plain": ("joint", {"retrieval_hidden": 7, "use_biases": False}),
+    "joint_liked": ("default", {"positives": "liked", "joint_weight": 0.7}),
+    "joint_biased": ("default", {"use_biases": True, "learn_scale": True, "temperature": 0.3}),
+    "joint_shared": ("default", {"retrieval_hidden": 0}),
+    "joint_split_plain": ("default", {"retrieval_hidden": 7, "use_biases": False}),
 }
 
 
@@ -208,7 +208,7 @@ def test_numpy_optimizer_matches_paddle(optimizer: str) -> None:
 
 
 def test_paddle_engine_trains_too(tiny_data: MovieLens) -> None:
-    config = ModelConfig.preset("default", epochs=1, seed=2)
+    config = ModelConfig.preset("rating", epochs=1, seed=2)
     encoder = FeatureEncoder.fit(tiny_data)
     history = Trainer(config, progress=False, engine="paddle").fit(
         FusionModel(config, encoder), encoder, tiny_data
@@ -235,7 +235,7 @@ def test_blas_threads_change_speed_not_results(tiny_data: MovieLens) -> None:
 
 
 def test_weight_average_is_the_warmed_up_moving_average(tiny_data: MovieLens) -> None:
-    config = ModelConfig.preset("default", epochs=1)
+    config = ModelConfig.preset("rating", epochs=1)
     model = FusionModel(config, FeatureEncoder.fit(tiny_data))
     average = WeightAverage(model, decay=0.5)
     name = next(iter(average.weights))
@@ -252,7 +252,7 @@ def test_weight_average_is_the_warmed_up_moving_average(tiny_data: MovieLens) ->
 def test_weight_average_changes_the_kept_weights_not_the_training(
     tiny_data: MovieLens, engine: str
 ) -> None:
-    config = ModelConfig.preset("default", epochs=3, patience=0, seed=3, batch_size=64, refit=False)
+    config = ModelConfig.preset("rating", epochs=3, patience=0, seed=3, batch_size=64, refit=False)
     train, val = random_split(tiny_data, test_fraction=0.2, seed=0)
     runs = []
     for decay in (0.0, 0.9):
@@ -278,7 +278,7 @@ def test_weight_average_must_be_a_decay() -> None:
 
 def test_refit_trains_again_on_training_and_validation(tiny_data: MovieLens) -> None:
     config = ModelConfig.preset(
-        "default", epochs=4, patience=0, seed=4, batch_size=64, weight_average=0.0
+        "rating", epochs=4, patience=0, seed=4, batch_size=64, weight_average=0.0
     )
     train, val = random_split(tiny_data, test_fraction=0.2, seed=0)
     plain_model, encoder, plain = _fit(train, config.replace(refit=False), val)

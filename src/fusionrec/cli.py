@@ -29,8 +29,12 @@ if TYPE_CHECKING:
 SAMPLE_AGE, SAMPLE_GENDER, SAMPLE_OCCUPATION = 25, "F", 4
 DEFAULT_FAISS_PATH = "./fusionrec.faiss"
 #: Mirrors fusionrec.config.PRESETS, kept here so --help does not import the model side.
-PRESETS = ("joint", "default", "retrieval", "reference")
-DEFAULT_PRESET = "joint"
+PRESETS = ("default", "rating", "retrieval", "reference")
+DEFAULT_PRESET = "default"
+PRESET_HELP = (
+    f"model preset (default {DEFAULT_PRESET!r}: ratings and top-N in one model; "
+    "'rating' is rating-only)"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         default=DEFAULT_PRESET,
         choices=PRESETS,
-        help=f"model preset (default {DEFAULT_PRESET}: ratings and top-N in one model)",
+        help=PRESET_HELP,
     )
     train.add_argument("--epochs", type=int, help="maximum number of epochs")
     train.add_argument("--batch-size", type=int)
@@ -119,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_source(quick, required=False)
     quick.add_argument("--workdir", type=Path, default=Path("fusionrec-quickstart"))
     quick.add_argument("--epochs", type=int, help="maximum number of epochs")
-    quick.add_argument("--preset", default=DEFAULT_PRESET, choices=PRESETS)
+    quick.add_argument("--preset", default=DEFAULT_PRESET, choices=PRESETS, help=PRESET_HELP)
     quick.add_argument("--cache-dir", type=Path, help="where downloads are kept")
     _add_quiet(quick)
     quick.set_defaults(handler=cmd_quickstart)

@@ -1,10 +1,14 @@
 """ModelConfig: every size and training setting of the fusion model, with named presets.
 
 The ``reference`` preset is the PaddlePaddle book's recommender (SGD, lr 0.2, batch 256,
-score = 5 * cosine); ``default`` is the setting chosen on a validation split of an ml-100k
-training fold (Adam, dropout, weight decay, clipped ratings, user-id dropout for cold start).
-``retrieval`` trains the same towers for top-N (in-batch sampled softmax, see
-docs/retrieval.md) and ``joint`` adds that softmax to the rating loss.
+score = 5 * cosine); ``rating`` is the rating-only setting chosen on a validation split of an
+ml-100k training fold (Adam, dropout, weight decay, clipped ratings, user-id dropout for cold
+start). ``retrieval`` trains the same towers for top-N (in-batch sampled softmax, see
+docs/retrieval.md) and ``default`` adds that softmax to the rating loss (the joint objective).
+
+The dataclass field defaults are the rating-only base every preset builds on
+(``ModelConfig() == ModelConfig.preset("rating")``); the library's default model, the one
+``FusionRecommender()`` and the CLI train, is ``ModelConfig.preset("default")``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
 
 
 # What each preset sets; fields not named keep the dataclass defaults.
-_DEFAULT_SETTINGS: dict[str, Any] = {
+_RATING_SETTINGS: dict[str, Any] = {
     # chosen on a 5% validation split of ml-100k u1.base (see docs/model.md)
     "score_scale": 5.0,
     "learn_scale": False,
@@ -48,7 +52,7 @@ _DEFAULT_SETTINGS: dict[str, Any] = {
 _PRESET_SETTINGS: dict[str, dict[str, Any]] = {
     # the PaddlePaddle book's model and training
     "reference": {
-        **_DEFAULT_SETTINGS,
+        **_RATING_SETTINGS,
         "clip_ratings": False,
         "optimizer": "sgd",
         "learning_rate": 0.2,
@@ -59,11 +63,11 @@ _PRESET_SETTINGS: dict[str, dict[str, Any]] = {
         "weight_average": 0.0,
         "refit": False,
     },
-    "default": _DEFAULT_SETTINGS,
-    # the default towers and optimizer, trained with the sampled softmax over every rating;
+    "rating": _RATING_SETTINGS,
+    # the rating preset's towers and optimizer, trained with the sampled softmax over every rating;
     # temperature chosen on a 5% validation split of ml-100k u1.base
     "retrieval": {
-        **_DEFAULT_SETTINGS,
+        **_RATING_SETTINGS,
         "objective": "retrieval",
         "temperature": 0.1,
         "positives": "all",
@@ -72,9 +76,9 @@ _PRESET_SETTINGS: dict[str, dict[str, Any]] = {
     },
     # MSE with rating biases and a learned scale, plus the softmax over every rating on a
     # separate 32-unit retrieval head; weight, temperature, positives and the head chosen on
-    # the same validation split (docs/retrieval.md)
-    "joint": {
-        **_DEFAULT_SETTINGS,
+    # the same validation split (docs/retrieval.md); the library's default model
+    "default": {
+        **_RATING_SETTINGS,
         "objective": "joint",
         "retrieval_hidden": 32,
         "score_scale": 1.0,
@@ -112,9 +116,12 @@ class ModelConfig:
     Training: ``weight_average`` is the decay of a moving average of the weights that is
     evaluated and kept instead of the last step's (0 = off); ``refit`` trains again from the
     initial weights on training + validation ratings for the epoch count early stopping chose.
+
+    The field defaults are the rating-only base (``ModelConfig() == ModelConfig.preset("rating")``);
+    the library's default model is ``ModelConfig.preset("default")``.
     """
 
-    name: str = "default"
+    name: str = "rating"
     objective: str = "rating"
     temperature: float = 0.1
     joint_weight: float = 0.1

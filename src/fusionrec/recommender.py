@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 DEFAULT_URI = "./fusionrec.db"
 DEFAULT_COLLECTION = "movies"
 #: The facade recommends, so its default model is trained for ratings and top-N together:
-#: the rating-only "default" preset ranks worse than popularity (see docs/benchmarks.md).
-DEFAULT_PRESET = "joint"
+#: the rating-only "rating" preset ranks worse than popularity (see docs/benchmarks.md).
+DEFAULT_PRESET = "default"
 FORMAT_VERSION = 1
 _STATE_FILE = "recommender.json"
 
@@ -48,7 +48,7 @@ _STATE_FILE = "recommender.json"
 class Recommendation:
     """One recommended movie; ``score`` is its predicted rating (5 x cosine for the reference).
 
-    Lists come in the store's ranking order. With a separate retrieval head (the ``joint``
+    Lists come in the store's ranking order. With a separate retrieval head (the ``default``
     preset) that order is the retrieval score's, so ``score`` need not fall down the list.
     """
 
@@ -86,7 +86,7 @@ class EvaluationResult:
 class FusionRecommender:
     """Train the fusion model, index movie vectors in a store, and recommend by similarity.
 
-    ``config`` defaults to the ``joint`` preset (rating MSE plus a retrieval softmax), which
+    ``config`` defaults to the ``default`` preset (rating MSE plus a retrieval softmax), which
     predicts ratings and ranks well. ``store`` is any :class:`~fusionrec.stores.VectorStore`;
     when omitted, a :class:`~fusionrec.stores.MilvusStore` on Milvus Lite (``./fusionrec.db``)
     is opened the first time one is needed, with the model's vector dimension.
