@@ -7,8 +7,9 @@
 * Cold start (fold u1): 10% of users held out whole; their u1.test ratings predicted from
   demographics only (no id), for the ``rating`` preset trained with and without user-id dropout,
   beside the known users' RMSE.
-* Speed: training samples/s for one epoch of the reference architecture (numpy engine and
-  Paddle autograd engine), and encoding throughput of the exported (numpy) towers.
+* Speed: training samples/s for one epoch of the reference architecture (numpy engine with one
+  and two BLAS threads, Paddle autograd engine), and encoding throughput of the exported
+  (numpy) towers.
 
 Run: ``python benchmarks/bench_model.py [--data-dir DIR] [--folds 1,2,3,4,5]``
 Writes ``benchmarks/results/model.json`` and prints markdown.

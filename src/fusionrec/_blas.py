@@ -1,7 +1,7 @@
 """Set numpy's OpenBLAS thread count while the numpy training engine runs.
 
 The engine's matrices are small (a batch of a few hundred rows). On an idle 2-core machine two
-threads make a step about 20% faster, but OpenBLAS's threads spin-wait for each other, so
+threads make a step about 7% faster, but OpenBLAS's threads spin-wait for each other, so
 when another process keeps a core busy they make it several times slower: the trainer uses
 one unless asked for more. This finds the OpenBLAS that numpy loaded (from
 ``/proc/self/maps``) and calls its own ``set_num_threads``; where that is not possible it

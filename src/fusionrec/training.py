@@ -174,7 +174,7 @@ class Trainer:
     ``engine="numpy"`` (default) computes each step's loss and gradients with the fused numpy
     kernel and applies Paddle's update rules to numpy copies of the weights;
     ``engine="paddle"`` runs the same maths through Paddle's autograd and optimizer (about 5x
-    slower on CPU). ``threads`` is the numpy engine's BLAS thread count: 2 trains about 20%
+    slower on CPU). ``threads`` is the numpy engine's BLAS thread count: 2 trains about 7%
     faster on an idle 2-core machine but several times slower on a busy one, hence 1.
     Results can differ in the last float digit between thread counts.
     """
