@@ -59,8 +59,10 @@ class Batch:
 class _TowerPass:
     """What a tower's backward pass needs from its forward pass."""
 
-    inputs: list[F32]  # user: the four embeddings; movie: id embedding, title windows, conv
-    h: F32  # the concatenated features after dropout (input of the output layer)
+    # user: the four embeddings, or the id's and the demographic value tables (by value);
+    # movie: id embedding, title windows, their conv outputs, the genre table
+    inputs: list[F32]
+    h: F32  # the output layer's per-row input (after dropout); by value, without those features
     mask: F32 | None  # dropout mask of ``h``
     y: F32  # tanh outputs
     by_value: I64 | None = None  # features taken by value: each row's rows of the value tables
@@ -124,6 +126,7 @@ class FusedStep:
         return loss, {k: np.ascontiguousarray(g[k], dtype=np.float32) for k in self.names}
 
     def _user_forward(self, b: Batch, w: dict[str, F32], mask: F32 | None) -> _TowerPass:
+        """The user tower; per user with dropout, else :meth:`_user_forward_folded`."""
         if mask is None:
             return self._user_forward_folded(b, w)
         embs, parts = [], []
