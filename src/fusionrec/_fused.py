@@ -75,13 +75,18 @@ def _column_sums(x: F32) -> F32:
 
 
 def _lookup_fc_grads(
-    g: dict[str, F32], w: dict[str, F32], prefix: str, idx: I64, e: F32, da: F32
+    g: dict[str, F32], w: dict[str, F32], prefix: str, idx: I64 | None, e: F32, da: F32
 ) -> None:
-    """Gradients of ``fc(emb[idx])`` (layers ``{prefix}_emb``, ``{prefix}_fc``) from ``da``."""
+    """Gradients of ``fc(emb[idx])`` (layers ``{prefix}_emb``, ``{prefix}_fc``) from ``da``.
+
+    ``idx=None``: ``e`` is the whole table, one row per value (a feature taken by value).
+    """
     fc_w = w[f"{prefix}_fc.weight"]
     g[f"{prefix}_fc.weight"] = e.T @ da
     g[f"{prefix}_fc.bias"] = _column_sums(da)
-    g[f"{prefix}_emb.weight"] = scatter_add(len(w[f"{prefix}_emb.weight"]), idx, da @ fc_w.T)
+    d_emb = da @ fc_w.T
+    rows = len(w[f"{prefix}_emb.weight"])
+    g[f"{prefix}_emb.weight"] = d_emb if idx is None else scatter_add(rows, idx, d_emb)
 
 
 class FusedStep:
@@ -278,10 +283,8 @@ class FusedStep:
             d_share = per_value[offset : offset + len(value)]
             out_grads.append(value.T @ d_share)
             d_value = d_share @ out_w[start : start + value.shape[1]].T
-            fc_w = w[f"user_tower.{name}_fc.weight"]
-            g[f"user_tower.{name}_fc.weight"] = w[f"user_tower.{name}_emb.weight"].T @ d_value
-            g[f"user_tower.{name}_fc.bias"] = d_value.sum(axis=0)
-            g[f"user_tower.{name}_emb.weight"] = d_value @ fc_w.T
+            table = w[f"user_tower.{name}_emb.weight"]
+            _lookup_fc_grads(g, w, f"user_tower.{name}", None, table, d_value)
             start += value.shape[1]
             offset += len(value)
         g["user_tower.out.weight"] = np.concatenate(out_grads, axis=0)
