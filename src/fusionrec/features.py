@@ -2,8 +2,11 @@
 
 Every vocabulary reserves index ``PAD = 0`` (padding) and ``UNK = 1`` (a value not seen at
 fit time); known values get ``2 + position`` in a sorted vocabulary, so encoding is a
-vectorized ``searchsorted``. Title words are lowercased ``\\w+`` tokens. The encoder is
-saved as JSON next to the model: ids are never derived from ``hash()``.
+vectorized ``searchsorted`` for integer vocabularies and a dict lookup for string ones.
+Title words are lowercased ``\\w+`` tokens cut to ``MAX_TOKEN_CHARS`` characters. String
+vocabularies are tuples of Python strings, never fixed-width numpy text arrays: one
+pathological title costs memory in proportion to its length, not times the vocabulary size.
+The encoder is saved as JSON next to the model: ids are never derived from ``hash()``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,8 @@ from fusionrec.errors import ModelDirError, ValidationError
 PAD = 0
 UNK = 1
 FORMAT_VERSION = 1
+#: Title tokens longer than this are cut to this many characters (a cap on vocabulary memory).
+MAX_TOKEN_CHARS = 64
 _WORD = re.compile(r"\w+")
 
 IntArray = npt.NDArray[np.int64]
@@ -97,9 +103,63 @@ def _check_columns(obj: object, names: tuple[str, ...], ndim: int) -> None:
         raise ValidationError(f"{type(obj).__name__} columns differ in length")
 
 
+_ENCODER_KEYS = (
+    "format_version",
+    "max_title_words",
+    "user_ids",
+    "genders",
+    "ages",
+    "occupations",
+    "movie_ids",
+    "genres",
+    "words",
+)
+_INT64_MAX = 2**63 - 1
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _sorted_ints(data: dict[str, Any], key: str) -> IntArray:
+    """``data[key]`` as int64 if it is a strictly increasing list of int64-sized integers."""
+    values = data[key]
+    if not isinstance(values, list) or not all(
+        _is_int(v) and -_INT64_MAX - 1 <= v <= _INT64_MAX for v in values
+    ):
+        raise ValidationError(f"{key} must be a list of 64-bit integers")
+    if any(a >= b for a, b in zip(values, values[1:])):
+        raise ValidationError(f"{key} must be sorted and distinct")
+    return np.asarray(values, dtype=np.int64)
+
+
+def _sorted_strs(data: dict[str, Any], key: str) -> list[str]:
+    """``data[key]`` if it is a strictly increasing list of strings."""
+    values = data[key]
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValidationError(f"{key} must be a list of strings")
+    if any(a >= b for a, b in zip(values, values[1:])):
+        raise ValidationError(f"{key} must be sorted and distinct")
+    return values
+
+
 def tokenize(title: str) -> list[str]:
-    """Lowercased word tokens of a title (what the title vocabulary holds)."""
-    return _WORD.findall(title.lower())
+    """Lowercased word tokens of a title, each cut to ``MAX_TOKEN_CHARS`` characters."""
+    return [word[:MAX_TOKEN_CHARS] for word in _WORD.findall(title.lower())]
+
+
+def _str_vocabulary(values: Iterable[object]) -> tuple[str, ...]:
+    """Sorted distinct strings, as plain Python strings (variable length in memory)."""
+    return tuple(sorted({str(v) for v in values}))
+
+
+def _str_index(vocab: Sequence[str]) -> dict[str, int]:
+    return {value: i + 2 for i, value in enumerate(vocab)}
+
+
+def _lookup_str(index: dict[str, int], values: Iterable[object], n: int) -> IntArray:
+    """Indices of ``values`` in a string vocabulary's ``index``, UNK when absent."""
+    return np.fromiter((index.get(str(v), UNK) for v in values), dtype=np.int64, count=n)
 
 
 def _lookup(vocab: np.ndarray, values: np.ndarray) -> IntArray:
@@ -159,13 +219,16 @@ class FeatureEncoder:
         if max_title_words < 1:
             raise ValidationError(f"max_title_words must be >= 1, got {max_title_words}")
         self.user_ids = np.unique(np.asarray(user_ids, dtype=np.int64))
-        self.genders = np.unique(np.asarray(genders, dtype=str))
+        self.genders = _str_vocabulary(np.asarray(genders, dtype=object).ravel())
         self.ages = np.unique(np.asarray(ages, dtype=np.int64))
         self.occupations = np.unique(np.asarray(occupations, dtype=np.int64))
         self.movie_ids = np.unique(np.asarray(movie_ids, dtype=np.int64))
-        self.genres = np.unique(np.asarray(genres, dtype=str))
-        self.words = np.unique(np.asarray(words, dtype=str))
+        self.genres = _str_vocabulary(np.asarray(genres, dtype=object).ravel())
+        self.words = _str_vocabulary(np.asarray(words, dtype=object).ravel())
         self.max_title_words = int(max_title_words)
+        self._gender_index = _str_index(self.genders)
+        self._genre_index = _str_index(self.genres)
+        self._word_index = _str_index(self.words)
 
     # ---- building ---------------------------------------------------------------------------
     @classmethod
@@ -183,8 +246,8 @@ class FeatureEncoder:
             ages=data.users.age,
             occupations=data.users.occupation,
             movie_ids=data.movies.movie_id,
-            genres=np.asarray(sorted(genres), dtype=str),
-            words=np.asarray(sorted(words), dtype=str),
+            genres=sorted(genres),
+            words=sorted(words),
             max_title_words=max_title_words,
         )
 
@@ -245,7 +308,7 @@ class FeatureEncoder:
         occupation: npt.ArrayLike,
     ) -> UserFeatures:
         """Encode raw values; ``user_id=None`` (cold start) or unknown ids give UNK."""
-        g = np.asarray(gender)
+        g = np.asarray(gender, dtype=object)
         if g.ndim == 0:
             g = g.reshape(1)
         if g.ndim != 1:
@@ -259,7 +322,7 @@ class FeatureEncoder:
             u = _lookup(self.user_ids, _as_int(user_id, "user_id", n))
         return UserFeatures(
             user=u,
-            gender=_lookup(self.genders, g.astype(str)),
+            gender=_lookup_str(self._gender_index, g, n),
             age=_lookup(self.ages, a),
             occupation=_lookup(self.occupations, o),
         )
@@ -271,15 +334,17 @@ class FeatureEncoder:
         return MovieFeatures(
             movie=movie,
             genres=self._ragged(
-                [[str(x) for x in g] for g in movies.genres], self.genres, width=None
+                [[str(x) for x in g] for g in movies.genres], self._genre_index, width=None
             ),
             title=self._ragged(
-                [tokenize(str(t)) for t in movies.title], self.words, width=self.max_title_words
+                [tokenize(str(t)) for t in movies.title],
+                self._word_index,
+                width=self.max_title_words,
             ),
         )
 
     @staticmethod
-    def _ragged(rows: list[list[str]], vocab: np.ndarray, width: int | None) -> IntArray:
+    def _ragged(rows: list[list[str]], index: dict[str, int], width: int | None) -> IntArray:
         lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
         if width is not None:
             lengths = np.minimum(lengths, width)
@@ -287,7 +352,7 @@ class FeatureEncoder:
         out = np.zeros((len(rows), w), dtype=np.int64)
         flat = [x for r, k in zip(rows, lengths, strict=True) for x in r[:k]]
         if flat:
-            codes = _lookup(vocab, np.asarray(flat, dtype=str))
+            codes = _lookup_str(index, flat, len(flat))
             row = np.repeat(np.arange(len(rows)), lengths)
             starts = np.cumsum(lengths) - lengths
             col = np.arange(len(flat)) - np.repeat(starts, lengths)
@@ -301,37 +366,51 @@ class FeatureEncoder:
             "format_version": FORMAT_VERSION,
             "max_title_words": self.max_title_words,
             "user_ids": self.user_ids.tolist(),
-            "genders": self.genders.tolist(),
+            "genders": list(self.genders),
             "ages": self.ages.tolist(),
             "occupations": self.occupations.tolist(),
             "movie_ids": self.movie_ids.tolist(),
-            "genres": self.genres.tolist(),
-            "words": self.words.tolist(),
+            "genres": list(self.genres),
+            "words": list(self.words),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureEncoder:
-        """Rebuild from :meth:`to_dict` output; a malformed dict raises :class:`ValidationError`."""
-        try:
-            version = data["format_version"]
-            if version != FORMAT_VERSION:
-                raise ValidationError(
-                    f"encoder format version {version} is not supported (expected {FORMAT_VERSION})"
-                )
-            return cls(
-                user_ids=np.asarray(data["user_ids"], dtype=np.int64),
-                genders=np.asarray(data["genders"], dtype=str),
-                ages=np.asarray(data["ages"], dtype=np.int64),
-                occupations=np.asarray(data["occupations"], dtype=np.int64),
-                movie_ids=np.asarray(data["movie_ids"], dtype=np.int64),
-                genres=np.asarray(data["genres"], dtype=str),
-                words=np.asarray(data["words"], dtype=str),
-                max_title_words=int(data["max_title_words"]),
+        """Rebuild from :meth:`to_dict` output; a malformed dict raises :class:`ValidationError`.
+
+        Every vocabulary must be what :meth:`to_dict` writes: sorted, distinct, of the right
+        type (integers within int64, strings; title words at most ``MAX_TOKEN_CHARS`` long).
+        """
+        if not isinstance(data, dict):
+            raise ValidationError(f"encoder data must be a JSON object, got {type(data).__name__}")
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ValidationError(
+                f"encoder format version {version!r} is not supported (expected {FORMAT_VERSION})"
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, ValidationError):
-                raise
-            raise ValidationError(f"malformed encoder data: {exc!r}") from exc
+        missing = sorted(set(_ENCODER_KEYS) - set(data))
+        if missing:
+            raise ValidationError(f"malformed encoder data: missing {missing}")
+        max_words = data["max_title_words"]
+        if not _is_int(max_words) or not 1 <= max_words <= _INT64_MAX:
+            raise ValidationError(f"max_title_words must be a positive integer, got {max_words!r}")
+        words = _sorted_strs(data, "words")
+        long_word = next((w for w in words if len(w) > MAX_TOKEN_CHARS), None)
+        if long_word is not None:
+            raise ValidationError(
+                f"words holds a token of {len(long_word)} characters "
+                f"(tokens are at most {MAX_TOKEN_CHARS})"
+            )
+        return cls(
+            user_ids=_sorted_ints(data, "user_ids"),
+            genders=_sorted_strs(data, "genders"),
+            ages=_sorted_ints(data, "ages"),
+            occupations=_sorted_ints(data, "occupations"),
+            movie_ids=_sorted_ints(data, "movie_ids"),
+            genres=_sorted_strs(data, "genres"),
+            words=words,
+            max_title_words=max_words,
+        )
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the encoder as JSON atomically (temp file + rename)."""
@@ -353,8 +432,10 @@ class FeatureEncoder:
                 data = json.load(fh)
         except FileNotFoundError as exc:
             raise ModelDirError(f"encoder file not found: {path}") from exc
-        except json.JSONDecodeError as exc:
-            raise ModelDirError(f"encoder file {path} is not valid JSON: {exc}") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise ModelDirError(f"encoder file {path} is not valid UTF-8 JSON: {exc}") from exc
+        except OSError as exc:
+            raise ModelDirError(f"encoder file {path} is unreadable: {exc}") from exc
         if not isinstance(data, dict):
             raise ModelDirError(f"encoder file {path} does not hold a JSON object")
         return cls.from_dict(data)
