@@ -13,7 +13,6 @@ import pytest
 from fusionrec import FaissStore, FusionRecommender, __version__
 from fusionrec.cli import main
 from fusionrec.data import MovieLens, write_movielens
-from fusionrec.export import load_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +51,7 @@ def test_train_index_recommend(
     assert len(recs) == 5
     assert set(recs[0]) == {"movie_id", "title", "genres", "year", "score"}
     scores = [float(r["score"]) for r in recs]  # type: ignore[arg-type]
-    dim = load_model_dir(Path(model) / "model").dim
+    dim = FusionRecommender.load(model).bundle.dim
     rec = FusionRecommender.load(model, store=FaissStore(dim=dim))
     ids = [int(r["movie_id"]) for r in recs]  # type: ignore[call-overload]
     expected = rec.predict({"age": 25, "gender": "F", "occupation": 4}, ids)

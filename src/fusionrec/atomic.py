@@ -110,9 +110,17 @@ def replace_directory(
 
 
 def load_directory(
-    root: Path, pointer: str, load: Callable[[Version], T], *, legacy: tuple[str, ...] = ()
+    root: Path,
+    pointer: str,
+    check_header: Callable[[dict[str, Any], Path], None],
+    load: Callable[[Version], T],
+    *,
+    legacy: tuple[str, ...] = (),
 ) -> T:
     """``load(version)`` of ``root``'s current version, its files checked against the manifest.
+
+    ``check_header(header, pointer_path)`` vets the pointer's own fields (format, version)
+    first, so an older layout is reported by its version rather than by a missing manifest.
 
     Raises ModelDirError naming the file when the pointer is unreadable, names no valid
     version, or a file is missing, extra, resized or altered. If a writer replaced the version
@@ -123,6 +131,7 @@ def load_directory(
     for attempt in range(_ATTEMPTS):
         version = _read_pointer(root, pointer)
         try:
+            check_header(version.header, root / pointer)
             _check(version, root / pointer)
             result = load(version)
         except ModelDirError:
@@ -132,6 +141,11 @@ def load_directory(
         prune_directory(root, pointer, legacy=legacy)
         return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def current_version(root: Path, pointer: str) -> Path:
+    """The subdirectory ``root``'s pointer names now (not checked against the manifest)."""
+    return _read_pointer(Path(root), pointer).path
 
 
 def _read_pointer(root: Path, pointer: str) -> Version:

@@ -11,6 +11,7 @@ The encoder is saved as JSON next to the model: ids are never derived from ``has
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -128,7 +129,7 @@ def _sorted_ints(data: dict[str, Any], key: str) -> IntArray:
         _is_int(v) and -_INT64_MAX - 1 <= v <= _INT64_MAX for v in values
     ):
         raise ValidationError(f"{key} must be a list of 64-bit integers")
-    if any(a >= b for a, b in zip(values, values[1:])):
+    if any(a >= b for a, b in itertools.pairwise(values)):
         raise ValidationError(f"{key} must be sorted and distinct")
     return np.asarray(values, dtype=np.int64)
 
@@ -138,7 +139,7 @@ def _sorted_strs(data: dict[str, Any], key: str) -> list[str]:
     values = data[key]
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise ValidationError(f"{key} must be a list of strings")
-    if any(a >= b for a, b in zip(values, values[1:])):
+    if any(a >= b for a, b in itertools.pairwise(values)):
         raise ValidationError(f"{key} must be sorted and distinct")
     return values
 

@@ -21,12 +21,12 @@ import numpy as np
 import numpy.typing as npt
 
 from fusionrec import catalog
-from fusionrec.atomic import replace_directory
+from fusionrec.atomic import Version, current_version, load_directory, replace_directory
 from fusionrec.config import ModelConfig
 from fusionrec.data.tables import ML1M_OCCUPATIONS, MovieLens, Movies, Users
 from fusionrec.demographics import normalize_many
 from fusionrec.errors import ConfigError, ModelDirError, NotFittedError, ValidationError
-from fusionrec.export import ModelBundle, load_model_dir
+from fusionrec.export import ModelBundle, read_model_files, reading
 from fusionrec.features import MovieFeatures, UserFeatures
 from fusionrec.interactions import SeenItems
 
@@ -40,8 +40,15 @@ DEFAULT_COLLECTION = "movies"
 #: The facade recommends, so its default model is trained for ratings and top-N together:
 #: the rating-only "rating" preset ranks worse than popularity (see docs/benchmarks.md).
 DEFAULT_PRESET = "default"
-FORMAT_VERSION = 1
-_STATE_FILE = "recommender.json"
+#: Version 2: files in a v-<hex> subdirectory named by recommender.json, with checksums.
+FORMAT_VERSION = 2
+_FORMAT_NAME = "fusionrec-recommender"
+#: The pointer file at the top of a saved directory: format, current version, checksums.
+_POINTER = "recommender.json"
+#: Occupation names and store settings, inside each version.
+_STATE_FILE = "state.json"
+#: What a version 1 directory held at its top level; removed once a new version is saved.
+_LEGACY = ("model", "users.npz", "movies.json", "seen.npz")
 
 
 @dataclass(frozen=True)
@@ -333,30 +340,43 @@ class FusionRecommender:
     # ------------------------------------------------------------------ persistence
 
     def save(self, path: str | Path) -> Path:
-        """Write the model directory plus catalog and store settings, atomically."""
-        from fusionrec.export import save_model_dir
+        """Write the model directory plus catalog and store settings, atomically.
+
+        The files go to a new version subdirectory that ``recommender.json`` then names (one
+        atomic rename), so a crash at any point leaves the previous model or this one.
+        """
+        from fusionrec.export import write_model_files
 
         bundle = self._require_bundle()
+        if self._model is None and self._model_dir is None:
+            raise NotFittedError("nothing to save: call fit() or load() first")
         target = Path(path)
-        with replace_directory(target) as tmp:
+        header = {"format": _FORMAT_NAME, "format_version": FORMAT_VERSION}
+        with replace_directory(target, _POINTER, header, legacy=_LEGACY) as tmp:
+            model_dir = tmp / "model"
             if self._model is not None:
-                save_model_dir(tmp / "model", self._model, bundle.encoder, self.config)
-            elif self._model_dir is not None:
-                shutil.copytree(self._model_dir, tmp / "model")
+                model_dir.mkdir()
+                write_model_files(model_dir, self._model, bundle.encoder, self.config)
             else:
-                raise NotFittedError("nothing to save: call fit() or load() first")
+                assert self._model_dir is not None
+                try:
+                    shutil.copytree(self._model_dir, model_dir)
+                except OSError as exc:
+                    raise ModelDirError(
+                        f"{self._model_dir}: the loaded model's files are gone ({exc.strerror}); "
+                        "load the model again before saving"
+                    ) from None
             assert self._users is not None and self._seen is not None and self._movies is not None
             catalog.save_users(self._users, tmp / "users.npz")
             catalog.save_movies(self._movies, tmp / "movies.json")
             self._seen.save(tmp / "seen.npz")
             settings = self._store.settings() if self._store is not None else self._store_settings
             state = {
-                "format_version": FORMAT_VERSION,
                 "occupations": list(self._occupations),
                 "store": settings,
             }
             (tmp / _STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
-        self._model_dir = target / "model"
+        self._model_dir = current_version(target, _POINTER) / "model"
         return target
 
     @classmethod
@@ -371,38 +391,22 @@ class FusionRecommender:
         """Load what :meth:`save` wrote; the store reopens from its saved settings unless given.
 
         ``store_options`` override saved store settings when reopening, e.g. ``{"token": ...}``
-        for a Milvus server (tokens are never saved).
+        for a Milvus server (tokens are never saved). The directory is untrusted data: every
+        file is checked against the checksums ``recommender.json`` lists and validated, and
+        any damage is a ModelDirError naming the file.
         """
         root = Path(path)
         if not root.is_dir():
             raise ModelDirError(f"{root}: no such model directory (train and save one first)")
-        state_file = root / _STATE_FILE
-        missing = [
-            name
-            for name in (_STATE_FILE, "model", "users.npz", "movies.json", "seen.npz")
-            if not (root / name).exists()
-        ]
-        if missing:
-            raise ModelDirError(
-                f"{root}: not a complete fusionrec model directory, missing {missing}"
-            )
-        try:
-            state = json.loads(state_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ModelDirError(f"{state_file}: unreadable ({exc})") from exc
-        if state.get("format_version") != FORMAT_VERSION:
-            raise ModelDirError(
-                f"{state_file}: format version {state.get('format_version')!r} is not supported "
-                f"(this fusionrec reads version {FORMAT_VERSION})"
-            )
-        bundle = load_model_dir(root / "model")
-        rec = cls(config=bundle.config, store=store, progress=progress)
-        rec._bundle = bundle
-        rec._model_dir = root / "model"
-        rec._set_users(catalog.load_users(root / "users.npz"))
-        rec._movies = catalog.load_movies(root / "movies.json")
-        rec._seen = SeenItems.load(root / "seen.npz")
-        rec._occupations = tuple(state.get("occupations") or ML1M_OCCUPATIONS)
+        saved = load_directory(root, _POINTER, _check_header, _read_saved, legacy=_LEGACY)
+        state = saved.state
+        rec = cls(config=saved.bundle.config, store=store, progress=progress)
+        rec._bundle = saved.bundle
+        rec._model_dir = saved.path / "model"
+        rec._set_users(saved.users)
+        rec._movies = saved.movies
+        rec._seen = saved.seen
+        rec._occupations = saved.occupations
         rec._store_settings = state.get("store")
         rec._store_options = dict(store_options or {})
         return rec
@@ -700,3 +704,63 @@ def _rows_by_id(
             f"e.g. {int(missing[0])}"
         )
     return table.take(order[pos])
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """Everything one saved version holds, read and validated."""
+
+    path: Path
+    bundle: ModelBundle
+    users: Users
+    movies: Movies
+    seen: SeenItems
+    occupations: tuple[str, ...]
+    state: dict[str, Any]
+
+
+def _check_header(header: dict[str, Any], pointer: Path) -> None:
+    if header.get("format_version") != FORMAT_VERSION:
+        raise ModelDirError(
+            f"{pointer}: format version {header.get('format_version')!r} is not supported "
+            f"(this fusionrec reads version {FORMAT_VERSION}; save the model again)"
+        )
+    if header.get("format") != _FORMAT_NAME:
+        raise ModelDirError(f"{pointer} is not a fusionrec recommender directory")
+
+
+def _read_saved(version: Version) -> _Saved:
+    """Read and validate the files of one saved version (see :meth:`FusionRecommender.save`)."""
+    root = version.path
+    missing = [
+        n
+        for n in (_STATE_FILE, "model", "users.npz", "movies.json", "seen.npz")
+        if not (root / n).exists()
+    ]
+    if missing:
+        raise ModelDirError(f"{root}: not a complete fusionrec model directory, missing {missing}")
+    state_file = root / _STATE_FILE
+    with reading(state_file):
+        state = json.loads(state_file.read_bytes().decode("utf-8"))
+    if not isinstance(state, dict):
+        raise ModelDirError(f"{state_file}: expected a JSON object, got {type(state).__name__}")
+    occupations = state.get("occupations")
+    if (
+        not isinstance(occupations, list)
+        or not occupations
+        or not all(isinstance(o, str) and o for o in occupations)
+    ):
+        raise ModelDirError(
+            f"{state_file}: occupations must be a non-empty list of names, got {occupations!r:.80}"
+        )
+    if not isinstance(state.get("store"), (dict, type(None))):
+        raise ModelDirError(f"{state_file}: store must be an object or null")
+    return _Saved(
+        path=root,
+        bundle=read_model_files(root / "model"),
+        users=catalog.load_users(root / "users.npz"),
+        movies=catalog.load_movies(root / "movies.json"),
+        seen=SeenItems.load(root / "seen.npz"),
+        occupations=tuple(occupations),
+        state=state,
+    )
