@@ -47,6 +47,7 @@ _FORMAT_NAME = "fusionrec-recommender"
 _POINTER = "recommender.json"
 #: Occupation names and store settings, inside each version.
 _STATE_FILE = "state.json"
+_INT64_MAX = 2**63 - 1
 #: What a version 1 directory held at its top level; removed once a new version is saved.
 _LEGACY = ("model", "users.npz", "movies.json", "seen.npz")
 
@@ -272,14 +273,15 @@ class FusionRecommender:
     ) -> list[Recommendation]:
         """Movies whose vectors lie closest to ``movie_id``'s; score is 5 x inner product."""
         _check_k(k)
+        movie_id = int(_exact_ids([movie_id], "movie id")[0])
         store = self._require_indexed()
-        items = store.get([int(movie_id)])
+        items = store.get([movie_id])
         if not items:
             raise ValidationError(
                 f"movie id {movie_id} is not in the store: index it with index_movies() "
                 "or add_movies() first"
             )
-        hits = store.search(items[0].vector, k, filter=filter, exclude_ids=[int(movie_id)])[0]
+        hits = store.search(items[0].vector, k, filter=filter, exclude_ids=[movie_id])[0]
         return [_recommendation(hit, 5.0 * hit.score) for hit in hits]
 
     def predict(
@@ -299,7 +301,7 @@ class FusionRecommender:
             )
         else:
             features, _ = self._user_features([user], None, None, None)
-        ids = np.atleast_1d(np.asarray(movie_ids, dtype=np.int64))
+        ids = _exact_ids(movie_ids, "movie id")
         movies = bundle.encoder.encode_movies(self._catalog_rows(ids))
         return np.asarray(bundle.predict(features, movies)[0], dtype=np.float32)
 
@@ -486,12 +488,7 @@ class FusionRecommender:
         occupations: Sequence[int | str | None] | None,
     ) -> tuple[UserFeatures, npt.NDArray[np.int64] | None]:
         bundle = self._require_bundle()
-        ids = None
-        if user_ids is not None:
-            try:
-                ids = np.asarray([int(u) for u in user_ids], dtype=np.int64)
-            except (TypeError, ValueError):
-                raise ValidationError(f"user ids must be integers, got {user_ids!r}") from None
+        ids = None if user_ids is None else _exact_ids(user_ids, "user id")
         given = [x for x in (ages, genders, occupations) if x is not None]
         if not given:
             if ids is None:
@@ -655,6 +652,33 @@ class FusionRecommender:
             return np.asarray(user_vectors[rows] @ movie_vectors.T, dtype=np.float32)
 
         return metrics.evaluate_topn(score_fn, np.arange(len(eval_users)), seen_mask, relevant, k=k)
+
+
+def _exact_ids(values: object, what: str) -> npt.NDArray[np.int64]:
+    """Ids as int64, or ValidationError: a float, bool or out-of-range id is never rounded.
+
+    ``recommend(1.7)`` or ``recommend(True)`` used to be served as user 1.
+    """
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        arr = values.ravel()
+        if arr.dtype.kind == "u" and arr.size and int(arr.max()) > _INT64_MAX:
+            raise ValidationError(f"{what} {int(arr.max())} is outside the 64-bit range")
+        return arr.astype(np.int64)
+    if isinstance(values, np.ndarray):
+        items: Sequence[object] = values.ravel().tolist()
+    elif isinstance(values, Sequence) and not isinstance(values, (str, bytes)):
+        items = values
+    else:
+        items = [values]
+    out = []
+    for value in items:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            kind = type(value).__name__
+            raise ValidationError(f"{what}s must be integers, got {value!r:.60} ({kind})")
+        if not -_INT64_MAX - 1 <= int(value) <= _INT64_MAX:
+            raise ValidationError(f"{what} {int(value)} is outside the 64-bit range")
+        out.append(int(value))
+    return np.asarray(out, dtype=np.int64)
 
 
 def _check_k(k: int) -> None:

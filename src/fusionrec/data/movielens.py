@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from fusionrec.data._parse import format_error, parse_int, parse_int_table, text_lines
+from fusionrec.data._parse import format_error, parse_int, parse_int_table, shown, text_lines
 from fusionrec.data._source import Source
 from fusionrec.data.tables import (
     AGE_BUCKETS,
@@ -36,6 +36,7 @@ from fusionrec.errors import DataFormatError, DataIntegrityError, ValidationErro
 
 Format = Literal["ml-1m", "ml-100k"]
 OrphanPolicy = Literal["drop", "error"]
+DuplicatePolicy = Literal["last", "error"]
 
 #: ml-100k genre names when the data set has no ``u.genre`` file.
 ML100K_GENRES: tuple[str, ...] = ("unknown", *ML1M_GENRES)
@@ -49,6 +50,10 @@ class OrphanRatingsWarning(UserWarning):
     """Ratings were dropped because their user or movie is missing from the other files."""
 
 
+class DuplicateRatingsWarning(UserWarning):
+    """A user rated a movie more than once; only the last rating (in file order) was kept."""
+
+
 @dataclass(frozen=True)
 class _Catalog:
     """Users and movies of one data set plus the vocabularies that name their codes."""
@@ -60,23 +65,33 @@ class _Catalog:
     notes: tuple[str, ...]
 
 
-def load_movielens(path: str | Path, *, orphans: OrphanPolicy = "drop") -> MovieLens:
+def load_movielens(
+    path: str | Path, *, orphans: OrphanPolicy = "drop", duplicates: DuplicatePolicy = "last"
+) -> MovieLens:
     """Load an ml-1m or ml-100k data set from a directory or a .zip archive.
 
     ``orphans="drop"`` (default) drops ratings whose user or movie is missing, records the
     count in ``dropped_ratings`` and warns (OrphanRatingsWarning); ``orphans="error"``
-    raises DataIntegrityError instead.
+    raises DataIntegrityError instead. A (user, movie) pair rated more than once keeps its
+    last rating in file order, with a DuplicateRatingsWarning giving the count
+    (``duplicates="last"``, the default), or raises DataIntegrityError
+    (``duplicates="error"``).
     """
     if orphans not in ("drop", "error"):
         raise ValidationError(f"orphans must be 'drop' or 'error', got {orphans!r}")
+    if duplicates not in ("last", "error"):
+        raise ValidationError(f"duplicates must be 'last' or 'error', got {duplicates!r}")
     with Source(path) as source:
         fmt = detect_format(source)
         catalog = read_catalog(source, fmt)
         ratings_file = "ratings.dat" if fmt == "ml-1m" else "u.data"
         ratings, lines = read_ratings(source, ratings_file, fmt)
         label = source.label(ratings_file)
+    ratings, lines, repeated = apply_duplicate_policy(ratings, lines, duplicates, label)
     ratings, dropped = apply_orphan_policy(ratings, lines, catalog, orphans, label)
     notes = (f"format: {fmt}", *catalog.notes)
+    if repeated:
+        notes += (f"kept the last of repeated ratings: dropped {repeated} from {label}",)
     if dropped:
         notes += (f"dropped {dropped} orphan ratings from {label}",)
     return MovieLens(
@@ -158,6 +173,40 @@ def read_ratings(source: Source, name: str, fmt: Format) -> tuple[Ratings, npt.N
     return ratings, lines
 
 
+def apply_duplicate_policy(
+    ratings: Ratings, lines: npt.NDArray[np.int64], policy: DuplicatePolicy, label: str
+) -> tuple[Ratings, npt.NDArray[np.int64], int]:
+    """Keep each (user, movie) pair's last rating in file order (warning with the count), or
+    raise DataIntegrityError on the first repeat (``policy="error"``)."""
+    n = len(ratings)
+    order = np.lexsort((np.arange(n), ratings.movie_id, ratings.user_id))
+    users, movies = ratings.user_id[order], ratings.movie_id[order]
+    last = np.ones(n, dtype=bool)
+    last[:-1] = (users[1:] != users[:-1]) | (movies[1:] != movies[:-1])
+    n_repeated = int(n - np.count_nonzero(last))
+    if n_repeated == 0:
+        return ratings, lines, 0
+    earlier = order[~last]
+    first = int(earlier.min())
+    later = int(order[np.flatnonzero(~last)[np.argmin(earlier)] + 1])
+    where = (
+        f"first: user {int(ratings.user_id[first])}, movie {int(ratings.movie_id[first])} "
+        f"on lines {int(lines[first])} and {int(lines[later])}"
+    )
+    if policy == "error":
+        raise DataIntegrityError(
+            f"{label}: {n_repeated} ratings repeat a (user, movie) pair rated again later ({where})"
+        )
+    warnings.warn(
+        f"{label}: {n_repeated} ratings repeat a (user, movie) pair; kept the last rating of "
+        f"each ({where})",
+        DuplicateRatingsWarning,
+        stacklevel=3,
+    )
+    keep = np.sort(order[last])
+    return ratings.take(keep), lines[keep], n_repeated
+
+
 def apply_orphan_policy(
     ratings: Ratings,
     lines: npt.NDArray[np.int64],
@@ -220,7 +269,7 @@ def _check_unique(ids: Iterable[tuple[int, int]], what: str, label: str) -> None
 def _gender(text: str, label: str, number: int) -> str:
     value = text.strip()
     if value not in ("M", "F"):
-        raise format_error(label, number, f"bad gender {text!r} (expected 'M' or 'F')")
+        raise format_error(label, number, f"bad gender {shown(text)} (expected 'M' or 'F')")
     return value
 
 
@@ -323,7 +372,7 @@ def _read_ml100k_users(source: Source, occupations: tuple[str, ...]) -> Users:
             raise format_error(label, number, f"age {years} is negative")
         occ = occupation.strip()
         if occ not in code:
-            raise format_error(label, number, f"unknown occupation {occupation!r}")
+            raise format_error(label, number, f"unknown occupation {shown(occupation)}")
         user_id = parse_int(uid, "user id", label, number)
         bucket = int(age_to_bucket(years))
         rows.append((number, user_id, _gender(gender, label, number), bucket, code[occ]))
