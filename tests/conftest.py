@@ -37,7 +37,7 @@ def reseal_directory(root: Path, pointer: str) -> Path:
     return version
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def reseal() -> Callable[[Path, str], Path]:
     """:func:`reseal_directory`, as a fixture for test modules."""
     return reseal_directory

@@ -85,6 +85,11 @@ class NumpyTowers:
         words[PAD] = 0.0
         conv = w["movie_tower.title_conv.weight"]
         d = words.shape[1]
+        if conv.shape[0] != c.title_window * d:  # also bounds the loop below
+            raise ValueError(
+                f"title_conv has {conv.shape[0]} rows, title_window x word dim is "
+                f"{c.title_window} x {d}"
+            )
         self._conv_tables = [
             (words @ conv[j * d : (j + 1) * d]).astype(np.float32) for j in range(c.title_window)
         ]

@@ -34,7 +34,7 @@ from fusionrec._numpy_towers import NumpyTowers
 from fusionrec.atomic import Version, load_directory, one_line, replace_directory
 from fusionrec.config import ModelConfig
 from fusionrec.errors import FusionrecError, ModelDirError, ValidationError
-from fusionrec.features import FeatureEncoder, MovieFeatures, UserFeatures
+from fusionrec.features import UNK, FeatureEncoder, MovieFeatures, UserFeatures
 
 if TYPE_CHECKING:
     from fusionrec.model import FusionModel
@@ -322,7 +322,25 @@ def read_model_files(root: Path) -> ModelBundle:
         ) from None
     if bundle.dim != dim:
         raise ModelDirError(f"model directory {root}: dim {dim} != {bundle.dim}")
+    _probe(bundle, root / "weights.npz")
     return bundle
+
+
+def _probe(bundle: ModelBundle, path: Path) -> None:
+    """Run every tower once on an unknown user and movie, so that weights whose shapes do not
+    fit together fail now, naming the file, rather than in a later call."""
+    unknown = np.full(1, UNK, dtype=np.int64)
+    users = UserFeatures(unknown, unknown, unknown, unknown)
+    title = np.full((1, min(bundle.encoder.max_title_words, 64)), UNK, dtype=np.int64)
+    movies = MovieFeatures(unknown, unknown.reshape(1, 1), title)
+    with reading(path):
+        outputs = (
+            bundle.user_vectors(users),
+            bundle.movie_vectors(movies),
+            bundle.predict(users, movies),
+        )
+        if not all(np.all(np.isfinite(out)) for out in outputs):
+            raise ValueError("the towers give NaN or infinite values")
 
 
 def _read_weights(path: Path) -> dict[str, FloatArray]:

@@ -42,8 +42,10 @@ DuplicatePolicy = Literal["last", "error"]
 ML100K_GENRES: tuple[str, ...] = ("unknown", *ML1M_GENRES)
 
 _RATING_FIELDS = ("user id", "movie id", "rating", "timestamp")
-_TITLE_YEAR = re.compile(r"^(.*?)\s*\((\d{4})\)\s*$")
-_DATE_YEAR = re.compile(r"(\d{4})\s*$")
+#: Matched against the last characters only: a regex over a whole (maybe megabyte-long)
+#: field that backtracks over whitespace runs is quadratic, a hang on a crafted file.
+_YEAR_SUFFIX = re.compile(r"\((\d{4})\)")
+_DIGITS4 = re.compile(r"\d{4}")
 
 
 class OrphanRatingsWarning(UserWarning):
@@ -241,10 +243,11 @@ def apply_orphan_policy(
 
 def split_title(title: str) -> tuple[str, int]:
     """``"Heat (1995)"`` -> ``("Heat", 1995)``; a title without a trailing year keeps year 0."""
-    match = _TITLE_YEAR.match(title)
+    body = title.rstrip()
+    match = _YEAR_SUFFIX.fullmatch(body[-6:])
     if match is None:
         return title, UNKNOWN_YEAR
-    return match.group(1), int(match.group(2))
+    return body[:-6].rstrip(), int(match.group(1))
 
 
 def _fields(line: str, sep: str, count: int, label: str, number: int) -> list[str]:
@@ -322,12 +325,16 @@ def _read_ml1m_users(source: Source) -> Users:
 def _read_ml1m_movies(source: Source) -> tuple[Movies, tuple[str, ...], tuple[str, ...]]:
     label = source.label("movies.dat")
     vocabulary = list(ML1M_GENRES)
+    known = set(vocabulary)  # a list lookup per genre is quadratic in a crafted file
     rows = []
     for number, line in text_lines(source.read("movies.dat")):
         mid, full_title, genre_field = _fields(line, "::", 3, label, number)
         title, year = split_title(full_title)
         genres = tuple(g for g in genre_field.strip().split("|") if g)
-        vocabulary.extend(g for g in genres if g not in vocabulary)
+        for genre in genres:
+            if genre not in known:
+                known.add(genre)
+                vocabulary.append(genre)
         rows.append((number, parse_int(mid, "movie id", label, number), title, year, genres))
     extra = vocabulary[len(ML1M_GENRES) :]
     notes = (f"genres beyond the ml-1m list: {', '.join(extra)}",) if extra else ()
@@ -389,8 +396,8 @@ def _read_ml100k_movies(source: Source, genres: tuple[str, ...]) -> Movies:
             raise format_error(label, number, "genre flags must be 0 or 1")
         title, year = split_title(fields[1])
         if year == UNKNOWN_YEAR:
-            date_year = _DATE_YEAR.search(fields[2])
-            year = int(date_year.group(1)) if date_year else UNKNOWN_YEAR
+            date = fields[2].rstrip()[-4:]
+            year = int(date) if _DIGITS4.fullmatch(date) else UNKNOWN_YEAR
         movie_genres = tuple(g for g, f in zip(genres, flags, strict=True) if f.strip() == "1")
         rows.append(
             (number, parse_int(fields[0], "movie id", label, number), title, year, movie_genres)
