@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from fusionrec.data.tables import Movies, Users
 from fusionrec.errors import ModelDirError
-from fusionrec.export import reading
+from fusionrec.export import read_npz, reading
 
 _USER_ARRAYS = ("user_id", "gender", "gender_names", "gender_offsets", "age", "occupation")
 _MOVIE_COLUMNS = ("movie_id", "title", "year", "genres")
@@ -46,9 +46,10 @@ def save_users(users: Users, path: Path) -> None:
 
 def load_users(path: Path) -> Users:
     """Read and validate a user table written by :func:`save_users`."""
+    arrays = read_npz(path)
     with reading(path):
-        with np.load(path, allow_pickle=False) as a:
-            arrays = {name: a[name] for name in _USER_ARRAYS}
+        if sorted(arrays) != sorted(_USER_ARRAYS):
+            raise ValueError(f"expected the arrays {list(_USER_ARRAYS)}, found {sorted(arrays)}")
         names = unpack_strings(arrays["gender_names"], arrays["gender_offsets"])
         ids = int_array(arrays["user_id"], "user_id")
         n = len(ids)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tokenize
 import warnings
 import zipfile
 import zlib
@@ -47,6 +48,11 @@ POINTER = "meta.json"
 _REQUIRED = ("meta.json", "config.json", "encoder.json", "weights.npz")
 #: What a version 1 directory held at its top level; removed once a new version is saved.
 _LEGACY = ("config.json", "encoder.json", "weights.npz", "user_tower", "movie_tower")
+#: The .npy header readers of the format versions numpy writes.
+_NPY_HEADERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
 #: What reading a damaged file can raise, from json, numpy's npz/zip reader and the validators.
 _READ_ERRORS = (
     OSError,
@@ -58,6 +64,8 @@ _READ_ERRORS = (
     AttributeError,
     OverflowError,
     RecursionError,
+    SyntaxError,
+    tokenize.TokenError,
     UnicodeDecodeError,
     zipfile.BadZipFile,
     zlib.error,
@@ -343,10 +351,40 @@ def _probe(bundle: ModelBundle, path: Path) -> None:
             raise ValueError("the towers give NaN or infinite values")
 
 
+def read_npz(path: Path) -> dict[str, npt.NDArray[Any]]:
+    """The arrays of an ``.npz`` file, each header checked against the member's real size.
+
+    ``np.load`` would allocate whatever shape a crafted header declares before finding the
+    data short; here a header whose shape and dtype do not match the stored bytes, an object
+    dtype (a pickle) or a duplicate name is a ModelDirError naming the file.
+    """
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    with reading(path), zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            name = info.filename.removesuffix(".npy")
+            if name in arrays or not info.filename.endswith(".npy"):
+                raise ValueError(f"unexpected member {info.filename!r}")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version not in _NPY_HEADERS:
+                    raise ValueError(f"{name}: unsupported .npy format version {version}")
+                shape, _, dtype = _NPY_HEADERS[version](member)
+                if dtype.hasobject:
+                    raise ValueError(f"{name} holds Python objects")
+                expected = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if expected != info.file_size - member.tell():
+                    raise ValueError(
+                        f"{name}: the header declares {expected} bytes, "
+                        f"the member holds {info.file_size - member.tell()}"
+                    )
+            with archive.open(info) as member:
+                arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
+    return arrays
+
+
 def _read_weights(path: Path) -> dict[str, FloatArray]:
     """The arrays of ``weights.npz``: finite float32, no pickles."""
-    with reading(path), np.load(path, allow_pickle=False) as npz:
-        weights = {k: npz[k] for k in npz.files}
+    weights = read_npz(path)
     for name, array in weights.items():
         if array.dtype != np.float32 or array.ndim not in (1, 2):
             raise ModelDirError(f"{path}: {name} is {array.dtype}[{array.ndim}d], not float32")

@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from fusionrec.catalog import int_array
 from fusionrec.data.tables import Ratings
-from fusionrec.export import reading
+from fusionrec.export import read_npz, reading
 
 
 class SeenItems:
@@ -78,9 +78,9 @@ class SeenItems:
         Users must be strictly increasing and offsets run from 0 to the number of movies
         without decreasing; anything else is a ModelDirError naming the file.
         """
+        arrays = read_npz(path)
         with reading(path):
-            with np.load(path, allow_pickle=False) as arrays:
-                users, offsets, movies = (arrays[k] for k in ("users", "offsets", "movies"))
+            users, offsets, movies = (arrays[k] for k in ("users", "offsets", "movies"))
             int_array(users, "users")
             int_array(offsets, "offsets", len(users) + 1)
             int_array(movies, "movies")
