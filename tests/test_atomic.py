@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,7 @@ def test_kill_9_mid_save_leaves_a_loadable_version(tmp_path: Path) -> None:
         from pathlib import Path
         from fusionrec.atomic import replace_directory
         root = Path({str(root)!r})
-        i = 0
+        i = int(sys.argv[1])
         print("ready", flush=True)
         while True:
             i += 1
@@ -142,14 +143,15 @@ def test_kill_9_mid_save_leaves_a_loadable_version(tmp_path: Path) -> None:
     )
     values = []
     for delay in (0.05, 0.13, 0.21, 0.34):
-        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+        start = str(values[-1] if values else 0)
+        proc = subprocess.Popen([sys.executable, "-c", script, start], stdout=subprocess.PIPE)
         assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
         time.sleep(delay)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         values.append(int(_load(root)))  # loads, whatever moment the kill hit
         assert len(_entries(root)) == 2  # and the load cleaned up after the killed save
-    assert values == sorted(values)
+    assert values == sorted(values)  # each process counts on from the last loaded value
 
 
 def test_a_non_empty_directory_that_is_no_model_is_not_overwritten(tmp_path: Path) -> None:
@@ -259,3 +261,26 @@ def test_modes_follow_the_umask(tmp_path: Path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o755, path
     assert stat.S_IMODE((version / "data.txt").stat().st_mode) == 0o644
     assert json.loads((root / POINTER).read_text())["format"] == "test"
+
+
+def test_concurrent_saves_are_serialized(tmp_path: Path) -> None:
+    root = tmp_path / "model"
+    _save(root, "start")
+    errors: list[BaseException] = []
+
+    def saves(tag: str) -> None:
+        try:
+            for i in range(8):
+                _save(root, f"{tag}{i}")
+                assert _load(root)[0] in "ab"
+        except BaseException as exc:  # reported below: a thread's exception is otherwise lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=saves, args=(tag,)) for tag in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert _load(root) in ("a7", "b7")
+    assert len(_entries(root)) == 2

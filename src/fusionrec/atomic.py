@@ -106,7 +106,7 @@ def replace_directory(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _prune(root, name, legacy)
+        _prune(root, pointer, name, legacy)
 
 
 def load_directory(
@@ -198,7 +198,7 @@ def prune_directory(root: Path, pointer: str, *, legacy: tuple[str, ...] = ()) -
         return
     try:
         with _locked(root, blocking=False):
-            _prune(root, current, legacy)
+            _prune(root, pointer, current, legacy)
     except (BlockingIOError, PermissionError, OSError):
         return  # a writer is busy, or the directory is read-only: leave it as it is
 
@@ -270,12 +270,12 @@ def _sync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _prune(root: Path, current: str, legacy: tuple[str, ...]) -> None:
-    """Remove temporary folders, versions other than ``current`` and ``legacy`` entries."""
+def _prune(root: Path, pointer: str, current: str, legacy: tuple[str, ...]) -> None:
+    """Remove temporary folders and pointer files, other versions and ``legacy`` entries."""
     for entry in root.iterdir():
         name = entry.name
         stale = (
-            name.startswith(_TMP_PREFIX)
+            name.startswith((_TMP_PREFIX, f".{pointer}."))
             or (_VERSION_NAME.fullmatch(name) is not None and name != current)
             or name in legacy
         )
