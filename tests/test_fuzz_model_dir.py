@@ -28,7 +28,7 @@ from fusionrec.errors import FusionrecError
 pytestmark = pytest.mark.fuzz
 
 FUZZ = settings(
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")),
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "100")),
     deadline=None,
     derandomize=os.environ.get("FUZZ_RANDOM") is None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
