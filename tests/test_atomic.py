@@ -161,6 +161,12 @@ def test_a_non_empty_directory_that_is_no_model_is_not_overwritten(tmp_path: Pat
     assert _entries(tmp_path) == ["precious.txt"]
 
 
+def test_a_file_in_the_way_is_a_model_dir_error(tmp_path: Path) -> None:
+    (tmp_path / "model").write_text("not a directory")
+    with pytest.raises(ModelDirError, match="not a directory"):
+        _save(tmp_path / "model", "x")
+
+
 def test_a_legacy_flat_directory_is_replaced_and_its_files_removed(tmp_path: Path) -> None:
     root = tmp_path / "model"
     root.mkdir()

@@ -88,6 +88,8 @@ def replace_directory(
     a ``legacy`` entry is refused rather than overwritten.
     """
     root = Path(root).absolute()
+    if root.exists() and not root.is_dir():
+        raise ModelDirError(f"{root} exists and is not a directory")
     root.mkdir(parents=True, exist_ok=True)
     _check_replaceable(root, pointer, legacy)
     with _locked(root, blocking=True):
@@ -214,8 +216,6 @@ def _is_entry(value: object) -> bool:
 
 
 def _check_replaceable(root: Path, pointer: str, legacy: tuple[str, ...]) -> None:
-    if not root.is_dir():
-        raise ModelDirError(f"{root} exists and is not a directory")
     names = {p.name for p in root.iterdir()}
     if names and pointer not in names and not names & set(legacy):
         raise ModelDirError(
