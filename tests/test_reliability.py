@@ -263,9 +263,9 @@ def test_numpy_integer_ids_are_accepted(rec: FusionRecommender) -> None:
     user = rec.bundle.encoder.user_ids[0]
     movies = rec.movies.movie_id[:3]
     assert rec.recommend(user, k=3) == rec.recommend(int(user), k=3)
-    np.testing.assert_array_equal(
-        rec.predict(user, movies), rec.predict(int(user), movies.tolist())
-    )
+    expected = rec.predict(int(user), movies.tolist())
+    np.testing.assert_array_equal(rec.predict(user, movies), expected)
+    np.testing.assert_array_equal(rec.predict(user, iter(movies.tolist())), expected)
     with pytest.raises(ValidationError, match="movie id"):
         rec.predict(int(user), movies.astype(np.float64))
 

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import shutil
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -666,8 +666,8 @@ def _exact_ids(values: object, what: str) -> npt.NDArray[np.int64]:
         return arr.astype(np.int64)
     if isinstance(values, np.ndarray):
         items: Sequence[object] = values.ravel().tolist()
-    elif isinstance(values, Sequence) and not isinstance(values, (str, bytes)):
-        items = values
+    elif isinstance(values, Iterable) and not isinstance(values, (str, bytes, Mapping)):
+        items = list(values)  # a list, a range, a pandas Series...
     else:
         items = [values]
     out = []
