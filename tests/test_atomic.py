@@ -156,9 +156,10 @@ def test_kill_9_mid_save_leaves_a_loadable_version(tmp_path: Path) -> None:
 
 def test_a_non_empty_directory_that_is_no_model_is_not_overwritten(tmp_path: Path) -> None:
     (tmp_path / "precious.txt").write_text("keep me")
+    (tmp_path / "data.txt").write_text("a legacy name, but no pointer beside it")
     with pytest.raises(ModelDirError, match="refusing to overwrite"):
         _save(tmp_path, "x")
-    assert _entries(tmp_path) == ["precious.txt"]
+    assert _entries(tmp_path) == ["data.txt", "precious.txt"]
 
 
 def test_a_file_in_the_way_is_a_model_dir_error(tmp_path: Path) -> None:
@@ -170,6 +171,7 @@ def test_a_file_in_the_way_is_a_model_dir_error(tmp_path: Path) -> None:
 def test_a_legacy_flat_directory_is_replaced_and_its_files_removed(tmp_path: Path) -> None:
     root = tmp_path / "model"
     root.mkdir()
+    (root / POINTER).write_text('{"format_version": 0}')  # an older layout had it too
     (root / "data.txt").write_text("flat layout")
     _save(root, "versioned")
     assert _load(root) == "versioned"

@@ -363,3 +363,27 @@ def test_movies_table_type_is_kept(rec: FusionRecommender, saved: Path) -> None:
     loaded = FusionRecommender.load(saved)
     assert isinstance(loaded.movies, Movies)
     assert loaded.movies.title.tolist() == rec.movies.title.tolist()
+
+
+def test_a_version_1_directory_is_refused_then_replaced(
+    rec: FusionRecommender, tmp_path: Path
+) -> None:
+    old = tmp_path / "m"
+    (old / "model").mkdir(parents=True)
+    (old / "recommender.json").write_text(json.dumps({"format_version": 1, "occupations": []}))
+    (old / "users.npz").write_bytes(b"")
+    with pytest.raises(ModelDirError, match="format version 1 is not supported"):
+        FusionRecommender.load(old)
+    rec.save(old)
+    assert not (old / "model").exists() and not (old / "users.npz").exists()
+    assert FusionRecommender.load(old).bundle.encoder == rec.bundle.encoder
+
+
+def test_saving_into_a_directory_that_holds_no_model_is_refused(
+    rec: FusionRecommender, tmp_path: Path
+) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "notes.txt").write_text("the user's own folder")
+    with pytest.raises(ModelDirError, match="refusing to overwrite"):
+        rec.save(tmp_path)
+    assert (tmp_path / "model" / "notes.txt").read_text() == "the user's own folder"

@@ -83,9 +83,9 @@ def replace_directory(
     ``pointer`` (``header`` plus the version's name and a size and SHA-256 of every file),
     replaced atomically. A crash at any point leaves the previous pointer and version, or
     the new ones; leftovers (killed saves' temporary folders, superseded versions, and the
-    ``legacy`` entries of an older flat layout) are removed by the next save or load. Writers
-    hold an exclusive lock on ``root/.lock``. A non-empty ``root`` with neither ``pointer`` nor
-    a ``legacy`` entry is refused rather than overwritten.
+    ``legacy`` entries of an older flat layout, whose directories had ``pointer`` too) are
+    removed by the next save or load. Writers hold an exclusive lock on ``root/.lock``. A
+    non-empty ``root`` without ``pointer`` is refused rather than overwritten.
     """
     root = Path(root).absolute()
     if root.exists() and not root.is_dir():
@@ -217,7 +217,7 @@ def _is_entry(value: object) -> bool:
 
 def _check_replaceable(root: Path, pointer: str, legacy: tuple[str, ...]) -> None:
     names = {p.name for p in root.iterdir()}
-    if names and pointer not in names and not names & set(legacy):
+    if names and pointer not in names:  # legacy entries count only beside a pointer
         raise ModelDirError(
             f"{root} is a non-empty directory that holds no model ({pointer} missing): "
             "refusing to overwrite it; choose an empty or new path"
