@@ -370,8 +370,11 @@ class FusionRecommender:
     ) -> FusionRecommender:
         """Load what :meth:`save` wrote; the store reopens from its saved settings unless given.
 
-        ``store_options`` override saved store settings when reopening, e.g. ``{"token": ...}``
-        for a Milvus server (tokens are never saved).
+        A model directory is untrusted data, so the saved store is opened read-only (an
+        existing Faiss file or Milvus collection; nothing is created or written) and
+        credentials go only where the caller says: ``store_options`` override saved settings,
+        and a ``token`` needs a ``uri`` beside it (``{"uri": ..., "token": ...}``), else
+        ConfigError. To index into the saved store, pass ``{"read_only": False}`` or a store.
         """
         root = Path(path)
         if not root.is_dir():
@@ -403,8 +406,8 @@ class FusionRecommender:
         rec._movies = catalog.load_movies(root / "movies.json")
         rec._seen = SeenItems.load(root / "seen.npz")
         rec._occupations = tuple(state.get("occupations") or ML1M_OCCUPATIONS)
-        rec._store_settings = state.get("store")
-        rec._store_options = dict(store_options or {})
+        rec._store_settings = _saved_store_settings(state_file, state.get("store"))
+        rec._store_options = _serving_options(state_file, store_options)
         return rec
 
     def close(self) -> None:
@@ -651,6 +654,32 @@ class FusionRecommender:
             return np.asarray(user_vectors[rows] @ movie_vectors.T, dtype=np.float32)
 
         return metrics.evaluate_topn(score_fn, np.arange(len(eval_users)), seen_mask, relevant, k=k)
+
+
+#: Store options that carry credentials: sent only to a URI named by the caller.
+_CREDENTIAL_OPTIONS = ("token", "password", "api_key")
+
+
+def _saved_store_settings(state_file: Path, settings: Any) -> dict[str, Any] | None:
+    """The store settings a model directory holds: None or a mapping naming a backend."""
+    if settings is None:
+        return None
+    if not isinstance(settings, dict) or not isinstance(settings.get("backend"), str):
+        raise ModelDirError(f"{state_file}: 'store' must be an object with a string 'backend'")
+    return settings
+
+
+def _serving_options(state_file: Path, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """How load reopens the saved store: read-only unless asked, credentials to a given URI."""
+    out: dict[str, Any] = {"read_only": True, **dict(options or {})}
+    credentials = [name for name in _CREDENTIAL_OPTIONS if out.get(name)]
+    if credentials and "uri" not in out:
+        raise ConfigError(
+            f"store_options {credentials} would go to the store URI saved in {state_file}; a "
+            "model directory is not trusted with credentials: pass the server's 'uri' in "
+            "store_options too, or open the store yourself and pass store="
+        )
+    return out
 
 
 def _check_k(k: int) -> None:

@@ -48,7 +48,7 @@ def test_save_is_atomic_and_leaves_no_temp(tmp_path: Path) -> None:
     store.save(path)
     store.delete([7, 14])
     store.save(path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.faiss"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.faiss", "s.faiss.lock"]
     again = FaissStore.load(path)
     assert again.count() == 198 and again.settings()["index"] == "ivf"
 

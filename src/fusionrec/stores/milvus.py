@@ -181,6 +181,8 @@ class MilvusStore(VectorStore):
     IVF_SQ8 (server only); ``index_params`` / ``search_params`` override the defaults. Opening
     an existing collection reads its dimension and index; a different ``dim`` raises
     DimensionMismatchError and ``dim=None`` on a missing collection CollectionNotFoundError.
+    ``read_only=True`` opens an existing collection (and, on Lite, an existing file) without
+    creating, dropping or writing anything, and refuses upsert, delete, replace_all and flush.
     """
 
     backend = "milvus"
@@ -197,6 +199,7 @@ class MilvusStore(VectorStore):
         search_params: Mapping[str, Any] | None = None,
         batch_size: int = _BATCH,
         timeout: float | None = None,
+        read_only: bool = False,
     ) -> None:
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
             raise ConfigError(f"dim must be a positive integer, got {dim!r}")
@@ -210,9 +213,16 @@ class MilvusStore(VectorStore):
         # at Session consistency, which then has nothing left to wait for.
         self._strong_next_search = not self._local
         self._lite_path: Path | None = None
+        self._lite_file: tuple[int, int] | None = None  # (device, inode) of the open .db
+        self._read_only = bool(read_only)
         if self._local:
             self._lite_path = self._check_lite_path(uri)
             uri = str(self._lite_path)
+            if self._read_only and not self._lite_path.is_file():
+                raise CollectionNotFoundError(
+                    f"Milvus Lite file {self._lite_path} does not exist; a read-only store "
+                    "opens an existing file (index one first)"
+                )
         self._uri = uri
         self._collection = collection
         self._index_params_arg = dict(index_params or {})
@@ -227,6 +237,9 @@ class MilvusStore(VectorStore):
         if self._lite_path is not None:
             _LITE.acquire(self._lite_path)
             self._lite_acquired = True
+            with contextlib.suppress(OSError):
+                info = self._lite_path.stat()
+                self._lite_file = (info.st_dev, info.st_ino)
         try:
             pymilvus = _milvus()
             with self._translate("connect"):
@@ -258,10 +271,12 @@ class MilvusStore(VectorStore):
     def _open(self, dim: int | None, index: str | None) -> None:
         physical = self._resolve_physical()
         if physical is None:
-            if dim is None:
+            if dim is None or self._read_only:
+                hint = "pass dim=... to create it"
+                if self._read_only:
+                    hint = "a read-only store never creates one"
                 raise CollectionNotFoundError(
-                    f"collection {self._collection!r} does not exist at {self._uri}; "
-                    "pass dim=... to create it"
+                    f"collection {self._collection!r} does not exist at {self._uri}; {hint}"
                 )
             self._dim = dim
             self._index = self._check_index(index or "FLAT")
@@ -274,9 +289,9 @@ class MilvusStore(VectorStore):
             self._read_existing(physical, dim, index)
         self._physical = physical
         self._search_params = {**_SEARCH_DEFAULTS.get(self._index, {}), **self._search_params_arg}
-        if self._local:
+        if self._local and not self._read_only:
             self._drop_orphans()
-        else:
+        elif not self._local:
             self._count()  # a strong read: this client's searches now see earlier writes
 
     def _check_index(self, index: str) -> str:
@@ -446,6 +461,35 @@ class MilvusStore(VectorStore):
         return self._physical
 
     @property
+    def read_only(self) -> bool:
+        """Whether this store was opened to read only."""
+        return self._read_only
+
+    def _check_writable(self, what: str) -> None:
+        """Refuse a write on a read-only store or on a Lite file deleted while open."""
+        if self._read_only:
+            raise StoreError(
+                f"Milvus {what} refused: collection {self._collection!r} at {self._uri} is open "
+                "read-only; open a store with read_only=False to write"
+            )
+        self._check_lite_file()
+
+    def _check_lite_file(self) -> None:
+        """StoreError if the Lite file this store opened was deleted or replaced since."""
+        if self._lite_path is None or self._lite_file is None:
+            return
+        try:
+            info = self._lite_path.stat()
+            same = (info.st_dev, info.st_ino) == self._lite_file
+        except OSError:
+            same = False
+        if not same:
+            raise StoreError(
+                f"Milvus Lite file {self._lite_path} was deleted or replaced while this store "
+                "had it open: writes cannot reach it; close the store and open it again"
+            )
+
+    @property
     def physical_collection(self) -> str:
         """The physical collection the logical name currently resolves to."""
         return self._physical
@@ -504,6 +548,7 @@ class MilvusStore(VectorStore):
                 ) from exc
             if "Open local milvus failed" in text and self._lite_path is not None:
                 _probe_lite_lock(self._lite_path)
+            self._check_lite_file()
             raise StoreError(f"Milvus {what} failed at {self._uri}: {text}") from exc
 
     # -- hooks ---------------------------------------------------------------------------
@@ -554,11 +599,13 @@ class MilvusStore(VectorStore):
                     self._client.upsert(name, chunk, timeout=self._timeout)
 
     def _upsert(self, ids: IdArray, vectors: FloatMatrix, metadata: list[dict[str, Any]]) -> None:
+        self._check_writable("upsert")
         with self._write_lock:
             self._write(self._target(), ids, vectors, metadata, insert=False)
             self._strong_next_search = not self._local
 
     def _delete(self, ids: IdArray) -> None:
+        self._check_writable("delete")
         with self._write_lock, self._translate("delete"):
             for start in range(0, ids.size, self._batch):
                 chunk = ids[start : start + self._batch].tolist()
@@ -666,6 +713,7 @@ class MilvusStore(VectorStore):
         interim index of lower recall; call this after a bulk load (replace_all does).
         """
         self._check_open()
+        self._check_writable("flush")
         if self._local:
             with self._translate("flush"):
                 self._client.flush(self._physical)
@@ -716,6 +764,7 @@ class MilvusStore(VectorStore):
     def _replace_all(
         self, ids: IdArray, vectors: FloatMatrix, metadata: list[dict[str, Any]]
     ) -> None:
+        self._check_writable("replace_all")
         with self._write_lock:
             old = self._physical
             match = re.search(_VERSION_RE, old)
