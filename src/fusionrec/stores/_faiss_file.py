@@ -1,4 +1,4 @@
-"""The saved FaissStore file: an ``.npz`` (zip of ``.npy``) of named arrays sealed with a SHA-256 checksum.
+"""The saved FaissStore file: a zip of ``.npy`` arrays sealed with a SHA-256 checksum.
 
 Reading never hands Faiss bytes it has not checked: the zip's members, each ``.npy`` header
 and the checksum over every member are verified first, and a flat index's binary layout is

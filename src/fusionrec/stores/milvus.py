@@ -16,7 +16,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +159,19 @@ def _string_list(values: Any) -> str:
     return "[" + ", ".join(json.dumps(str(v)) for v in values) + "]"
 
 
+_INT64_MIN = -(2**63)
+
+
+def id_in(ids: Iterable[int]) -> str:
+    """``id in [...]`` for Milvus; its parser reads -2**63 as an overflow, so that id is
+    matched as ``id < -2**63 + 1`` instead (an id list must never silently match less)."""
+    values = list(ids)
+    expr = f"id in [{', '.join(str(i) for i in values if i != _INT64_MIN)}]"
+    if _INT64_MIN in values:
+        expr = f"({expr} or id < {_INT64_MIN + 1})"
+    return expr
+
+
 def filter_expression(flt: Filter | None) -> str:
     """Translate a Filter into a Milvus boolean expression ("" for no filter)."""
     if flt is None:
@@ -170,7 +183,7 @@ def filter_expression(flt: Filter | None) -> str:
         lo, hi = flt.year_between
         parts.append(f"(year >= {lo} and year <= {hi})")
     if flt.ids is not None:
-        parts.append(f"id in [{', '.join(str(i) for i in flt.ids)}]")
+        parts.append(id_in(flt.ids))
     return " and ".join(parts)
 
 
@@ -609,7 +622,7 @@ class MilvusStore(VectorStore):
         with self._write_lock, self._translate("delete"):
             for start in range(0, ids.size, self._batch):
                 chunk = ids[start : start + self._batch].tolist()
-                self._client.delete(self._target(), filter=f"id in {chunk}", timeout=self._timeout)
+                self._client.delete(self._target(), filter=id_in(chunk), timeout=self._timeout)
             self._strong_next_search = not self._local
 
     def _count(self) -> int:
@@ -628,7 +641,7 @@ class MilvusStore(VectorStore):
                 chunk = ids[start : start + self._batch].tolist()
                 rows = self._client.query(
                     name,
-                    filter=f"id in {chunk}",
+                    filter=id_in(chunk),
                     output_fields=self._output(["id", "vector"]),
                     consistency_level="Strong",
                 )
