@@ -167,9 +167,10 @@ def id_in(ids: Iterable[int]) -> str:
     matched as ``id < -2**63 + 1`` instead (an id list must never silently match less)."""
     values = list(ids)
     expr = f"id in [{', '.join(str(i) for i in values if i != _INT64_MIN)}]"
-    if _INT64_MIN in values:
-        expr = f"({expr} or id < {_INT64_MIN + 1})"
-    return expr
+    if _INT64_MIN not in values:
+        return expr
+    lowest = f"id < {_INT64_MIN + 1}"
+    return lowest if len(values) == 1 else f"({expr} or {lowest})"
 
 
 def filter_expression(flt: Filter | None) -> str:
