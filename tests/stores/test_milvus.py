@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -282,3 +284,19 @@ def test_id_lists_match_the_lowest_int64(tmp_path: Path) -> None:
         assert sorted(h.id for h in hits) == [-(2**63), 5]
         store.delete([-(2**63)])
         assert store.count() == 2
+
+
+def test_read_only_leaves_a_foreign_sqlite_file_alone(tmp_path: Path) -> None:
+    """Milvus Lite writes its tables into any SQLite file it opens: a model directory could
+    otherwise point a read-only store at another application's database."""
+    path = tmp_path / "app.db"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE t (x)")
+        db.commit()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="not a Milvus Lite file"):
+        MilvusStore(str(path), read_only=True)
+    (tmp_path / "junk.db").write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(StoreError, match="not a Milvus Lite file"):
+        MilvusStore(str(tmp_path / "junk.db"), read_only=True)
+    assert path.read_bytes() == before

@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import json
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -143,6 +144,28 @@ def _probe_lite_lock(path: Path) -> None:
         fcntl.lockf(handle, fcntl.LOCK_UN)
 
 
+def _check_lite_file_kind(path: Path) -> None:
+    """Refuse, before Milvus Lite touches it, a file that is missing or not a Milvus Lite db.
+
+    Milvus Lite adds its tables to any SQLite file it opens, so a read-only store checks,
+    through a read-only SQLite connection, that the file already holds them.
+    """
+    if not path.is_file():
+        raise CollectionNotFoundError(
+            f"Milvus Lite file {path} does not exist; a read-only store opens an existing "
+            "file (index one first)"
+        )
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+            found = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'collection_meta'"
+            ).fetchone()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path} is not a Milvus Lite file ({exc})") from exc
+    if found is None:
+        raise StoreError(f"{path} is not a Milvus Lite file (no Milvus tables in it)")
+
+
 def _flatten_index(info: Mapping[str, Any]) -> dict[str, str]:
     """describe_index output with nested ``params`` (dict or JSON) merged, values as str."""
     out: dict[str, str] = {}
@@ -232,11 +255,8 @@ class MilvusStore(VectorStore):
         if self._local:
             self._lite_path = self._check_lite_path(uri)
             uri = str(self._lite_path)
-            if self._read_only and not self._lite_path.is_file():
-                raise CollectionNotFoundError(
-                    f"Milvus Lite file {self._lite_path} does not exist; a read-only store "
-                    "opens an existing file (index one first)"
-                )
+            if self._read_only:
+                _check_lite_file_kind(self._lite_path)
         self._uri = uri
         self._collection = collection
         self._index_params_arg = dict(index_params or {})
