@@ -234,6 +234,7 @@ def test_read_only_creates_and_writes_nothing(tmp_path: Path) -> None:
     uri = str(tmp_path / "ro.db")
     with MilvusStore(uri, collection="movies", dim=8) as writer:
         writer.upsert(*random_items(6, 8))
+    before = sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir())
     with pytest.raises(CollectionNotFoundError, match="read-only store never creates"):
         MilvusStore(uri, collection="other", dim=8, read_only=True)
     with MilvusStore(uri, collection="movies", read_only=True) as reader:
@@ -247,6 +248,7 @@ def test_read_only_creates_and_writes_nothing(tmp_path: Path) -> None:
         ):
             with pytest.raises(StoreError, match="read-only"):
                 write()
+    assert sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir()) == before
     with MilvusStore(uri, collection="movies") as writer:
         assert writer.count() == 6
         assert json.loads((tmp_path / ".ro.db.collections.json").read_text()) == {
