@@ -9,14 +9,16 @@ few kilobytes, so the suite stays within seconds.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import faiss
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fusionrec.errors import FusionrecError, StoreError
-from fusionrec.stores import FaissStore
+from fusionrec.stores import FaissStore, _faiss_file
 from fusionrec.testing import hit_ids, random_items, random_queries
 
 _DIM = 4
@@ -121,3 +123,57 @@ def test_foreign_and_empty_files_are_refused(tmp_path: Path) -> None:
     path.write_bytes(b"")
     with pytest.raises(StoreError):
         FaissStore.load(path)
+
+
+def _resealed(original: FaissStore, path: Path, **changes: Any) -> None:
+    """Write ``original`` with some parts replaced and a valid checksum (a crafted file)."""
+    state = original._state
+    ids = np.array(sorted(state.meta), dtype=np.int64)
+    parts: dict[str, Any] = {
+        "header": {
+            "dim": original.dim,
+            "index": original.index_type,
+            "params": {},
+            "count": len(ids),
+            "dead": state.dead,
+        },
+        "index": faiss.serialize_index(state.index),
+        "label_to_id": state.label_to_id,
+        "ids": ids,
+        "meta": [state.meta[int(i)] for i in ids],
+    }
+    parts.update(changes)
+    path.write_bytes(_faiss_file.encode(**parts))
+
+
+def test_crafted_files_with_valid_checksums_are_refused(
+    originals: dict[str, tuple[bytes, FaissStore]], tmp_path: Path
+) -> None:
+    """The checksum only catches accidents; the parts must still agree with each other, and a
+    flat index's bytes must have exactly the layout Faiss expects before Faiss parses them."""
+    _, flat = originals["flat"]
+    path = tmp_path / "crafted.faiss"
+    _resealed(flat, path)
+    assert FaissStore.load(path).count() == flat.count()  # the helper itself writes valid files
+    raw = np.array(faiss.serialize_index(flat._state.index))
+    longer = raw.copy()
+    longer[8:16] = np.frombuffer(np.int64(10**9).tobytes(), np.uint8)  # ntotal
+    ids = np.array(sorted(flat._state.meta), dtype=np.int64)
+    header = {"dim": _DIM, "index": "flat", "params": {}, "count": len(ids), "dead": 0}
+    crafted = [
+        {"index": longer},
+        {"index": raw[:-4]},
+        {"index": np.frombuffer(b"IHNf" + raw.tobytes()[4:], np.uint8)},
+        {"header": {**header, "count": len(ids) + 1}},
+        {"header": {**header, "dead": 1}},
+        {"header": {**header, "dim": _DIM + 1}},
+        {"header": {**header, "index": "pq"}},
+        {"header": {**header, "params": {"M": 4}}},
+        {"ids": ids[::-1].copy()},
+        {"label_to_id": np.roll(flat._state.label_to_id, 1) * 0},
+        {"meta": [{"title": "x"}] * len(ids)},
+    ]
+    for change in crafted:
+        _resealed(flat, path, **change)
+        with pytest.raises(StoreError):
+            FaissStore.load(path)
