@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -78,12 +79,14 @@ def encode(
 def decode(path: Path) -> StoreFile:
     """Read and verify a saved store; StoreError if anything is missing, altered or foreign."""
     try:
-        data = path.read_bytes()
+        handle = path.open("rb")
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise StoreError(f"{path}: cannot read the Faiss store ({exc})") from exc
-    arrays = _members(path, data)
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        arrays = _members(path, handle, size)
     checksum = bytes(arrays.pop(_CHECKSUM)).decode("ascii", errors="replace")
     if checksum != _digest(arrays):
         raise StoreError(f"{path}: checksum mismatch, the Faiss store file is corrupted")
@@ -101,7 +104,8 @@ def check_flat_index(path: Path, raw: npt.NDArray[np.uint8], dim: int, ntotal: i
     """Refuse a serialized flat inner-product index whose layout is not exactly as expected."""
     if raw.size < _FLAT_HEAD.size:
         raise StoreError(f"{path}: the flat index is truncated")
-    fourcc, d, n, _, _, trained, metric, length = _FLAT_HEAD.unpack_from(raw.tobytes())
+    head = raw[: _FLAT_HEAD.size].tobytes()
+    fourcc, d, n, _, _, trained, metric, length = _FLAT_HEAD.unpack(head)
     expected = _FLAT_HEAD.size + 4 * ntotal * dim
     if (
         fourcc != _FLAT_FOURCC
@@ -112,11 +116,11 @@ def check_flat_index(path: Path, raw: npt.NDArray[np.uint8], dim: int, ntotal: i
         raise StoreError(f"{path}: the flat index does not match its header (dim, count)")
 
 
-def _members(path: Path, data: bytes) -> dict[str, npt.NDArray[Any]]:
+def _members(path: Path, handle: IO[bytes], size: int) -> dict[str, npt.NDArray[Any]]:
     """Every expected member, read from the zip (CRC-checked) and from its ``.npy`` header."""
     wanted = {*_MEMBERS, _CHECKSUM}
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        with zipfile.ZipFile(handle) as archive:
             infos = archive.infolist()
             names = {info.filename.removesuffix(".npy") for info in infos}
             if len(infos) != len(wanted) or names != wanted:
@@ -126,7 +130,7 @@ def _members(path: Path, data: bytes) -> dict[str, npt.NDArray[Any]]:
                 )
             out: dict[str, npt.NDArray[Any]] = {}
             for info in infos:
-                if info.compress_type != zipfile.ZIP_STORED or info.file_size > len(data):
+                if info.compress_type != zipfile.ZIP_STORED or info.file_size > size:
                     raise StoreError(f"{path}: member {info.filename} has an impossible size")
                 name = info.filename.removesuffix(".npy")
                 dtype = _MEMBERS.get(name, np.dtype(np.uint8))
@@ -155,11 +159,12 @@ def _read_npy(path: Path, name: str, raw: bytes, dtype: np.dtype[Any]) -> npt.ND
             raise ValueError(f"npy version {version}")
     except (ValueError, SyntaxError, TypeError) as exc:
         raise StoreError(f"{path}: member {name} has a bad array header ({exc})") from exc
-    body = raw[stream.tell() :]
-    if found != dtype or len(shape) != 1 or shape[0] * dtype.itemsize != len(body):
+    start = stream.tell()
+    if found != dtype or len(shape) != 1 or shape[0] * dtype.itemsize != len(raw) - start:
         raise StoreError(f"{path}: member {name} is not a 1-D {dtype} array of its stored size")
     del fortran  # a 1-D array reads the same in either order
-    out: npt.NDArray[Any] = np.frombuffer(body, dtype=dtype).copy()
+    # A read-only view of the member's bytes; callers copy what they will modify.
+    out: npt.NDArray[Any] = np.frombuffer(raw, dtype=dtype, offset=start)
     return out
 
 
@@ -167,7 +172,7 @@ def _digest(arrays: dict[str, npt.NDArray[Any]]) -> str:
     """SHA-256 over every member, each prefixed by its name and length (no ambiguity)."""
     hasher = hashlib.sha256()
     for name in _MEMBERS:
-        body = np.ascontiguousarray(arrays[name], dtype=_MEMBERS[name]).tobytes()
-        hasher.update(f"{name}:{len(body)}:".encode())
-        hasher.update(body)
+        body = np.ascontiguousarray(arrays[name], dtype=_MEMBERS[name])
+        hasher.update(f"{name}:{body.nbytes}:".encode())
+        hasher.update(body.view(np.uint8).data)
     return hasher.hexdigest()

@@ -600,7 +600,8 @@ _INDEX_CLASSES = {"flat": "IndexFlatIP", "hnsw": "IndexHNSWFlat", "ivf": "IndexI
 
 def _read_state(path: Path, store: FaissStore, saved: _faiss_file.StoreFile) -> _State:
     """The store content of a verified file, after checking that its parts agree."""
-    header, labels, ids, meta = saved.header, saved.label_to_id, saved.ids, saved.meta
+    header, ids, meta = saved.header, saved.ids, saved.meta
+    labels = saved.label_to_id.copy()  # tombstoning writes into it
     count, dead = header.get("count"), header.get("dead")
     live = np.flatnonzero(labels >= 0)
     if (
@@ -608,9 +609,9 @@ def _read_state(path: Path, store: FaissStore, saved: _faiss_file.StoreFile) -> 
         or dead != labels.size - live.size
         or np.any(labels < -1)
         or (store._kind == "flat" and dead)
-        or np.unique(ids).size != ids.size
+        or np.any(ids[1:] <= ids[:-1])  # saved sorted and unique
         or not np.array_equal(np.sort(labels[live]), ids)
-        or not all(isinstance(m, dict) and m.keys() == _META_KEYS for m in meta)
+        or not _all_metadata(meta)
     ):
         raise StoreError(f"{path} is inconsistent: index, ids and metadata disagree")
     if saved.index.size == 0:
@@ -642,7 +643,15 @@ def _read_state(path: Path, store: FaissStore, saved: _faiss_file.StoreFile) -> 
     )
 
 
-_META_KEYS = {"title", "genres", "year"}
+_META_KEYS = dict.fromkeys(("title", "genres", "year")).keys()
+
+
+def _all_metadata(meta: list[Any]) -> bool:
+    """Whether every entry is a dict with exactly the metadata keys (one C-level pass)."""
+    try:
+        return all(map(_META_KEYS.__eq__, map(dict.keys, meta)))
+    except TypeError:  # an entry that is not a dict
+        return False
 
 
 def _copy_meta(meta: dict[str, Any]) -> dict[str, Any]:
