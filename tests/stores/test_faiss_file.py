@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fusionrec.errors import FusionrecError, StoreError
+from fusionrec.errors import CollectionNotFoundError, FusionrecError, StoreError
 from fusionrec.stores import FaissStore, _faiss_file
 from fusionrec.testing import hit_ids, random_items, random_queries
 
@@ -130,6 +130,8 @@ def test_foreign_and_empty_files_are_refused(tmp_path: Path) -> None:
     path.write_bytes(b"")
     with pytest.raises(StoreError):
         FaissStore.load(path)
+    with pytest.raises(CollectionNotFoundError, match="no saved Faiss store"):
+        FaissStore.load(tmp_path / "missing.faiss")
 
 
 def _resealed(original: FaissStore, path: Path, **changes: Any) -> None:

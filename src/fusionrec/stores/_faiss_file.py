@@ -21,7 +21,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from fusionrec.errors import StoreError
+from fusionrec.errors import CollectionNotFoundError, StoreError
 
 FORMAT = "fusionrec.faiss-store"
 VERSION = 2
@@ -80,8 +80,8 @@ def decode(path: Path) -> StoreFile:
     """Read and verify a saved store; StoreError if anything is missing, altered or foreign."""
     try:
         handle = path.open("rb")
-    except FileNotFoundError:
-        raise
+    except FileNotFoundError as exc:
+        raise CollectionNotFoundError(f"{path}: no saved Faiss store there") from exc
     except OSError as exc:
         raise StoreError(f"{path}: cannot read the Faiss store ({exc})") from exc
     with handle:
