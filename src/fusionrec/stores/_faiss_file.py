@@ -93,7 +93,7 @@ def decode(path: Path) -> StoreFile:
     try:
         header = json.loads(bytes(arrays["header"]).decode())
         meta = json.loads(bytes(arrays["meta"]).decode())
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise StoreError(f"{path}: unreadable header or metadata ({exc})") from exc
     if not isinstance(header, dict) or not isinstance(meta, list):
         raise StoreError(f"{path}: header or metadata of the wrong type")
@@ -142,7 +142,7 @@ def _members(path: Path, handle: IO[bytes], size: int) -> dict[str, npt.NDArray[
         raise StoreError(
             f"{path}: not a complete fusionrec Faiss store (truncated or wrong file): {exc}"
         ) from exc
-    except (NotImplementedError, RuntimeError, KeyError, UnicodeDecodeError) as exc:
+    except (NotImplementedError, RuntimeError, KeyError, struct.error, OverflowError) as exc:
         raise StoreError(f"{path}: not a fusionrec Faiss store ({exc})") from exc
 
 
