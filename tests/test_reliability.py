@@ -189,7 +189,7 @@ def test_non_utf8_encoder_json_is_a_model_dir_error(copy: Path, reseal: Reseal) 
         ("occupations", 5, "occupations must be a non-empty list"),
         ("occupations", "abc", "occupations must be a non-empty list"),
         ("occupations", [], "occupations must be a non-empty list"),
-        ("store", [1], "store must be an object"),
+        ("store", [1], "'store' must be an object"),
     ],
 )
 def test_bad_state_values_are_model_dir_errors(

@@ -392,10 +392,13 @@ class FusionRecommender:
     ) -> FusionRecommender:
         """Load what :meth:`save` wrote; the store reopens from its saved settings unless given.
 
-        ``store_options`` override saved store settings when reopening, e.g. ``{"token": ...}``
-        for a Milvus server (tokens are never saved). The directory is untrusted data: every
-        file is checked against the checksums ``recommender.json`` lists and validated, and
-        any damage is a ModelDirError naming the file.
+        A model directory is untrusted data. Every file is checked against the checksums
+        ``recommender.json`` lists and validated; any damage is a ModelDirError naming the
+        file. The saved store is opened read-only (an existing Faiss file or Milvus
+        collection; nothing is created or written) and credentials go only where the caller
+        says: ``store_options`` override saved settings, and a ``token`` needs a ``uri`` beside
+        it (``{"uri": ..., "token": ...}``), else ConfigError. To index into the saved store,
+        pass ``{"read_only": False}`` or a store.
         """
         root = Path(path)
         if not root.is_dir():
@@ -410,7 +413,7 @@ class FusionRecommender:
         rec._seen = saved.seen
         rec._occupations = saved.occupations
         rec._store_settings = state.get("store")
-        rec._store_options = dict(store_options or {})
+        rec._store_options = _serving_options(saved.path / _STATE_FILE, store_options)
         return rec
 
     def close(self) -> None:
@@ -681,6 +684,32 @@ def _exact_ids(values: object, what: str) -> npt.NDArray[np.int64]:
     return np.asarray(out, dtype=np.int64)
 
 
+#: Store options that carry credentials: sent only to a URI named by the caller.
+_CREDENTIAL_OPTIONS = ("token", "password", "api_key")
+
+
+def _saved_store_settings(state_file: Path, settings: Any) -> dict[str, Any] | None:
+    """The store settings a model directory holds: None or a mapping naming a backend."""
+    if settings is None:
+        return None
+    if not isinstance(settings, dict) or not isinstance(settings.get("backend"), str):
+        raise ModelDirError(f"{state_file}: 'store' must be an object with a string 'backend'")
+    return settings
+
+
+def _serving_options(state_file: Path, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """How load reopens the saved store: read-only unless asked, credentials to a given URI."""
+    out: dict[str, Any] = {"read_only": True, **dict(options or {})}
+    credentials = [name for name in _CREDENTIAL_OPTIONS if out.get(name)]
+    if credentials and "uri" not in out:
+        raise ConfigError(
+            f"store_options {credentials} would go to the store URI saved in {state_file}; a "
+            "model directory is not trusted with credentials: pass the server's 'uri' in "
+            "store_options too, or open the store yourself and pass store="
+        )
+    return out
+
+
 def _check_k(k: int) -> None:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValidationError(f"k must be a positive integer, got {k!r}")
@@ -777,8 +806,7 @@ def _read_saved(version: Version) -> _Saved:
         raise ModelDirError(
             f"{state_file}: occupations must be a non-empty list of names, got {occupations!r:.80}"
         )
-    if not isinstance(state.get("store"), (dict, type(None))):
-        raise ModelDirError(f"{state_file}: store must be an object or null")
+    _saved_store_settings(state_file, state.get("store"))
     return _Saved(
         path=root,
         bundle=read_model_files(root / "model"),
