@@ -46,10 +46,13 @@ _STATE_FILE = "recommender.json"
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended movie; ``score`` is its predicted rating (5 x cosine for the reference).
+    """One recommended movie, in the order of a ranked list.
 
-    Lists come in the store's ranking order. With a separate retrieval head (the ``default``
-    preset) that order is the retrieval score's, so ``score`` need not fall down the list.
+    ``score`` is what the list is ranked by, so it never rises down a list: the store's
+    similarity, the inner product of unit vectors (cosine, in [-1, 1]). ``rating`` is the
+    model's predicted rating of the movie for the user, where there is one (``recommend``);
+    it need not fall down the list when a separate retrieval head ranks (the ``default``
+    preset), and it is None for :meth:`FusionRecommender.similar_movies`.
     """
 
     movie_id: int
@@ -57,15 +60,17 @@ class Recommendation:
     genres: tuple[str, ...]
     year: int
     score: float
+    rating: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (genres as a list)."""
+        """JSON-ready fields (genres as a list): the one JSON form of a recommendation."""
         return {
             "movie_id": self.movie_id,
             "title": self.title,
             "genres": list(self.genres),
             "year": self.year,
             "score": self.score,
+            "rating": self.rating,
         }
 
 
@@ -247,33 +252,45 @@ class FusionRecommender:
         exclude_seen: bool = True,
         filter: Filter | None = None,
     ) -> list[list[Recommendation]]:
-        """Recommendations for many users in one store search (the fast path)."""
+        """Recommendations for many users in one store search (the fast path).
+
+        One store round trip: the hits carry their metadata, and an empty store is told
+        apart from a filter nothing passes only when every list comes back empty.
+        """
         _check_k(k)
         features, ids = self._user_features(user_ids, ages, genders, occupations)
         bundle = self._require_bundle()
-        store = self._require_indexed()
-        queries = bundle.user_vectors(features)
+        store = self.store
+        queries, rating_vectors = bundle.user_serving_vectors(features)
         exclude = None
         if exclude_seen and ids is not None:
             seen = self._require_seen()
-            exclude = [seen.of(int(u)).tolist() for u in ids]
+            exclude = [seen.of(int(u)) for u in ids]
         results = store.search(queries, k, filter=filter, exclude_ids=exclude)
-        return self._to_recommendations(results, bundle, features)
+        if not any(results):
+            _require_items(store)
+        return self._to_recommendations(results, bundle, features, rating_vectors)
 
     def similar_movies(
         self, movie_id: int, k: int = 10, filter: Filter | None = None
     ) -> list[Recommendation]:
-        """Movies whose vectors lie closest to ``movie_id``'s; score is 5 x inner product."""
+        """Movies whose vectors lie closest to ``movie_id``'s; score is that similarity.
+
+        ``score`` is the inner product of the two movies' unit vectors (cosine), which the
+        list is ranked by; ``rating`` is None (no user to predict for).
+        """
         _check_k(k)
-        store = self._require_indexed()
+        self._require_bundle()
+        store = self.store
         items = store.get([int(movie_id)])
         if not items:
+            _require_items(store)
             raise ValidationError(
                 f"movie id {movie_id} is not in the store: index it with index_movies() "
                 "or add_movies() first"
             )
         hits = store.search(items[0].vector, k, filter=filter, exclude_ids=[int(movie_id)])[0]
-        return [_recommendation(hit, 5.0 * hit.score) for hit in hits]
+        return [_recommendation(hit, None) for hit in hits]
 
     def predict(
         self, user: int | Mapping[str, Any], movie_ids: int | Sequence[int]
@@ -449,13 +466,6 @@ class FusionRecommender:
             raise NotFittedError("the model is not trained: call fit() or load() first")
         return self._seen
 
-    def _require_indexed(self) -> VectorStore:
-        self._require_bundle()
-        store = self.store
-        if store.count() == 0:
-            raise NotFittedError("the vector store is empty: call index_movies() first")
-        return store
-
     def _set_users(self, users: Users) -> None:
         self._users = users
         self._user_order = np.argsort(users.user_id, kind="stable").astype(np.int64)
@@ -582,19 +592,31 @@ class FusionRecommender:
         return np.asarray(bundle.ratings(scores[:, None], rows)[:, 0], dtype=np.float32)
 
     def _to_recommendations(
-        self, results: list[list[Hit]], bundle: ModelBundle, features: UserFeatures
+        self,
+        results: list[list[Hit]],
+        bundle: ModelBundle,
+        features: UserFeatures,
+        rating_vectors: npt.NDArray[np.float32],
     ) -> list[list[Recommendation]]:
-        """Each row's hits with their predicted ratings, rated for all rows in one pass."""
+        """Each row's hits, scored by the store's similarity and rated in one pass for all rows.
+
+        ``rating_vectors`` are the users' rating-head vectors, one row per result row.
+        """
         flat = [h for hits in results for h in hits]
         if not flat:
             return [[] for _ in results]
-        rows = np.repeat(np.arange(len(results)), [len(hits) for hits in results])
-        if bundle.shared_vectors:  # the store's score is the rating score: map it
+        lengths = [len(hits) for hits in results]
+        rows = np.repeat(np.arange(len(results)), lengths)
+        if bundle.shared_vectors:  # the store's score is the rating head's inner product
             ip = np.asarray([h.score for h in flat], dtype=np.float32)
         else:  # a separate retrieval head ranked them: rate them with the rating head
             movies = self._hit_rating_vectors(flat, bundle)
-            ip = np.einsum("ij,ij->i", bundle.user_rating_vectors(features)[rows], movies)
-        ratings = iter(bundle.ratings(ip[:, None], features.take(rows))[:, 0].tolist())
+            ip = np.einsum("ij,ij->i", rating_vectors[rows], movies)
+        if min(lengths) == max(lengths):  # the common case: k hits a row, rated as one matrix
+            rated = bundle.ratings(ip.reshape(len(results), -1), features).ravel()
+        else:
+            rated = bundle.ratings(ip[:, None], features.take(rows))[:, 0]
+        ratings = iter(rated.tolist())
         return [[_recommendation(h, next(ratings)) for h in hits] for hits in results]
 
     def _hit_rating_vectors(self, hits: list[Hit], bundle: ModelBundle) -> npt.NDArray[np.float32]:
@@ -677,15 +699,22 @@ def _hit_movies(hits: list[Hit]) -> Movies:
     )
 
 
-def _recommendation(hit: Hit, score: float) -> Recommendation:
+def _recommendation(hit: Hit, rating: float | None) -> Recommendation:
     meta = hit.metadata
     return Recommendation(
-        movie_id=int(hit.id),
-        title=str(meta.get("title", "")),
-        genres=tuple(meta.get("genres", ())),
-        year=int(meta.get("year", 0)),
-        score=float(score),
+        int(hit.id),
+        str(meta.get("title", "")),
+        tuple(meta.get("genres", ())),
+        int(meta.get("year", 0)),
+        float(hit.score),
+        rating,
     )
+
+
+def _require_items(store: VectorStore) -> None:
+    """Raise NotFittedError if ``store`` holds nothing; asked only when a search found nothing."""
+    if store.count() == 0:
+        raise NotFittedError("the vector store is empty: call index_movies() first")
 
 
 def _rows_by_id(
