@@ -12,11 +12,11 @@ processes hits every operation alike:
 - ``known N``: ``recommend(user_id, k=10)`` (exclude_seen) for users with N = 10, 100, 1,000
   seen movies.
 
-It reports p50/p99 and each p50's ratio to the bare call's. With ``--crossover`` (on by
-default) it also times a Milvus store's two ways of excluding N seen ids, a filter expression
-and an over-fetch whose excess is dropped, at each N: the measurement behind the store's
-choice between them. The model (``--preset``) is trained for one epoch: latency does not
-depend on quality.
+It reports p50/p99 and each p50's ratio to the bare call's. Unless ``--no-crossover`` is
+given, it also times a Milvus store's two ways of excluding N ids from one search, a filter
+expression and an over-fetch whose excess is dropped, for N from 1 to 1,000: the measurement
+behind the store's choice between them (``milvus.EXCLUDE_OVERFETCH_MAX``). The model
+(``--preset``) is trained for one epoch: latency does not depend on quality.
 
     python benchmarks/bench_serving_path.py                      # ~3 min with the server
     python benchmarks/bench_serving_path.py --sizes 3883 --backends faiss,milvus-lite --calls 100
@@ -42,6 +42,7 @@ from fusionrec.stores import milvus as milvus_module
 
 BACKENDS = ("faiss", "milvus-lite", "milvus-server")
 SEEN_SIZES = (10, 100, 1000)
+CROSSOVER_SIZES = (1, 3, 10, 30, 100, 300, 1000)
 K = 10
 AGES = (1, 18, 25, 35, 45, 50, 56)
 
@@ -130,14 +131,14 @@ def open_backend(
 
 
 @contextmanager
-def exclusion_strategy(max_expression: int) -> Iterator[None]:
-    """Force the Milvus store's exclusion strategy: expression up to ``max_expression`` ids."""
-    old = milvus_module.EXCLUDE_EXPRESSION_MAX
-    milvus_module.EXCLUDE_EXPRESSION_MAX = max_expression
+def exclusion_strategy(overfetch_max: int) -> Iterator[None]:
+    """Force the Milvus store's exclusion strategy: over-fetch up to ``overfetch_max`` ids."""
+    old = milvus_module.EXCLUDE_OVERFETCH_MAX
+    milvus_module.EXCLUDE_OVERFETCH_MAX = overfetch_max
     try:
         yield
     finally:
-        milvus_module.EXCLUDE_EXPRESSION_MAX = old
+        milvus_module.EXCLUDE_OVERFETCH_MAX = old
 
 
 def operations(
@@ -167,19 +168,21 @@ def operations(
     for user, seen in sorted(known.items(), key=lambda kv: kv[1]):
         ops[f"known {seen}"] = lambda i, u=user: rec.recommend(u, k=K)
     if crossover and isinstance(store, MilvusStore):
-        for user, seen in sorted(known.items(), key=lambda kv: kv[1]):
-            ids = data.ratings.movie_id[data.ratings.user_id == user].tolist()
+        most = max(known, key=lambda user: known[user])
+        seen_ids = data.ratings.movie_id[data.ratings.user_id == most].tolist()
+        for size in CROSSOVER_SIZES:
+            ids = seen_ids[:size]
 
             def by_expression(i: int, ids: list[int] = ids) -> Any:
-                with exclusion_strategy(len(ids)):
-                    return store.search(queries[i % n], K, exclude_ids=[ids])
-
-            def by_overfetch(i: int, ids: list[int] = ids) -> Any:
                 with exclusion_strategy(0):
                     return store.search(queries[i % n], K, exclude_ids=[ids])
 
-            ops[f"exclude {seen} by expression"] = by_expression
-            ops[f"exclude {seen} by over-fetch"] = by_overfetch
+            def by_overfetch(i: int, ids: list[int] = ids) -> Any:
+                with exclusion_strategy(len(ids)):
+                    return store.search(queries[i % n], K, exclude_ids=[ids])
+
+            ops[f"exclude {size} by expression"] = by_expression
+            ops[f"exclude {size} by over-fetch"] = by_overfetch
     return ops
 
 
@@ -219,7 +222,7 @@ def main() -> None:
     unknown = set(backends) - set(BACKENDS)
     if unknown:
         raise SystemExit(f"error: unknown backend(s) {sorted(unknown)}; choose from {BACKENDS}")
-    crossover = not args.no_crossover and hasattr(milvus_module, "EXCLUDE_EXPRESSION_MAX")
+    crossover = not args.no_crossover and hasattr(milvus_module, "EXCLUDE_OVERFETCH_MAX")
 
     results: dict[str, Any] = {"k": K, "calls": args.calls, "preset": args.preset, "runs": []}
     with ExitStack() as stack:

@@ -117,8 +117,8 @@ class FusionRecommender:
         self._users: Users | None = None
         self._user_order: npt.NDArray[np.int64] | None = None
         self._movies: Movies | None = None
-        # (catalog, bundle, sorted movie ids, rating-head vectors): see _hit_rating_vectors
-        self._catalog_ratings: tuple[Movies, ModelBundle, Any, Any] | None = None
+        # (catalog, bundle, movie id -> row, rating-head vectors): see _hit_rating_vectors
+        self._catalog_ratings: tuple[Movies, ModelBundle, dict[int, int], Any] | None = None
         self._seen: SeenItems | None = None
         self._occupations: tuple[str, ...] = ML1M_OCCUPATIONS
 
@@ -623,22 +623,21 @@ class FusionRecommender:
         """Rating-head vectors of the hits' movies.
 
         Taken from the catalog's, computed once per catalog and model (encoding ten titles per
-        call doubled recommend()'s latency); a hit the catalog lacks (indexed by another
-        process) is encoded from the metadata the store returned with it.
+        call doubled recommend()'s latency) and found by a dict from movie id to row; a hit the
+        catalog lacks (indexed by another process) is encoded from the metadata the store
+        returned with it.
         """
-        ids = np.asarray([h.id for h in hits], dtype=np.int64)
         movies, cached = self._movies, self._catalog_ratings
         if movies is not None and (
             cached is None or cached[0] is not movies or cached[1] is not bundle
         ):
-            order = np.argsort(movies.movie_id, kind="stable")
-            vectors = bundle.movie_rating_vectors(bundle.encoder.encode_movies(movies.take(order)))
-            cached = self._catalog_ratings = (movies, bundle, movies.movie_id[order], vectors)
+            vectors = bundle.movie_rating_vectors(bundle.encoder.encode_movies(movies))
+            rows = {movie: row for row, movie in enumerate(movies.movie_id.tolist())}
+            cached = self._catalog_ratings = (movies, bundle, rows, vectors)
         if cached is not None:
-            sorted_ids, vectors = cached[2], cached[3]
-            pos = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
-            if np.array_equal(sorted_ids[pos], ids):
-                out: npt.NDArray[np.float32] = vectors[pos]
+            found = [cached[2].get(h.id) for h in hits]
+            if None not in found:
+                out: npt.NDArray[np.float32] = cached[3][found]
                 return out
         return bundle.movie_rating_vectors(bundle.encoder.encode_movies(_hit_movies(hits)))
 

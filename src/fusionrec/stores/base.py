@@ -232,9 +232,7 @@ def validate_items(
     return id_arr, vec, meta
 
 
-def normalize_excludes(
-    exclude_ids: ExcludeIds, n_queries: int
-) -> list[frozenset[int]]:
+def normalize_excludes(exclude_ids: ExcludeIds, n_queries: int) -> list[frozenset[int]]:
     """One exclusion set per query: a flat id list applies to every query."""
     if exclude_ids is None:
         return [frozenset()] * n_queries

@@ -419,7 +419,9 @@ class FaissStore(VectorStore):
         return self._collect(state, scores[0], labels[0], k, frozenset())
 
     def _blas_single(self, state: _State) -> bool:
-        return self._kind == "flat" and int(state.index.ntotal) <= _BLAS_SINGLE_MAX
+        # a flat index deletes physically, so its label table's size is ntotal (read without
+        # a SWIG attribute access, which costs microseconds)
+        return self._kind == "flat" and state.label_to_id.size <= _BLAS_SINGLE_MAX
 
     def _search_one_blas(
         self, state: _State, query: FloatMatrix, k: int, exclude: frozenset[int]

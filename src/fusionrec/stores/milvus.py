@@ -67,10 +67,11 @@ _SEARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "HNSW": {"ef": 128},
 }
 _VERSION_RE = r"__v(\d+)$"
-#: One query's excluded ids go into the search's filter expression (``id not in [...]``) up to
-#: this many; beyond, the search over-fetches k + that many hits and drops the excluded ones.
-#: Set from the crossover measured by benchmarks/bench_serving_path.py (docs/benchmarks.md).
-EXCLUDE_EXPRESSION_MAX = 1_000_000
+#: Excluded ids shared by every query are dropped from an over-fetch of k + that many hits up
+#: to this many; more go into the search's filter expression (``id not in [...]``), whose cost
+#: grows more slowly than shipping the extra hits with their metadata. The crossover measured
+#: by benchmarks/bench_serving_path.py (docs/benchmarks.md) on Milvus Lite and a server.
+EXCLUDE_OVERFETCH_MAX = 1
 
 
 def _milvus() -> Any:
@@ -611,10 +612,7 @@ class MilvusStore(VectorStore):
     ) -> list[list[Hit]]:
         base = filter_expression(filter)
         shared = all(e == excludes[0] for e in excludes)
-        by_expression = (
-            len(excludes[0]) <= EXCLUDE_EXPRESSION_MAX or k + len(excludes[0]) > _MAX_TOPK
-        )
-        if shared and by_expression:
+        if shared and len(excludes[0]) > EXCLUDE_OVERFETCH_MAX:
             expr = base
             if excludes[0]:
                 not_in = f"id not in [{', '.join(str(i) for i in sorted(excludes[0]))}]"
