@@ -5,8 +5,9 @@ backend (``--backends``: Faiss flat, Milvus Lite FLAT, and a Milvus 2.3 standalo
 started for the run, FLAT), it times, interleaved call by call so that load from other
 processes hits every operation alike:
 
-- ``bare``: the backend's own search call (``faiss.IndexFlatIP.search`` on one thread, or
-  ``MilvusClient.search`` with k 10 and the metadata fields), for one user vector;
+- ``bare``: the backend's own search call (``search`` on the Faiss store's own
+  ``IndexFlatIP``, one thread, or ``MilvusClient.search`` with k 10 and the metadata fields),
+  for one user vector;
 - ``store``: ``VectorStore.search`` for the same vector;
 - ``new user``: ``FusionRecommender.recommend(age=, gender=, occupation=, k=10)``;
 - ``known N``: ``recommend(user_id, k=10)`` (exclude_seen) for users with N = 10, 100, 1,000
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import random
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -76,11 +78,6 @@ def train(data: MovieLens, preset: str) -> FusionRecommender:
     return rec
 
 
-def movie_vectors(rec: FusionRecommender) -> np.ndarray:
-    bundle = rec.bundle
-    return bundle.movie_vectors(bundle.encoder.encode_movies(rec.movies))
-
-
 @contextmanager
 def open_backend(
     name: str, rec: FusionRecommender, workdir: Path, server_uri: str | None, size: int
@@ -93,8 +90,8 @@ def open_backend(
         store: Any = FaissStore(dim=dim)
         rec.store = store
         rec.index_movies(replace=True)
-        index = faiss.IndexFlatIP(dim)
-        index.add(movie_vectors(rec))
+        index = store._state.index  # the store's own Faiss index: same memory, same vectors
+        assert index.ntotal == len(rec.movies)
         faiss.omp_set_num_threads(1)  # as FaissStore searches one query
         yield store, lambda q: index.search(q, K)
         return
@@ -187,13 +184,21 @@ def operations(
 
 
 def measure(ops: dict[str, Callable[[int], Any]], calls: int) -> dict[str, dict[str, float]]:
-    """p50/p99 (ms) per operation, the operations interleaved call by call."""
+    """p50/p99 (ms) per operation, interleaved call by call in a new random order each round.
+
+    The shuffle keeps any cost one operation leaves behind (garbage collection after an
+    over-fetch, evicted caches) from always landing on the same next operation.
+    """
     for i in range(20):  # warm-up: caches, connections, lazily built tables
         for op in ops.values():
             op(i)
     times: dict[str, list[float]] = {name: [] for name in ops}
+    names = list(ops)
+    rng = random.Random(0)
     for i in range(calls):
-        for name, op in ops.items():
+        rng.shuffle(names)
+        for name in names:
+            op = ops[name]
             start = time.perf_counter()
             op(i)
             times[name].append(time.perf_counter() - start)

@@ -49,7 +49,7 @@ def store_dim(config: ModelConfig) -> int:
 
 def _normalize(x: npt.NDArray[np.floating]) -> FloatArray:
     norm = np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
-    out: FloatArray = (x / np.maximum(norm, _EPS)).astype(np.float32)
+    out: FloatArray = (x / np.maximum(norm, _EPS)).astype(np.float32, copy=False)
     return out
 
 

@@ -605,16 +605,21 @@ class FusionRecommender:
         flat = [h for hits in results for h in hits]
         if not flat:
             return [[] for _ in results]
-        lengths = [len(hits) for hits in results]
-        rows = np.repeat(np.arange(len(results)), lengths)
-        if bundle.shared_vectors:  # the store's score is the rating head's inner product
+        n, lengths = len(results), [len(hits) for hits in results]
+        shared = bundle.shared_vectors  # then the store's score is the rating head's product
+        if shared:
             ip = np.asarray([h.score for h in flat], dtype=np.float32)
         else:  # a separate retrieval head ranked them: rate them with the rating head
             movies = self._hit_rating_vectors(flat, bundle)
-            ip = np.einsum("ij,ij->i", rating_vectors[rows], movies)
-        if min(lengths) == max(lengths):  # the common case: k hits a row, rated as one matrix
-            rated = bundle.ratings(ip.reshape(len(results), -1), features).ravel()
+        if min(lengths) == max(lengths):  # the common case, k hits a row: one [n, k] matrix
+            if not shared:
+                hits_3d = movies.reshape(n, lengths[0], -1)
+                ip = np.einsum("nkd,nd->nk", hits_3d, rating_vectors)
+            rated = bundle.ratings(ip.reshape(n, -1), features).ravel()
         else:
+            rows = np.repeat(np.arange(n), lengths)
+            if not shared:
+                ip = np.einsum("ij,ij->i", rating_vectors[rows], movies)
             rated = bundle.ratings(ip[:, None], features.take(rows))[:, 0]
         ratings = iter(rated.tolist())
         return [[_recommendation(h, next(ratings)) for h in hits] for hits in results]
