@@ -612,13 +612,13 @@ class MilvusStore(VectorStore):
     ) -> list[list[Hit]]:
         base = filter_expression(filter)
         shared = all(e == excludes[0] for e in excludes)
-        if shared and len(excludes[0]) > EXCLUDE_OVERFETCH_MAX:
+        limit = k + max(len(e) for e in excludes)
+        if shared and (len(excludes[0]) > EXCLUDE_OVERFETCH_MAX or limit > _MAX_TOPK):
             expr = base
             if excludes[0]:
                 not_in = f"id not in [{', '.join(str(i) for i in sorted(excludes[0]))}]"
                 expr = f"({base}) and {not_in}" if base else not_in
             return self._run_search(queries, k, k, expr, [frozenset()] * len(excludes))
-        limit = k + max(len(e) for e in excludes)
         if limit <= _MAX_TOPK:
             return self._run_search(queries, k, limit, base, excludes)
         results: list[list[Hit]] = []
