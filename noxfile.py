@@ -56,6 +56,7 @@ def bench(session: nox.Session) -> None:
         "bench_model.py",
         "bench_retrieval.py",
         "bench_recommend.py",
+        "bench_serving_path.py",
     )
     for script in scripts:
         session.run("python", f"benchmarks/{script}", *session.posargs, env=env)

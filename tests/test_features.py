@@ -27,6 +27,21 @@ def test_users_encode_to_known_indices(tiny_data: MovieLens) -> None:
     assert f.user.max() == enc.n_users - 1
 
 
+def test_a_few_users_encode_as_many_do(tiny_data: MovieLens) -> None:
+    """A handful of values take a dict path, more take numpy's: the codes must agree."""
+    enc = FeatureEncoder.fit(tiny_data)
+    users = tiny_data.users
+    ids = [10**9, *users.user_id[:19].tolist()]  # one unknown id among known ones
+    genders = ["X", *users.gender[:19].tolist()]
+    ages, occupations = [3, *users.age[:19].tolist()], [999, *users.occupation[:19].tolist()]
+    many = enc.encode_user_values(ids, genders, ages, occupations)
+    for start in range(0, 20, 4):
+        part = slice(start, start + 4)
+        few = enc.encode_user_values(ids[part], genders[part], ages[part], occupations[part])
+        for name in ("user", "gender", "age", "occupation"):
+            assert getattr(few, name).tolist() == getattr(many, name)[part].tolist(), name
+
+
 def test_unknown_values_map_to_unk_without_raising(tiny_data: MovieLens) -> None:
     enc = FeatureEncoder.fit(tiny_data)
     f = enc.encode_user_values([10**9, tiny_data.users.user_id[0]], ["X", "M"], [3, 25], [999, 1])

@@ -49,7 +49,7 @@ def store_dim(config: ModelConfig) -> int:
 
 def _normalize(x: npt.NDArray[np.floating]) -> FloatArray:
     norm = np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
-    out: FloatArray = (x / np.maximum(norm, _EPS)).astype(np.float32)
+    out: FloatArray = (x / np.maximum(norm, _EPS)).astype(np.float32, copy=False)
     return out
 
 
@@ -174,9 +174,20 @@ class NumpyTowers:
         """The normalized tower units the rating head uses (all of them without a split)."""
         return _normalize(outputs[:, : self.split] if self.split else outputs)
 
+    def user_vector_pair(self, users: UserFeatures) -> tuple[FloatArray, FloatArray]:
+        """(store vectors, rating vectors) from one tower pass: what serving needs of a user."""
+        outputs = self.user_outputs(users)
+        rating = self._user_rating_from(outputs)
+        if self.split:
+            return _normalize(outputs[:, self.split :]), rating
+        return rating, rating
+
     def user_rating_vectors(self, users: UserFeatures) -> FloatArray:
         """Unit-length user vectors whose inner products :meth:`ratings` maps to ratings."""
-        hat = self._rating_units(self.user_outputs(users))
+        return self._user_rating_from(self.user_outputs(users))
+
+    def _user_rating_from(self, outputs: FloatArray) -> FloatArray:
+        hat = self._rating_units(outputs)
         if not self.biased:
             return hat
         k = self.constants

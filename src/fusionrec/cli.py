@@ -236,7 +236,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             exclude_seen=not args.include_seen,
             filter=_genre_filter(args.genre),
         )
-    _print_recommendations(results, as_json=args.json, label="rating")
+    _print_recommendations(results, as_json=args.json)
     return 0
 
 
@@ -306,7 +306,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         f"[4/4] top 5 for a new user: age {SAMPLE_AGE}, gender {SAMPLE_GENDER}, "
         f"occupation {SAMPLE_OCCUPATION} ({rec.occupations[SAMPLE_OCCUPATION]})"
     )
-    _print_recommendations(results, as_json=False, label="rating")
+    _print_recommendations(results, as_json=False)
     rec.close()
     print("timings: " + ", ".join(f"{name} {sec:.2f} s" for name, sec in timings.items()))
     print(f"next: fusionrec recommend --model-dir {model_dir} -a 35 -g M -j 12 -k 10")
@@ -419,10 +419,8 @@ def _genre_filter(genres: list[str] | None) -> Any:
     return Filter(genres_any=list(genres))
 
 
-def _print_recommendations(
-    results: list[Recommendation], *, as_json: bool, label: str = "score"
-) -> None:
-    """A ranked table (or JSON); ``label`` names the score column ("rating": predicted)."""
+def _print_recommendations(results: list[Recommendation], *, as_json: bool) -> None:
+    """A ranked table (or JSON): the ranking score, and the predicted rating where there is one."""
     if as_json:
         print(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
         return
@@ -431,9 +429,14 @@ def _print_recommendations(
         return
     titles = [f"{r.title} ({r.year})" if r.year else r.title for r in results]
     width = max(len("title"), *(len(t) for t in titles))
-    print(f"{'rank':>4}  {'movie id':>8}  {'title':<{width}}  {label:>6}")
+    rated = any(r.rating is not None for r in results)
+    header = f"{'rank':>4}  {'movie id':>8}  {'title':<{width}}  {'score':>6}"
+    print(header + (f"  {'rating':>6}" if rated else ""))
     for rank, (r, title) in enumerate(zip(results, titles, strict=True), start=1):
-        print(f"{rank:>4}  {r.movie_id:>8}  {title:<{width}}  {r.score:6.2f}")
+        line = f"{rank:>4}  {r.movie_id:>8}  {title:<{width}}  {r.score:6.3f}"
+        if rated:
+            line += "  " + ("     -" if r.rating is None else f"{r.rating:6.2f}")
+        print(line)
 
 
 if __name__ == "__main__":

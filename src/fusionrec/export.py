@@ -125,7 +125,14 @@ class ModelBundle:
     def _check(self, obj: UserFeatures | MovieFeatures, names: tuple[str, ...]) -> None:
         for name in names:
             arr = getattr(obj, name)
-            if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= self._sizes[name]):
+            if not arr.size:
+                continue
+            if arr.size <= 64:  # one user's features: Python's min/max beat two numpy reductions
+                values = arr.ravel().tolist()
+                low, high = min(values), max(values)
+            else:
+                low, high = int(arr.min()), int(arr.max())
+            if low < 0 or high >= self._sizes[name]:
                 raise ValidationError(
                     f"{type(obj).__name__}.{name} holds indices outside the encoder's "
                     f"vocabulary [0, {self._sizes[name]})"
@@ -150,6 +157,10 @@ class ModelBundle:
     def movie_vectors(self, movies: MovieFeatures) -> FloatArray:
         """Unit-length float32 vectors [n, dim] that the store holds."""
         return self._towers.movie_vectors(self._movies(movies))
+
+    def user_serving_vectors(self, users: UserFeatures) -> tuple[FloatArray, FloatArray]:
+        """``(user_vectors, user_rating_vectors)`` from one tower pass, as recommending needs."""
+        return self._towers.user_vector_pair(self._users(users))
 
     @property
     def shared_vectors(self) -> bool:

@@ -33,6 +33,9 @@ FORMAT_VERSION = 1
 #: Title tokens longer than this are cut to this many characters (a cap on vocabulary memory).
 MAX_TOKEN_CHARS = 64
 _WORD = re.compile(r"\w+")
+# Up to this many values, a column is encoded with a dict lookup per value: numpy's fixed cost
+# (about 5 us a column) would otherwise dominate encoding one user for recommend().
+_FEW = 8
 
 IntArray = npt.NDArray[np.int64]
 
@@ -230,6 +233,7 @@ class FeatureEncoder:
         self._gender_index = _str_index(self.genders)
         self._genre_index = _str_index(self.genres)
         self._word_index = _str_index(self.words)
+        self._code_maps: dict[str, dict[Any, int]] = {}
 
     # ---- building ---------------------------------------------------------------------------
     @classmethod
@@ -320,13 +324,23 @@ class FeatureEncoder:
         if user_id is None:
             u = np.full(n, UNK, dtype=np.int64)
         else:
-            u = _lookup(self.user_ids, _as_int(user_id, "user_id", n))
+            u = self._encode("user_ids", _as_int(user_id, "user_id", n))
         return UserFeatures(
             user=u,
             gender=_lookup_str(self._gender_index, g, n),
-            age=_lookup(self.ages, a),
-            occupation=_lookup(self.occupations, o),
+            age=self._encode("ages", a),
+            occupation=self._encode("occupations", o),
         )
+
+    def _encode(self, vocabulary: str, values: np.ndarray) -> IntArray:
+        """:func:`_lookup` in an integer vocabulary; a few values go through a cached dict."""
+        if values.size > _FEW:
+            return _lookup(getattr(self, vocabulary), values)
+        codes = self._code_maps.get(vocabulary)
+        if codes is None:
+            vocab = getattr(self, vocabulary).tolist()
+            codes = self._code_maps[vocabulary] = {v: i + 2 for i, v in enumerate(vocab)}
+        return np.array([codes.get(v, UNK) for v in values.tolist()], dtype=np.int64)
 
     def encode_movies(self, movies: Movies) -> MovieFeatures:
         """Encode a movie table; genres and titles padded to the longest (titles capped)."""

@@ -54,10 +54,13 @@ _LEGACY = ("model", "users.npz", "movies.json", "seen.npz")
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended movie; ``score`` is its predicted rating (5 x cosine for the reference).
+    """One recommended movie, in the order of a ranked list.
 
-    Lists come in the store's ranking order. With a separate retrieval head (the ``default``
-    preset) that order is the retrieval score's, so ``score`` need not fall down the list.
+    ``score`` is what the list is ranked by, so it never rises down a list: the store's
+    similarity, the inner product of unit vectors (cosine, in [-1, 1]). ``rating`` is the
+    model's predicted rating of the movie for the user, where there is one (``recommend``);
+    it need not fall down the list when a separate retrieval head ranks (the ``default``
+    preset), and it is None for :meth:`FusionRecommender.similar_movies`.
     """
 
     movie_id: int
@@ -65,15 +68,17 @@ class Recommendation:
     genres: tuple[str, ...]
     year: int
     score: float
+    rating: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (genres as a list)."""
+        """JSON-ready fields (genres as a list): the one JSON form of a recommendation."""
         return {
             "movie_id": self.movie_id,
             "title": self.title,
             "genres": list(self.genres),
             "year": self.year,
             "score": self.score,
+            "rating": self.rating,
         }
 
 
@@ -120,8 +125,8 @@ class FusionRecommender:
         self._users: Users | None = None
         self._user_order: npt.NDArray[np.int64] | None = None
         self._movies: Movies | None = None
-        # (catalog, bundle, sorted movie ids, rating-head vectors): see _hit_rating_vectors
-        self._catalog_ratings: tuple[Movies, ModelBundle, Any, Any] | None = None
+        # (catalog, bundle, movie id -> row, rating-head vectors): see _hit_rating_vectors
+        self._catalog_ratings: tuple[Movies, ModelBundle, dict[int, int], Any] | None = None
         self._seen: SeenItems | None = None
         self._occupations: tuple[str, ...] = ML1M_OCCUPATIONS
 
@@ -255,34 +260,46 @@ class FusionRecommender:
         exclude_seen: bool = True,
         filter: Filter | None = None,
     ) -> list[list[Recommendation]]:
-        """Recommendations for many users in one store search (the fast path)."""
+        """Recommendations for many users in one store search (the fast path).
+
+        One store round trip: the hits carry their metadata, and an empty store is told
+        apart from a filter nothing passes only when every list comes back empty.
+        """
         _check_k(k)
         features, ids = self._user_features(user_ids, ages, genders, occupations)
         bundle = self._require_bundle()
-        store = self._require_indexed()
-        queries = bundle.user_vectors(features)
+        store = self.store
+        queries, rating_vectors = bundle.user_serving_vectors(features)
         exclude = None
         if exclude_seen and ids is not None:
             seen = self._require_seen()
-            exclude = [seen.of(int(u)).tolist() for u in ids]
+            exclude = [seen.of(int(u)) for u in ids]
         results = store.search(queries, k, filter=filter, exclude_ids=exclude)
-        return self._to_recommendations(results, bundle, features)
+        if not any(results):
+            _require_items(store)
+        return self._to_recommendations(results, bundle, features, rating_vectors)
 
     def similar_movies(
         self, movie_id: int, k: int = 10, filter: Filter | None = None
     ) -> list[Recommendation]:
-        """Movies whose vectors lie closest to ``movie_id``'s; score is 5 x inner product."""
+        """Movies whose vectors lie closest to ``movie_id``'s; score is that similarity.
+
+        ``score`` is the inner product of the two movies' unit vectors (cosine), which the
+        list is ranked by; ``rating`` is None (no user to predict for).
+        """
         _check_k(k)
         movie_id = int(_exact_ids([movie_id], "movie id")[0])
-        store = self._require_indexed()
+        self._require_bundle()
+        store = self.store
         items = store.get([movie_id])
         if not items:
+            _require_items(store)
             raise ValidationError(
                 f"movie id {movie_id} is not in the store: index it with index_movies() "
                 "or add_movies() first"
             )
         hits = store.search(items[0].vector, k, filter=filter, exclude_ids=[movie_id])[0]
-        return [_recommendation(hit, 5.0 * hit.score) for hit in hits]
+        return [_recommendation(hit, None) for hit in hits]
 
     def predict(
         self, user: int | Mapping[str, Any], movie_ids: int | Sequence[int]
@@ -458,13 +475,6 @@ class FusionRecommender:
             raise NotFittedError("the model is not trained: call fit() or load() first")
         return self._seen
 
-    def _require_indexed(self) -> VectorStore:
-        self._require_bundle()
-        store = self.store
-        if store.count() == 0:
-            raise NotFittedError("the vector store is empty: call index_movies() first")
-        return store
-
     def _set_users(self, users: Users) -> None:
         self._users = users
         self._user_order = np.argsort(users.user_id, kind="stable").astype(np.int64)
@@ -586,41 +596,57 @@ class FusionRecommender:
         return np.asarray(bundle.ratings(scores[:, None], rows)[:, 0], dtype=np.float32)
 
     def _to_recommendations(
-        self, results: list[list[Hit]], bundle: ModelBundle, features: UserFeatures
+        self,
+        results: list[list[Hit]],
+        bundle: ModelBundle,
+        features: UserFeatures,
+        rating_vectors: npt.NDArray[np.float32],
     ) -> list[list[Recommendation]]:
-        """Each row's hits with their predicted ratings, rated for all rows in one pass."""
+        """Each row's hits, scored by the store's similarity and rated in one pass for all rows.
+
+        ``rating_vectors`` are the users' rating-head vectors, one row per result row.
+        """
         flat = [h for hits in results for h in hits]
         if not flat:
             return [[] for _ in results]
-        rows = np.repeat(np.arange(len(results)), [len(hits) for hits in results])
-        if bundle.shared_vectors:  # the store's score is the rating score: map it
+        n, lengths = len(results), [len(hits) for hits in results]
+        shared = bundle.shared_vectors  # then the store's score is the rating head's product
+        if shared:
             ip = np.asarray([h.score for h in flat], dtype=np.float32)
         else:  # a separate retrieval head ranked them: rate them with the rating head
             movies = self._hit_rating_vectors(flat, bundle)
-            ip = np.einsum("ij,ij->i", bundle.user_rating_vectors(features)[rows], movies)
-        ratings = iter(bundle.ratings(ip[:, None], features.take(rows))[:, 0].tolist())
+        if min(lengths) == max(lengths):  # the common case, k hits a row: one [n, k] matrix
+            if not shared:
+                hits_3d = movies.reshape(n, lengths[0], -1)
+                ip = np.einsum("nkd,nd->nk", hits_3d, rating_vectors)
+            rated = bundle.ratings(ip.reshape(n, -1), features).ravel()
+        else:
+            rows = np.repeat(np.arange(n), lengths)
+            if not shared:
+                ip = np.einsum("ij,ij->i", rating_vectors[rows], movies)
+            rated = bundle.ratings(ip[:, None], features.take(rows))[:, 0]
+        ratings = iter(rated.tolist())
         return [[_recommendation(h, next(ratings)) for h in hits] for hits in results]
 
     def _hit_rating_vectors(self, hits: list[Hit], bundle: ModelBundle) -> npt.NDArray[np.float32]:
         """Rating-head vectors of the hits' movies.
 
         Taken from the catalog's, computed once per catalog and model (encoding ten titles per
-        call doubled recommend()'s latency); a hit the catalog lacks (indexed by another
-        process) is encoded from the metadata the store returned with it.
+        call doubled recommend()'s latency) and found by a dict from movie id to row; a hit the
+        catalog lacks (indexed by another process) is encoded from the metadata the store
+        returned with it.
         """
-        ids = np.asarray([h.id for h in hits], dtype=np.int64)
         movies, cached = self._movies, self._catalog_ratings
         if movies is not None and (
             cached is None or cached[0] is not movies or cached[1] is not bundle
         ):
-            order = np.argsort(movies.movie_id, kind="stable")
-            vectors = bundle.movie_rating_vectors(bundle.encoder.encode_movies(movies.take(order)))
-            cached = self._catalog_ratings = (movies, bundle, movies.movie_id[order], vectors)
+            vectors = bundle.movie_rating_vectors(bundle.encoder.encode_movies(movies))
+            rows = {movie: row for row, movie in enumerate(movies.movie_id.tolist())}
+            cached = self._catalog_ratings = (movies, bundle, rows, vectors)
         if cached is not None:
-            sorted_ids, vectors = cached[2], cached[3]
-            pos = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
-            if np.array_equal(sorted_ids[pos], ids):
-                out: npt.NDArray[np.float32] = vectors[pos]
+            found = [cached[2].get(h.id) for h in hits]
+            if None not in found:
+                out: npt.NDArray[np.float32] = cached[3][found]
                 return out
         return bundle.movie_rating_vectors(bundle.encoder.encode_movies(_hit_movies(hits)))
 
@@ -734,15 +760,22 @@ def _hit_movies(hits: list[Hit]) -> Movies:
     )
 
 
-def _recommendation(hit: Hit, score: float) -> Recommendation:
+def _recommendation(hit: Hit, rating: float | None) -> Recommendation:
     meta = hit.metadata
     return Recommendation(
-        movie_id=int(hit.id),
-        title=str(meta.get("title", "")),
-        genres=tuple(meta.get("genres", ())),
-        year=int(meta.get("year", 0)),
-        score=float(score),
+        int(hit.id),
+        str(meta.get("title", "")),
+        tuple(meta.get("genres", ())),
+        int(meta.get("year", 0)),
+        float(hit.score),
+        rating,
     )
+
+
+def _require_items(store: VectorStore) -> None:
+    """Raise NotFittedError if ``store`` holds nothing; asked only when a search found nothing."""
+    if store.count() == 0:
+        raise NotFittedError("the vector store is empty: call index_movies() first")
 
 
 def _rows_by_id(

@@ -68,6 +68,11 @@ _SEARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "HNSW": {"ef": 128},
 }
 _VERSION_RE = r"__v(\d+)$"
+#: Excluded ids shared by every query are dropped from an over-fetch of k + that many hits up
+#: to this many; more go into the search's filter expression (``id not in [...]``), whose cost
+#: grows more slowly than shipping the extra hits with their metadata. The crossover measured
+#: by benchmarks/bench_serving_path.py (docs/benchmarks.md) on Milvus Lite and a server.
+EXCLUDE_OVERFETCH_MAX = 5
 
 
 def _milvus() -> Any:
@@ -688,13 +693,13 @@ class MilvusStore(VectorStore):
     ) -> list[list[Hit]]:
         base = filter_expression(filter)
         shared = all(e == excludes[0] for e in excludes)
-        if shared:
+        limit = k + max(len(e) for e in excludes)
+        if shared and (len(excludes[0]) > EXCLUDE_OVERFETCH_MAX or limit > _MAX_TOPK):
             expr = base
             if excludes[0]:
                 not_in = f"id not in [{', '.join(str(i) for i in sorted(excludes[0]))}]"
                 expr = f"({base}) and {not_in}" if base else not_in
             return self._run_search(queries, k, k, expr, [frozenset()] * len(excludes))
-        limit = k + max(len(e) for e in excludes)
         if limit <= _MAX_TOPK:
             return self._run_search(queries, k, limit, base, excludes)
         results: list[list[Hit]] = []
