@@ -296,16 +296,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "pip install 'fusionrec[serve]'"
         ) from None
     rec = _load_for_serving(args)
-    with rec:
+    with rec:  # closes the store if startup fails; on shutdown the app's lifespan closes it
         count = rec.store.count()  # open the store now: a missing or locked one fails here
         print(
             f"serving {count:,} items from {rec.store.backend} on http://{args.host}:{args.port}/ "
             "(API docs at /docs; Ctrl-C stops)",
             file=sys.stderr,
         )
-        app = create_app(rec, close_on_shutdown=False)
+        # uvicorn finishes in-flight requests and runs the lifespan shutdown on SIGINT/SIGTERM,
+        # then re-raises the signal, so the process ends as the signal asked
         uvicorn.run(
-            app,
+            create_app(rec),
             host=args.host,
             port=args.port,
             log_level=args.log_level,
