@@ -60,9 +60,10 @@ log = logging.getLogger("fusionrec.server")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _EXAMPLE_USERS = 20
-#: Up to this many items, single-user reads on a Faiss store run on the event loop (a search
-#: is ~0.1 ms, a thread-pool hop ~0.4 ms on the benchmark machine); above it, or on any other
-#: backend (Milvus: a network round trip), they run in the thread pool so they overlap.
+#: Up to this many items, single-user reads on a Faiss store run on the event loop: there a
+#: search takes about as long as the hop to the thread pool and back (0.1-0.4 ms measured on
+#: the benchmark machine). Above it, or on any other backend (Milvus: a round trip to another
+#: process), they run in the thread pool, where their waits overlap.
 INLINE_MAX_ITEMS = 50_000
 MovieIdPath = Annotated[int, PathParam(ge=_INT64_MIN, le=_INT64_MAX, description="the item id")]
 
