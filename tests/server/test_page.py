@@ -37,7 +37,7 @@ def _skip_or_fail(reason: str) -> None:
 def _chromium() -> str | None:
     named = os.environ.get("FUSIONREC_CHROMIUM")
     if named:
-        return named
+        return named if Path(named).exists() else None
     for candidate in (
         "/usr/bin/chromium",
         shutil.which("chromium"),
@@ -78,7 +78,9 @@ def page(browser: Any, live_server: Any) -> Iterator[Any]:
         context.close()
 
 
-def test_new_user_recommendations_then_similar_items(page: Any) -> None:
+def test_new_user_recommendations_then_similar_items(
+    page: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert "faiss" in page.inner_text("[data-testid=model-summary]")
     page.select_option("#field-age", label="25-34")
     page.select_option("#field-gender", value="F")
@@ -105,7 +107,8 @@ def test_new_user_recommendations_then_similar_items(page: Any) -> None:
 
     shot = Path(tempfile.mkdtemp(prefix="fusionrec-page-")) / "page.png"
     page.screenshot(path=str(shot), full_page=True)
-    print(f"screenshot of the page: {shot}")
+    with capsys.disabled():  # shown even when pytest captures output
+        print(f"\nscreenshot of the page: {shot}")
     assert shot.stat().st_size > 10_000
 
 
