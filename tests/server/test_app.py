@@ -282,3 +282,23 @@ def test_no_request_body_causes_a_500(client: TestClient, body: dict[str, Any]) 
     assert response.status_code in (200, 400, 404, 422), response.text
     if response.status_code != 200:
         _detail(response, response.status_code)
+
+
+def test_a_streamed_body_over_the_limit_is_refused(client: TestClient) -> None:
+    chunks = iter([b"[" + b"1," * (2**19)] * 3)  # no Content-Length: chunked, ~3 MiB
+    response = client.post(
+        "/api/recommend", content=chunks, headers={"content-type": "application/json"}
+    )
+    assert "larger than" in _detail(response, 413)
+
+
+def test_a_failing_store_is_a_503_that_names_no_file(
+    load_rec: Callable[[], FusionRecommender], model_files: Any
+) -> None:
+    rec = load_rec()
+    with TestClient(create_app(rec, close_on_shutdown=False)) as client:
+        rec.store.close()  # the store stops answering under a running server
+        assert "does not answer" in _detail(client.get("/ready"), 503)
+        detail = _detail(client.post("/api/recommend", json=NEW_USER), 503)
+        assert "StoreError" in detail and str(model_files.faiss_path.parent) not in detail
+        assert client.get("/health").status_code == 200
