@@ -23,7 +23,7 @@ import numpy.typing as npt
 from fusionrec import catalog
 from fusionrec.atomic import Version, current_version, load_directory, replace_directory
 from fusionrec.config import ModelConfig
-from fusionrec.data.tables import ML1M_OCCUPATIONS, MovieLens, Movies, Users
+from fusionrec.data.tables import ML1M_OCCUPATIONS, MovieLens, Movies, Ratings, Users
 from fusionrec.demographics import normalize_many
 from fusionrec.errors import ConfigError, ModelDirError, NotFittedError, ValidationError
 from fusionrec.export import ModelBundle, read_model_files, reading
@@ -223,6 +223,35 @@ class FusionRecommender:
         self._upsert_in_batches(table, batch_size)
         self._movies = table if self._movies is None else catalog.merge_movies(self._movies, table)
         return len(table)
+
+    def add_interactions(self, user_ids: Sequence[int], movie_ids: Sequence[int]) -> int:
+        """Record that known users have seen movies, so ``exclude_seen`` leaves them out.
+
+        ``user_ids[i]`` saw ``movie_ids[i]``; both must be known (users from training, movies
+        from the catalog). Returns how many (user, movie) pairs were new. The seen index is
+        swapped in whole, so concurrent readers see the old or the new one; concurrent calls
+        must be serialized by the caller (the HTTP server does).
+        """
+        users = _exact_ids(user_ids, "user id")
+        movies = _exact_ids(movie_ids, "movie id")
+        if len(users) != len(movies):
+            raise ValidationError(
+                f"user_ids and movie_ids differ in length: {len(users)} and {len(movies)}"
+            )
+        seen = self._require_seen()
+        if len(users) == 0:
+            return 0
+        self._user_rows(users)
+        self._catalog_rows(movies)
+        pairs = Ratings(
+            user_id=users,
+            movie_id=movies,
+            rating=np.zeros(len(users), dtype=np.float32),
+            timestamp=np.zeros(len(users), dtype=np.int64),
+        )
+        grown = seen.add(pairs)
+        self._seen = grown
+        return len(grown) - len(seen)
 
     # ------------------------------------------------------------------ recommending
 
@@ -457,6 +486,14 @@ class FusionRecommender:
     def occupations(self) -> tuple[str, ...]:
         """Occupation names by id, as in the training data."""
         return self._occupations
+
+    @property
+    def user_ids(self) -> npt.NDArray[np.int64]:
+        """The ids of the users known from training, ascending."""
+        if self._users is None or self._user_order is None:
+            raise NotFittedError("no users yet: call fit() or load() first")
+        ids: npt.NDArray[np.int64] = self._users.user_id[self._user_order]
+        return ids
 
     @property
     def movies(self) -> Movies:

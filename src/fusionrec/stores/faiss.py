@@ -25,6 +25,7 @@ from fusionrec.errors import (
     CollectionNotFoundError,
     ConfigError,
     DimensionMismatchError,
+    ReadOnlyStoreError,
     StoreError,
 )
 from fusionrec.stores import _faiss_file
@@ -419,7 +420,7 @@ class FaissStore(VectorStore):
 
     def _check_writable(self) -> None:
         if self._read_only:
-            raise StoreError(
+            raise ReadOnlyStoreError(
                 f"the Faiss store {self._path} is open read-only: upsert, delete and "
                 "replace_all need a store opened with read_only=False (its one writer)"
             )

@@ -28,6 +28,7 @@ from fusionrec.errors import (
     CollectionNotFoundError,
     ConfigError,
     DimensionMismatchError,
+    ReadOnlyStoreError,
     StoreError,
     StoreInUseError,
     ValidationError,
@@ -507,7 +508,7 @@ class MilvusStore(VectorStore):
     def _check_writable(self, what: str) -> None:
         """Refuse a write on a read-only store or on a Lite file deleted while open."""
         if self._read_only:
-            raise StoreError(
+            raise ReadOnlyStoreError(
                 f"Milvus {what} refused: collection {self._collection!r} at {self._uri} is open "
                 "read-only; open a store with read_only=False to write"
             )
