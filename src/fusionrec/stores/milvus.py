@@ -189,6 +189,7 @@ def _string_list(values: Any) -> str:
 
 
 _INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
 
 
 def id_in(ids: Iterable[int]) -> str:
@@ -505,6 +506,15 @@ class MilvusStore(VectorStore):
         """Whether this store was opened to read only."""
         return self._read_only
 
+    def _check_server_ids(self, ids: IdArray) -> None:
+        """Refuse id 2**63 - 1 on a server: Milvus 2.3 stores it but no expression finds it
+        again (get, delete and id filters would silently miss it); Milvus Lite handles it."""
+        if not self._local and len(ids) and int(ids.max()) == _INT64_MAX:
+            raise ValidationError(
+                f"id {_INT64_MAX} (2**63 - 1) cannot be used on a Milvus server: its queries "
+                "never match it; use ids up to 2**63 - 2"
+            )
+
     def _check_writable(self, what: str) -> None:
         """Refuse a write on a read-only store or on a Lite file deleted while open."""
         if self._read_only:
@@ -640,6 +650,7 @@ class MilvusStore(VectorStore):
 
     def _upsert(self, ids: IdArray, vectors: FloatMatrix, metadata: list[dict[str, Any]]) -> None:
         self._check_writable("upsert")
+        self._check_server_ids(ids)
         with self._write_lock:
             self._write(self._target(), ids, vectors, metadata, insert=False)
             self._strong_next_search = not self._local
@@ -805,6 +816,7 @@ class MilvusStore(VectorStore):
         self, ids: IdArray, vectors: FloatMatrix, metadata: list[dict[str, Any]]
     ) -> None:
         self._check_writable("replace_all")
+        self._check_server_ids(ids)
         with self._write_lock:
             old = self._physical
             match = re.search(_VERSION_RE, old)
