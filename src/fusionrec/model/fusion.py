@@ -26,7 +26,7 @@ import numpy.typing as npt
 from fusionrec._numpy_towers import store_dim, vector_constants
 from fusionrec._paddle import paddle
 from fusionrec.config import ModelConfig
-from fusionrec.features import PAD, FeatureEncoder, MovieFeatures, UserFeatures
+from fusionrec.features.encoder import PAD, FeatureEncoder, MovieFeatures, UserFeatures
 
 nn = paddle.nn
 
