@@ -13,7 +13,7 @@ import pytest
 from fusionrec import FaissStore, FusionRecommender, __version__
 from fusionrec.cli import main
 from fusionrec.data import MovieLens, write_movielens
-from fusionrec.export import load_model_dir
+from fusionrec.serve.model_dir import load_model_dir
 
 
 @pytest.fixture(scope="module")

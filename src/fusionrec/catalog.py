@@ -25,6 +25,7 @@ def save_users(users: Users, path: Path) -> None:
         gender=users.gender.astype("<U1"),
         age=users.age,
         occupation=users.occupation,
+        zip_code=users.zip_code.astype(str),
     )
     path.write_bytes(buffer.getvalue())
 
@@ -38,6 +39,11 @@ def load_users(path: Path) -> Users:
                 gender=a["gender"].astype("<U1"),
                 age=a["age"].astype(np.int64),
                 occupation=a["occupation"].astype(np.int64),
+                zip_code=(
+                    a["zip_code"].astype(str)
+                    if "zip_code" in a.files
+                    else np.full(len(a["user_id"]), "", dtype="<U1")
+                ),
             )
     except (OSError, KeyError, ValueError) as exc:
         raise ModelDirError(f"{path}: cannot read the user table ({exc})") from exc

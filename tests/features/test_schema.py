@@ -12,13 +12,14 @@ from fusionrec.features import (
     PAD,
     UNK,
     Categorical,
+    FeatureEncoder,
     Features,
     MultiCategorical,
     Numeric,
     Schema,
-    SchemaEncoder,
     Text,
     Vocabulary,
+    movielens_schema,
 )
 from fusionrec.features.schema import feature_from_dict
 
@@ -31,7 +32,7 @@ ITEMS = {"tags": [("x", "y"), (), ("y",)], "name": ["Big Red Dog", "", "dog"]}
 
 
 def test_encoder_rules_and_json_round_trip() -> None:
-    enc = SchemaEncoder.fit(SCHEMA, USERS, ITEMS, extra={"tags": ["z"]})
+    enc = FeatureEncoder.fit_columns(SCHEMA, USERS, ITEMS, extra={"tags": ["z"]})
     users = enc.encode("user", {"uid": [20, 99, 10], "zip": ["a", "b", "c"], "age": [30, None, 50]})
     np.testing.assert_array_equal(users["uid"], [3, UNK, 2])
     np.testing.assert_array_equal(users["zip"], [2, UNK, UNK])  # "b" seen once < min_count
@@ -41,7 +42,7 @@ def test_encoder_rules_and_json_round_trip() -> None:
     assert enc.states["item"]["tags"].values == ("x", "y", "z")
     np.testing.assert_array_equal(items["tags"], [[2, 3], [PAD, PAD], [3, PAD]])
     np.testing.assert_array_equal(items["name"], [[2, 4], [PAD, PAD], [3, PAD]])  # cut at 2
-    again = SchemaEncoder.from_dict(json.loads(json.dumps(enc.to_dict())))
+    again = FeatureEncoder.from_dict(json.loads(json.dumps(enc.to_dict())))
     assert again == enc and again.schema == SCHEMA
     assert enc.input_rows("user") == {"uid": 5, "zip": 3, "age": None}
 
@@ -85,3 +86,19 @@ def test_a_side_may_be_only_its_id_or_have_none() -> None:
     schema = Schema(user=(Categorical("uid", id=True),), item=(Text("name"),))
     assert schema.id_of("user") is not None and schema.id_of("item") is None
     assert Schema.from_dict(schema.to_dict()) == schema
+
+
+def test_movielens_schema_has_the_books_sizes() -> None:
+    schema = movielens_schema(user_extra=[Categorical("zip_code", prefix=1)])
+    sizes = [(f.name, f.dim, f.width) for f in schema.user if isinstance(f, Categorical)]
+    assert sizes == [
+        ("user_id", 32, 32),
+        ("gender", 16, 16),
+        ("age", 16, 16),
+        ("occupation", 16, 16),
+        ("zip_code", 16, 16),
+    ]
+    movie_id, genres, title = schema.item
+    assert (movie_id.width, genres.width, title.width) == (32, 32, 32)
+    assert isinstance(title, Text) and (title.dim, title.window, title.max_words) == (32, 3, 15)
+    assert schema.id_of("user") == schema.user[0] and schema.id_of("item") == movie_id

@@ -24,8 +24,6 @@ WriteFormat = Literal["ml-1m", "ml-100k"]
 #: An age in years for each ml-1m bucket; ``age_to_bucket`` maps it back to the same bucket.
 REPRESENTATIVE_AGE: dict[int, int] = {1: 16, 18: 21, 25: 30, 35: 40, 45: 47, 50: 53, 56: 60}
 
-_PLACEHOLDER_ZIP = "00000"
-
 
 def write_movielens(
     data: MovieLens,
@@ -139,12 +137,13 @@ def _render_ml1m(data: MovieLens) -> dict[str, bytes]:
     if np.any(bad_age):
         raise ValidationError(f"user ages must be ml-1m buckets, got {users.age[bad_age][0]}")
     user_lines = [
-        f"{uid}::{gender}::{age}::{occ}::{_PLACEHOLDER_ZIP}\n"
-        for uid, gender, age, occ in zip(
+        f"{uid}::{gender}::{age}::{occ}::{zip_code}\n"
+        for uid, gender, age, occ, zip_code in zip(
             users.user_id.tolist(),
             users.gender.tolist(),
             users.age.tolist(),
             users.occupation.tolist(),
+            users.zip_code.tolist(),
             strict=True,
         )
     ]
@@ -183,12 +182,13 @@ def _render_ml100k(data: MovieLens) -> dict[str, bytes]:
             raise ValidationError(f"user ages must be ml-1m buckets, got {age}")
         ages.append(REPRESENTATIVE_AGE[age])
     user_lines = [
-        f"{uid}|{years}|{gender}|{occupations[occ]}|{_PLACEHOLDER_ZIP}\n"
-        for uid, years, gender, occ in zip(
+        f"{uid}|{years}|{gender}|{occupations[occ]}|{zip_code}\n"
+        for uid, years, gender, occ, zip_code in zip(
             users.user_id.tolist(),
             ages,
             users.gender.tolist(),
             users.occupation.tolist(),
+            users.zip_code.tolist(),
             strict=True,
         )
     ]

@@ -1,25 +1,20 @@
-"""Features: the schema, one module per feature kind, and the encoders.
+"""Features: the schema, one module per feature kind, and the encoder.
 
-``fusionrec.features`` re-exports the MovieLens encoder (:mod:`fusionrec.features.encoder`)
-and the schema's kinds.
+A :class:`Schema` lists each side's features; every kind (:class:`Categorical`,
+:class:`MultiCategorical`, :class:`Text`, :class:`Numeric`) holds its encoder state, its
+Paddle layer, its numpy training forward/backward and its numpy serving forward. The
+:class:`FeatureEncoder` fits the schema on tables and encodes them into :class:`Features`.
 """
 
 from fusionrec.features.categorical import Categorical
-from fusionrec.features.encoder import (
-    FORMAT_VERSION,
-    PAD,
-    UNK,
-    FeatureEncoder,
-    MovieFeatures,
-    UserFeatures,
-    tokenize,
-)
+from fusionrec.features.encoder import FORMAT_VERSION, FeatureEncoder, table_columns
 from fusionrec.features.kind import Feature
+from fusionrec.features.movielens import movielens_schema
 from fusionrec.features.multi_categorical import MultiCategorical
 from fusionrec.features.numeric import Numeric
-from fusionrec.features.schema import Features, Schema, SchemaEncoder
-from fusionrec.features.text import Text
-from fusionrec.features.vocabulary import Vocabulary
+from fusionrec.features.schema import Features, Schema
+from fusionrec.features.text import Text, tokenize
+from fusionrec.features.vocabulary import PAD, UNK, Vocabulary
 
 __all__ = [
     "FORMAT_VERSION",
@@ -29,13 +24,12 @@ __all__ = [
     "Feature",
     "FeatureEncoder",
     "Features",
-    "MovieFeatures",
     "MultiCategorical",
     "Numeric",
     "Schema",
-    "SchemaEncoder",
     "Text",
-    "UserFeatures",
     "Vocabulary",
+    "movielens_schema",
+    "table_columns",
     "tokenize",
 ]

@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fusionrec._kernels import scatter_add
 from fusionrec.errors import ValidationError
 from fusionrec.features.kind import (
     BY_VALUE_MAX_ROWS,
@@ -27,22 +26,29 @@ from fusionrec.features.kind import (
     column_sums,
 )
 from fusionrec.features.vocabulary import Vocabulary
+from fusionrec.train.kernels import scatter_add
 
 
 @dataclasses.dataclass(frozen=True)
 class Categorical(Feature):
     """``dim``: embedding width; ``fc``: block width; values seen fewer than ``min_count``
-    times encode as UNK."""
+    times encode as UNK; ``prefix > 0`` keeps the first ``prefix`` characters of each value
+    as its category (a zip code's region, say)."""
 
     kind: ClassVar[str] = "categorical"
+    input_shape: ClassVar[tuple[int | None, ...]] = (None,)
+    input_dtype: ClassVar[str] = "int64"
     dim: int = 16
     fc: int = 16
     min_count: int = 1
     id: bool = False
+    prefix: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive(self, "dim", "fc", "min_count")
+        if isinstance(self.prefix, bool) or not isinstance(self.prefix, int) or self.prefix < 0:
+            raise ValidationError(f"Categorical({self.name!r}).prefix must be an int >= 0")
         if not isinstance(self.id, bool):
             raise ValidationError(f"Categorical({self.name!r}).id must be a bool")
 
@@ -55,11 +61,16 @@ class Categorical(Feature):
         return self.id
 
     # ---- encoder state ----------------------------------------------------------------------
+    def _values(self, column: Sequence[Any]) -> Sequence[Any]:
+        if not self.prefix:
+            return column
+        return [None if v is None else str(v)[: self.prefix] for v in column]
+
     def fit(self, column: Sequence[Any], extra: Sequence[Any] = ()) -> Vocabulary:
-        return Vocabulary.fit(column, self.name, self.min_count, extra)
+        return Vocabulary.fit(self._values(column), self.name, self.min_count, extra)
 
     def encode(self, state: Vocabulary, column: Sequence[Any]) -> I64:
-        return state.encode(column)
+        return state.encode(self._values(column))
 
     def state_to_dict(self, state: Vocabulary) -> dict[str, Any]:
         return state.to_dict()

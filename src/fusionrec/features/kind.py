@@ -88,6 +88,8 @@ class Feature(ABC):
 
     name: str
     kind: ClassVar[str]
+    input_shape: ClassVar[tuple[int | None, ...]]  # of the encoded column (None: any size)
+    input_dtype: ClassVar[str]  # "int64" indices or "float32" values
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():

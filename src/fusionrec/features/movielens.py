@@ -1,16 +1,14 @@
-"""MovieLens as a schema: the book's user and movie features, and the tables' columns.
+"""MovieLens as a schema: the book's user and movie features, with the book's sizes.
 
-The only module besides the kinds' own tests that names MovieLens fields. The sizes come from
-:class:`~fusionrec.config.ModelConfig` (the presets are expressed against this schema).
+Besides the feature kinds, the only module that names MovieLens fields. The presets of
+:class:`~fusionrec.config.ModelConfig` are expressed against this schema.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from fusionrec.config import ModelConfig
 from fusionrec.data.tables import MovieLens
 from fusionrec.features.categorical import Categorical
 from fusionrec.features.kind import Feature
@@ -20,41 +18,28 @@ from fusionrec.features.text import Text
 
 
 def movielens_schema(
-    config: ModelConfig | None = None,
-    user_extra: Sequence[Feature] = (),
-    item_extra: Sequence[Feature] = (),
+    user_extra: Sequence[Feature] = (), item_extra: Sequence[Feature] = ()
 ) -> Schema:
     """The book's features: user id, gender, age, occupation; movie id, genres, title.
 
-    ``user_extra`` and ``item_extra`` append features read from further table columns.
+    ``user_extra`` and ``item_extra`` append features read from further table columns
+    (e.g. ``Categorical("zip_code", prefix=1)``, ``Numeric("year")``).
     """
-    c = config or ModelConfig()
     return Schema(
         user=(
-            Categorical("user_id", dim=c.user_id_dim, fc=c.user_id_fc, id=True),
-            Categorical("gender", dim=c.gender_dim, fc=c.gender_fc),
-            Categorical("age", dim=c.age_dim, fc=c.age_fc),
-            Categorical("occupation", dim=c.occupation_dim, fc=c.occupation_fc),
+            Categorical("user_id", dim=32, fc=32, id=True),
+            Categorical("gender", dim=16, fc=16),
+            Categorical("age", dim=16, fc=16),
+            Categorical("occupation", dim=16, fc=16),
             *user_extra,
         ),
         item=(
-            Categorical("movie_id", dim=c.movie_id_dim, fc=c.movie_id_fc, id=True),
-            MultiCategorical("genres", dim=c.genre_dim),
-            Text(
-                "title",
-                dim=c.title_dim,
-                filters=c.title_filters,
-                window=c.title_window,
-                max_words=c.max_title_words,
-            ),
+            Categorical("movie_id", dim=32, fc=32, id=True),
+            MultiCategorical("genres", dim=32),
+            Text("title", dim=32, filters=32, window=3, max_words=15),
             *item_extra,
         ),
     )
-
-
-def table_columns(table: Any) -> dict[str, Any]:
-    """A table dataclass (Users, Movies) as columns keyed by field name."""
-    return {f.name: getattr(table, f.name) for f in dataclasses.fields(table)}
 
 
 def movielens_declared(data: MovieLens) -> dict[str, Sequence[Any]]:

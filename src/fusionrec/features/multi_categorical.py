@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fusionrec._kernels import pool_rows, pool_rows_backward
 from fusionrec.errors import ValidationError
 from fusionrec.features.kind import (
     BY_VALUE_MAX_ROWS,
@@ -25,6 +24,7 @@ from fusionrec.features.kind import (
     check_positive,
 )
 from fusionrec.features.vocabulary import PAD, Vocabulary, pad_rows
+from fusionrec.train.kernels import pool_rows, pool_rows_backward
 
 POOLINGS = ("sum", "mean")
 
@@ -40,6 +40,11 @@ class MultiCategorical(Feature):
     """``dim``: embedding width (= block width); ``pooling``: ``"sum"`` or ``"mean"``."""
 
     kind: ClassVar[str] = "multi_categorical"
+    input_shape: ClassVar[tuple[int | None, ...]] = (
+        None,
+        None,
+    )
+    input_dtype: ClassVar[str] = "int64"
     dim: int = 32
     pooling: str = "sum"
     min_count: int = 1
@@ -140,6 +145,9 @@ def _table(w: Params) -> F32:
 
 
 def _row(row: Any, name: str) -> list[Any]:
+    """A row's values; a missing row (None) has none."""
+    if row is None:
+        return []
     if isinstance(row, str) or not hasattr(row, "__iter__"):
         raise ValidationError(f"feature {name!r}: each row must be a list of values, got {row!r}")
     return list(row)

@@ -48,6 +48,8 @@ class Numeric(Feature):
     """``fc``: block width."""
 
     kind: ClassVar[str] = "numeric"
+    input_shape: ClassVar[tuple[int | None, ...]] = (None,)
+    input_dtype: ClassVar[str] = "float32"
     fc: int = 8
 
     def __post_init__(self) -> None:

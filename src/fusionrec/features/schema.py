@@ -1,16 +1,16 @@
-"""Schema: the features of the user side and the item side, and their fitted encoder.
+"""Schema: the features of the user side and the item side; Features: their encoded columns.
 
 A side lists its features (each of a kind: Categorical, MultiCategorical, Text, Numeric);
 at most one of them is the entity's id (a Categorical with ``id=True``). A side may have no
-id (a pure content tower) or only its id. :class:`SchemaEncoder` holds every feature's state
-(vocabulary or statistics), fitted on the user and item tables, and turns columns into
-:class:`Features`: the encoded arrays a tower reads, keyed by feature name.
+id (a pure content tower) or only its id. Every feature's state
+(vocabulary or statistics) lives in :class:`fusionrec.features.encoder.FeatureEncoder`, which
+turns tables into :class:`Features`: the encoded arrays a tower reads, keyed by feature name.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -131,83 +131,3 @@ class Features:
         """Rows at ``index``."""
         idx = np.asarray(index)
         return Features({k: v[idx] for k, v in self.columns.items()})
-
-
-class SchemaEncoder:
-    """Every feature's fitted state; encodes a side's columns into :class:`Features`."""
-
-    def __init__(self, schema: Schema, states: Mapping[str, Mapping[str, Any]]) -> None:
-        self.schema = schema
-        self.states = {s: {f.name: states[s][f.name] for f in schema.side(s)} for s in SIDES}
-
-    @classmethod
-    def fit(
-        cls,
-        schema: Schema,
-        users: Mapping[str, Sequence[Any]],
-        items: Mapping[str, Sequence[Any]],
-        extra: Mapping[str, Sequence[Any]] | None = None,
-    ) -> SchemaEncoder:
-        """Fit every feature on its column; ``extra[name]`` adds declared values to a vocabulary."""
-        tables = {"user": users, "item": items}
-        states: dict[str, dict[str, Any]] = {}
-        for s in SIDES:
-            states[s] = {}
-            for f in schema.side(s):
-                column = _column(tables[s], f.name, s)
-                states[s][f.name] = f.fit(column, (extra or {}).get(f.name, ()))
-        return cls(schema, states)
-
-    def encode(self, side: str, columns: Mapping[str, Sequence[Any]]) -> Features:
-        """Encode a side's columns (each feature's column by its name)."""
-        return Features(
-            {
-                f.name: f.encode(self.states[side][f.name], _column(columns, f.name, side))
-                for f in self.schema.side(side)
-            }
-        )
-
-    def input_rows(self, side: str) -> dict[str, int | None]:
-        """Embedding rows per feature of ``side`` (None for value features)."""
-        return {f.name: f.input_rows(self.states[side][f.name]) for f in self.schema.side(side)}
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form: the schema and every state."""
-        return {
-            "schema": self.schema.to_dict(),
-            "states": {
-                s: {f.name: f.state_to_dict(self.states[s][f.name]) for f in self.schema.side(s)}
-                for s in SIDES
-            },
-        }
-
-    @classmethod
-    def from_dict(cls, data: Any) -> SchemaEncoder:
-        """Inverse of :meth:`to_dict`; malformed data raises :class:`ValidationError`."""
-        if not isinstance(data, dict) or not isinstance(data.get("states"), dict):
-            raise ValidationError("malformed encoder data: needs a schema and states")
-        schema = Schema.from_dict(data.get("schema"))
-        states: dict[str, dict[str, Any]] = {}
-        for s in SIDES:
-            saved = data["states"].get(s)
-            if not isinstance(saved, dict):
-                raise ValidationError(f"malformed encoder data: no {s} states")
-            states[s] = {}
-            for f in schema.side(s):
-                if f.name not in saved:
-                    raise ValidationError(f"malformed encoder data: no state for {s} {f.name!r}")
-                states[s][f.name] = f.state_from_dict(saved[f.name])
-        return cls(schema, states)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, SchemaEncoder):
-            return NotImplemented
-        return self.to_dict() == other.to_dict()
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-def _column(table: Mapping[str, Sequence[Any]], name: str, side: str) -> Sequence[Any]:
-    if name not in table:
-        raise ValidationError(f"the {side} table has no column {name!r} (a schema feature)")
-    return table[name]

@@ -18,7 +18,6 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from fusionrec._kernels import gather_segments, gather_tanh_backward, scatter_add
 from fusionrec.errors import ValidationError
 from fusionrec.features.kind import (
     F32,
@@ -31,13 +30,14 @@ from fusionrec.features.kind import (
     column_sums,
 )
 from fusionrec.features.vocabulary import PAD, Vocabulary, pad_rows
+from fusionrec.train.kernels import gather_segments, gather_tanh_backward, scatter_add
 
 _WORD = re.compile(r"\w+")
 
 
-def tokenize(text: str) -> list[str]:
-    """Lowercased word tokens of a text (what a Text vocabulary holds)."""
-    return _WORD.findall(text.lower())
+def tokenize(text: object) -> list[str]:
+    """Lowercased word tokens of a text (what a Text vocabulary holds); None has none."""
+    return [] if text is None else _WORD.findall(str(text).lower())
 
 
 def pack_windows(words: I64, window: int) -> tuple[I64, I64]:
@@ -78,6 +78,11 @@ class Text(Feature):
     ``max_words``: words kept per text; words seen fewer than ``min_count`` times are UNK."""
 
     kind: ClassVar[str] = "text"
+    input_shape: ClassVar[tuple[int | None, ...]] = (
+        None,
+        None,
+    )
+    input_dtype: ClassVar[str] = "int64"
     dim: int = 32
     filters: int = 32
     window: int = 3
@@ -96,11 +101,11 @@ class Text(Feature):
 
     # ---- encoder state ----------------------------------------------------------------------
     def fit(self, column: Sequence[Any], extra: Sequence[Any] = ()) -> Vocabulary:
-        words = [t for text in column for t in tokenize(str(text))]
+        words = [t for text in column for t in tokenize(text)]
         return Vocabulary.fit(words, self.name, self.min_count, extra)
 
     def encode(self, state: Vocabulary, column: Sequence[Any]) -> I64:
-        rows = [state.encode(tokenize(str(text))[: self.max_words]) for text in column]
+        rows = [state.encode(tokenize(text)[: self.max_words]) for text in column]
         return pad_rows(rows, width=self.max_words)
 
     def state_to_dict(self, state: Vocabulary) -> dict[str, Any]:
@@ -152,7 +157,7 @@ class Text(Feature):
     def train_forward(self, w: Params, x: Windows) -> tuple[F32, tuple[F32, F32]]:
         table = w["emb.weight"].copy()
         table[PAD] = 0.0
-        words = table[x.windows].reshape(len(x.windows), -1)
+        words = table[x.windows].reshape(len(x.windows), self.window * self.dim)
         t = np.tanh(words @ w["conv.weight"] + w["conv.bias"])
         return scatter_add(x.n, x.owner, t), (words, t)
 
@@ -161,7 +166,7 @@ class Text(Feature):
     ) -> dict[str, F32]:
         words, t = cache
         dt = gather_tanh_backward(d_block, x.owner, t)
-        dx = (dt @ w["conv.weight"].T).reshape(x.windows.size, -1)
+        dx = (dt @ w["conv.weight"].T).reshape(x.windows.size, self.dim)
         d_emb = scatter_add(len(w["emb.weight"]), x.windows.reshape(-1), dx)
         d_emb[PAD] = 0.0
         return {"conv.weight": words.T @ dt, "conv.bias": column_sums(dt), "emb.weight": d_emb}

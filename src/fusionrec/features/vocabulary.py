@@ -61,7 +61,7 @@ class Vocabulary:
         extra: Iterable[object] = (),
     ) -> Vocabulary:
         """The values seen at least ``min_count`` times, plus ``extra`` declared ones."""
-        counts = Counter(_normalize(v, feature) for v in values)
+        counts = Counter(_normalize(v, feature) for v in values if v is not None)
         kept = [v for v, n in counts.items() if n >= min_count]
         return cls([*kept, *extra], feature)
 
@@ -77,9 +77,12 @@ class Vocabulary:
             return False
 
     def encode(self, values: Iterable[object]) -> IntArray:
-        """Indices of ``values`` (a 1-D column); absent values give UNK."""
+        """Indices of ``values`` (a 1-D column); absent values and None give UNK."""
         index, feature = self._index, self.feature
-        return np.fromiter((index.get(_normalize(v, feature), UNK) for v in values), dtype=np.int64)
+        return np.fromiter(
+            (UNK if v is None else index.get(_normalize(v, feature), UNK) for v in values),
+            dtype=np.int64,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able state."""

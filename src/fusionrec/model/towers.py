@@ -49,5 +49,6 @@ class Tower(nn.Layer):
 
     def forward(self, *inputs: Any) -> Tensor:
         """One input per feature, in schema order (a Text may be given packed)."""
-        parts = [self._sub_layers[f.name](x) for f, x in zip(self.features, inputs, strict=True)]
+        # indexed, not zip(strict=True): Paddle's static-graph conversion (jit.save) lacks it
+        parts = [self._sub_layers[f.name](inputs[i]) for i, f in enumerate(self.features)]
         return paddle.tanh(self.out(self.dropout(paddle.concat(parts, axis=1))))

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from fusionrec._kernels import pool_rows, pool_rows_backward
 from fusionrec.features.kind import F32, I64, Feature, Params, column_sums
+from fusionrec.train.kernels import pool_rows, pool_rows_backward
 
 
 @dataclass
