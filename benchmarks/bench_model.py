@@ -169,9 +169,7 @@ def speed(path: Any, seed: int) -> dict[str, Any]:
     out["single_known_user_p50_ms"] = _p50_ms(lambda: bundle.user_vectors(one_known), 2000)
     out["encode_users_from_raw_p50_ms"] = _p50_ms(
         lambda: bundle.user_vectors(
-            encoder.encode_users(
-                {"user_id": [1], "gender": ["F"], "age": [25], "occupation": [4]}
-            )
+            encoder.encode_users({"user_id": [1], "gender": ["F"], "age": [25], "occupation": [4]})
         ),
         2000,
     )

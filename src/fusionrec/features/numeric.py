@@ -45,16 +45,23 @@ def _floats(column: Sequence[Any], feature: str) -> F64:
 
 @dataclasses.dataclass(frozen=True)
 class Numeric(Feature):
-    """``fc``: block width."""
+    """``fc``: block width; ``missing``: a value that means "unknown" (a year of 0, say)."""
 
     kind: ClassVar[str] = "numeric"
     input_shape: ClassVar[tuple[int | None, ...]] = (None,)
     input_dtype: ClassVar[str] = "float32"
     fc: int = 8
+    missing: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive(self, "fc")
+        if self.missing is not None and not isinstance(self.missing, int | float):
+            raise ValidationError(f"Numeric({self.name!r}).missing must be a number or None")
+
+    def _values(self, column: Sequence[Any]) -> list[Any]:
+        """The column with the declared missing value as None."""
+        return [None if v is None or v == self.missing else v for v in column]
 
     @property
     def width(self) -> int:
@@ -62,14 +69,14 @@ class Numeric(Feature):
 
     # ---- encoder state ----------------------------------------------------------------------
     def fit(self, column: Sequence[Any], extra: Sequence[Any] = ()) -> Standardizer:
-        x = _floats([*column, *extra], self.name)
+        x = _floats(self._values([*column, *extra]), self.name)
         x = x[np.isfinite(x)]
         mean = float(x.mean()) if x.size else 0.0
         std = float(x.std()) if x.size else 0.0
         return Standardizer(mean, std if std > 0 else 1.0)
 
     def encode(self, state: Standardizer, column: Sequence[Any]) -> F32:
-        return state.apply(column, self.name)
+        return state.apply(self._values(column), self.name)
 
     def state_to_dict(self, state: Standardizer) -> dict[str, Any]:
         return {"mean": state.mean, "std": state.std}
