@@ -19,18 +19,17 @@ from fusionrec.features.kind import (
     F32,
     F64,
     I64,
-    Feature,
     Fold,
     Params,
+    VocabularyFeature,
     check_positive,
     column_sums,
 )
 from fusionrec.features.vocabulary import Vocabulary
-from fusionrec.train.kernels import scatter_add
 
 
 @dataclasses.dataclass(frozen=True)
-class Categorical(Feature):
+class Categorical(VocabularyFeature):
     """``dim``: embedding width; ``fc``: block width; values seen fewer than ``min_count``
     times encode as UNK; ``prefix > 0`` keeps the first ``prefix`` characters of each value
     as its category (a zip code's region, say)."""
@@ -72,15 +71,6 @@ class Categorical(Feature):
     def encode(self, state: Vocabulary, column: Sequence[Any]) -> I64:
         return state.encode(self._values(column))
 
-    def state_to_dict(self, state: Vocabulary) -> dict[str, Any]:
-        return state.to_dict()
-
-    def state_from_dict(self, data: Any) -> Vocabulary:
-        return Vocabulary.from_dict(data, self.name)
-
-    def input_rows(self, state: Vocabulary) -> int:
-        return state.rows
-
     # ---- Paddle -------------------------------------------------------------------------------
     def paddle_build(self, layer: Any, state: Vocabulary) -> None:
         from fusionrec._paddle import paddle
@@ -114,6 +104,8 @@ class Categorical(Feature):
         return self._grads(w, w["emb.weight"], d_value, None)
 
     def _grads(self, w: Params, e: F32, d_block: F32, x: I64 | None) -> dict[str, F32]:
+        from fusionrec.train.kernels import scatter_add
+
         """Gradients of ``fc(emb[x])``; ``x=None``: ``e`` is the whole table (by value)."""
         d_emb = d_block @ w["fc.weight"].T
         rows = len(w["emb.weight"])

@@ -17,7 +17,8 @@ faces, all in the kind's own module:
 
 Weights are seen through :class:`Params`, a view of the model's state dict under the feature's
 prefix (``"user_tower.gender."``), so kinds name their own parameters (``emb.weight``).
-Paddle is imported inside the Paddle methods only: encoding and serving need numpy alone.
+Paddle is imported inside the Paddle methods only, and the training engine's compiled loops
+(numba) inside the training methods: encoding and serving need numpy alone.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fusionrec.errors import ValidationError
+from fusionrec.features.vocabulary import Vocabulary
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -180,3 +182,16 @@ class Feature(ABC):
     def fold(self, w: Params, out_block: F64) -> Fold:
         """From float64 weights and the feature's rows of the output layer, the map from an
         encoded column to its share ``[n, out]`` (float32) of the output pre-activation."""
+
+
+class VocabularyFeature(Feature):
+    """A kind whose state is a :class:`Vocabulary` and whose input indexes an embedding."""
+
+    def state_to_dict(self, state: Vocabulary) -> dict[str, Any]:
+        return state.to_dict()
+
+    def state_from_dict(self, data: Any) -> Vocabulary:
+        return Vocabulary.from_dict(data, self.name)
+
+    def input_rows(self, state: Vocabulary) -> int:
+        return state.rows

@@ -18,13 +18,12 @@ from fusionrec.features.kind import (
     F32,
     F64,
     I64,
-    Feature,
     Fold,
     Params,
+    VocabularyFeature,
     check_positive,
 )
 from fusionrec.features.vocabulary import PAD, Vocabulary, pad_rows
-from fusionrec.train.kernels import pool_rows, pool_rows_backward
 
 POOLINGS = ("sum", "mean")
 
@@ -36,7 +35,7 @@ def _counts(x: I64) -> F32:
 
 
 @dataclasses.dataclass(frozen=True)
-class MultiCategorical(Feature):
+class MultiCategorical(VocabularyFeature):
     """``dim``: embedding width (= block width); ``pooling``: ``"sum"`` or ``"mean"``."""
 
     kind: ClassVar[str] = "multi_categorical"
@@ -71,15 +70,6 @@ class MultiCategorical(Feature):
         rows = [_row(row, self.name) for row in column]
         return pad_rows([state.encode(r) for r in rows], width=None)
 
-    def state_to_dict(self, state: Vocabulary) -> dict[str, Any]:
-        return state.to_dict()
-
-    def state_from_dict(self, data: Any) -> Vocabulary:
-        return Vocabulary.from_dict(data, self.name)
-
-    def input_rows(self, state: Vocabulary) -> int:
-        return state.rows
-
     # ---- Paddle -------------------------------------------------------------------------------
     def paddle_build(self, layer: Any, state: Vocabulary) -> None:
         from fusionrec._paddle import paddle
@@ -100,6 +90,8 @@ class MultiCategorical(Feature):
         return self.pooling == "sum" and state.rows <= BY_VALUE_MAX_ROWS
 
     def train_forward(self, w: Params, x: I64) -> tuple[F32, F32]:
+        from fusionrec.train.kernels import pool_rows
+
         table = _table(w)
         block = pool_rows(table, x)
         if self.pooling == "mean":
@@ -107,6 +99,8 @@ class MultiCategorical(Feature):
         return block, table
 
     def train_backward(self, w: Params, x: I64, cache: F32, d_block: F32) -> dict[str, F32]:
+        from fusionrec.train.kernels import pool_rows_backward
+
         if self.pooling == "mean":
             d_block = d_block / _counts(x)
         d = pool_rows_backward(len(cache), x, np.ascontiguousarray(d_block))

@@ -23,14 +23,13 @@ from fusionrec.features.kind import (
     F32,
     F64,
     I64,
-    Feature,
     Fold,
     Params,
+    VocabularyFeature,
     check_positive,
     column_sums,
 )
 from fusionrec.features.vocabulary import PAD, Vocabulary, pad_rows
-from fusionrec.train.kernels import gather_segments, gather_tanh_backward, scatter_add
 
 _WORD = re.compile(r"\w+")
 
@@ -73,7 +72,7 @@ class Windows(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class Text(Feature):
+class Text(VocabularyFeature):
     """``dim``: word embedding width; ``filters``: block width; ``window``: odd window size;
     ``max_words``: words kept per text; words seen fewer than ``min_count`` times are UNK."""
 
@@ -107,15 +106,6 @@ class Text(Feature):
     def encode(self, state: Vocabulary, column: Sequence[Any]) -> I64:
         rows = [state.encode(tokenize(text)[: self.max_words]) for text in column]
         return pad_rows(rows, width=self.max_words)
-
-    def state_to_dict(self, state: Vocabulary) -> dict[str, Any]:
-        return state.to_dict()
-
-    def state_from_dict(self, data: Any) -> Vocabulary:
-        return Vocabulary.from_dict(data, self.name)
-
-    def input_rows(self, state: Vocabulary) -> int:
-        return state.rows
 
     # ---- Paddle -------------------------------------------------------------------------------
     def paddle_build(self, layer: Any, state: Vocabulary) -> None:
@@ -151,10 +141,14 @@ class Text(Feature):
         return Packed(windows, (np.cumsum(count) - count).astype(np.int64), count)
 
     def gather(self, prepared: Packed, rows: I64) -> Windows:
+        from fusionrec.train.kernels import gather_segments
+
         windows, owner = gather_segments(prepared.windows, prepared.start, prepared.lengths, rows)
         return Windows(windows, owner, len(rows))
 
     def train_forward(self, w: Params, x: Windows) -> tuple[F32, tuple[F32, F32]]:
+        from fusionrec.train.kernels import scatter_add
+
         table = w["emb.weight"].copy()
         table[PAD] = 0.0
         words = table[x.windows].reshape(len(x.windows), self.window * self.dim)
@@ -164,6 +158,8 @@ class Text(Feature):
     def train_backward(
         self, w: Params, x: Windows, cache: tuple[F32, F32], d_block: F32
     ) -> dict[str, F32]:
+        from fusionrec.train.kernels import gather_tanh_backward, scatter_add
+
         words, t = cache
         dt = gather_tanh_backward(d_block, x.owner, t)
         dx = (dt @ w["conv.weight"].T).reshape(x.windows.size, self.dim)
