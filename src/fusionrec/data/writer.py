@@ -6,15 +6,14 @@ Used to make synthetic data sets that exercise the readers end to end, and to co
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
+import io
 import zipfile
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from fusionrec.atomic import replace_directory, write_bytes_atomic
 from fusionrec.data.movielens import split_title
 from fusionrec.data.tables import AGE_BUCKETS, ML1M_OCCUPATIONS, UNKNOWN_YEAR, MovieLens
 from fusionrec.errors import ValidationError
@@ -54,33 +53,17 @@ def write_movielens(
 
 
 def _write_dir(target: Path, files: dict[str, bytes]) -> None:
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with replace_directory(target) as staging:
         for name, payload in files.items():
             (staging / name).write_bytes(payload)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            os.replace(target, old / target.name)
-            os.replace(staging, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
 
 
 def _write_zip(target: Path, files: dict[str, bytes], folder: str) -> None:
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(handle)
-    try:
-        with zipfile.ZipFile(temp_name, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, payload in files.items():
-                archive.writestr(f"{folder}/{name}", payload)
-        os.replace(temp_name, target)
-    finally:
-        if os.path.exists(temp_name):
-            os.remove(temp_name)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, payload in files.items():
+            archive.writestr(f"{folder}/{name}", payload)
+    write_bytes_atomic(target, buffer.getvalue())
 
 
 def _encode(text: str, what: str) -> bytes:
