@@ -24,6 +24,7 @@ from fusionrec.features.kind import (
     VocabularyFeature,
     check_positive,
     column_sums,
+    kernels,
 )
 from fusionrec.features.vocabulary import Vocabulary
 
@@ -104,15 +105,13 @@ class Categorical(VocabularyFeature):
         return self._grads(w, w["emb.weight"], d_value, None)
 
     def _grads(self, w: Params, e: F32, d_block: F32, x: I64 | None) -> dict[str, F32]:
-        from fusionrec.train.kernels import scatter_add
-
         """Gradients of ``fc(emb[x])``; ``x=None``: ``e`` is the whole table (by value)."""
         d_emb = d_block @ w["fc.weight"].T
         rows = len(w["emb.weight"])
         return {
             "fc.weight": e.T @ d_block,
             "fc.bias": column_sums(d_block),
-            "emb.weight": d_emb if x is None else scatter_add(rows, x, d_emb),
+            "emb.weight": d_emb if x is None else kernels().scatter_add(rows, x, d_emb),
         }
 
     # ---- numpy serving ------------------------------------------------------------------------

@@ -24,6 +24,8 @@ Paddle is imported inside the Paddle methods only, and the training engine's com
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
@@ -65,6 +67,13 @@ class Params(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+@functools.cache
+def kernels() -> Any:
+    """The training engine's compiled loops (:mod:`fusionrec.train.kernels`, numba), imported
+    on the first training call: encoding and serving never load them."""
+    return importlib.import_module("fusionrec.train.kernels")
 
 
 def column_sums(x: F32) -> F32:

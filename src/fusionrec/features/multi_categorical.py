@@ -22,6 +22,7 @@ from fusionrec.features.kind import (
     Params,
     VocabularyFeature,
     check_positive,
+    kernels,
 )
 from fusionrec.features.vocabulary import PAD, Vocabulary, pad_rows
 
@@ -90,20 +91,16 @@ class MultiCategorical(VocabularyFeature):
         return self.pooling == "sum" and state.rows <= BY_VALUE_MAX_ROWS
 
     def train_forward(self, w: Params, x: I64) -> tuple[F32, F32]:
-        from fusionrec.train.kernels import pool_rows
-
         table = _table(w)
-        block = pool_rows(table, x)
+        block = kernels().pool_rows(table, x)
         if self.pooling == "mean":
             block /= _counts(x)
         return block, table
 
     def train_backward(self, w: Params, x: I64, cache: F32, d_block: F32) -> dict[str, F32]:
-        from fusionrec.train.kernels import pool_rows_backward
-
         if self.pooling == "mean":
             d_block = d_block / _counts(x)
-        d = pool_rows_backward(len(cache), x, np.ascontiguousarray(d_block))
+        d = kernels().pool_rows_backward(len(cache), x, np.ascontiguousarray(d_block))
         d[PAD] = 0.0
         return {"emb.weight": d}
 

@@ -28,6 +28,7 @@ from fusionrec.features.kind import (
     VocabularyFeature,
     check_positive,
     column_sums,
+    kernels,
 )
 from fusionrec.features.vocabulary import PAD, Vocabulary, pad_rows
 
@@ -141,29 +142,25 @@ class Text(VocabularyFeature):
         return Packed(windows, (np.cumsum(count) - count).astype(np.int64), count)
 
     def gather(self, prepared: Packed, rows: I64) -> Windows:
-        from fusionrec.train.kernels import gather_segments
-
-        windows, owner = gather_segments(prepared.windows, prepared.start, prepared.lengths, rows)
+        windows, owner = kernels().gather_segments(
+            prepared.windows, prepared.start, prepared.lengths, rows
+        )
         return Windows(windows, owner, len(rows))
 
     def train_forward(self, w: Params, x: Windows) -> tuple[F32, tuple[F32, F32]]:
-        from fusionrec.train.kernels import scatter_add
-
         table = w["emb.weight"].copy()
         table[PAD] = 0.0
         words = table[x.windows].reshape(len(x.windows), self.window * self.dim)
         t = np.tanh(words @ w["conv.weight"] + w["conv.bias"])
-        return scatter_add(x.n, x.owner, t), (words, t)
+        return kernels().scatter_add(x.n, x.owner, t), (words, t)
 
     def train_backward(
         self, w: Params, x: Windows, cache: tuple[F32, F32], d_block: F32
     ) -> dict[str, F32]:
-        from fusionrec.train.kernels import gather_tanh_backward, scatter_add
-
         words, t = cache
-        dt = gather_tanh_backward(d_block, x.owner, t)
+        dt = kernels().gather_tanh_backward(d_block, x.owner, t)
         dx = (dt @ w["conv.weight"].T).reshape(x.windows.size, self.dim)
-        d_emb = scatter_add(len(w["emb.weight"]), x.windows.reshape(-1), dx)
+        d_emb = kernels().scatter_add(len(w["emb.weight"]), x.windows.reshape(-1), dx)
         d_emb[PAD] = 0.0
         return {"conv.weight": words.T @ dt, "conv.bias": column_sums(dt), "emb.weight": d_emb}
 

@@ -31,6 +31,15 @@ class TowerPass:
     index: I64 | None  # by value: each row's rows of the stacked value tables
 
 
+def _stack(parts: list[Any], axis: int = 1) -> Any:
+    """``parts`` concatenated (one part as it is, contiguous; none: None)."""
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return np.ascontiguousarray(parts[0])
+    return np.concatenate(parts, axis=axis)
+
+
 def _rows(starts: Sequence[int], widths: Sequence[int]) -> slice | I64:
     """Output-layer rows of the given blocks: a slice when contiguous."""
     rows = np.concatenate(
@@ -56,12 +65,20 @@ class TowerEngine:
         self._direct_rows = _rows(
             [self.starts[i] for i in self.direct], [self.widths[i] for i in self.direct]
         )
+        self._names = [f"{prefix}{f.name}." for f in self.features]
+        self._slices = [slice(s, s + w) for s, w in zip(self.starts, self.widths, strict=True)]
+        self._weights: Mapping[str, F32] | None = None
+        self._views: list[Params] = []
 
     def _params(self, w: Mapping[str, F32], i: int) -> Params:
-        return Params(w, f"{self.prefix}{self.features[i].name}.")
+        """Feature ``i``'s view of ``w`` (kept while the trainer steps on the same dict)."""
+        if w is not self._weights:
+            self._weights = w
+            self._views = [Params(w, name) for name in self._names]
+        return self._views[i]
 
     def _block_rows(self, i: int) -> slice:
-        return slice(self.starts[i], self.starts[i] + self.widths[i])
+        return self._slices[i]
 
     def forward(self, w: Mapping[str, F32], xs: Sequence[Any], mask: F32 | None) -> TowerPass:
         """The tower on inputs ``xs`` (one per feature); ``mask``: dropout mask or None."""
@@ -91,13 +108,13 @@ class TowerEngine:
             value = f.value_table(self._params(w, i))
             values.append(value)
             shares.append(value @ out_w[self._block_rows(i)])
-            index.append(f.value_index(xs[i]) + offset)
+            index.append(f.value_index(xs[i]) + offset if offset else f.value_index(xs[i]))
             offset += len(value)
-        h = np.concatenate(blocks, axis=1) if blocks else None
-        stacked = np.concatenate(index, axis=1) if index else None
+        h = _stack(blocks)
+        stacked = _stack(index)
         z = h @ out_w[self._direct_rows] if h is not None else 0.0
         if stacked is not None:
-            z = z + pool_rows(np.concatenate(shares), stacked)
+            z = z + pool_rows(_stack(shares, axis=0), stacked)
         y: F32 = np.tanh(z + w[self.prefix + "out.bias"])
         return TowerPass(caches, h, None, y, values, stacked)
 
@@ -110,8 +127,9 @@ class TowerEngine:
         g: dict[str, F32] = {p + "out.bias": column_sums(dz)}
 
         def add(i: int, grads: dict[str, F32]) -> None:
-            name = f"{p}{self.features[i].name}."
-            g.update({name + k: v for k, v in grads.items()})
+            name = self._names[i]
+            for k, v in grads.items():
+                g[name + k] = v
 
         if tp.mask is not None:
             assert tp.h is not None
