@@ -3,7 +3,8 @@
 ``NumpyStore`` keeps items in numpy arrays and answers by brute force (exact). It implements
 the ``_``-prefixed hooks of :class:`fusionrec.stores.VectorStore`; argument checking, batching
 of queries and error messages come from the base class. Its ``settings()`` name a ``.npz``
-file so ``open_store`` can reopen it.
+file so ``open_store`` can reopen it; ``read_only=True`` (how ``FusionRecommender.load``
+reopens a saved store) opens an existing file and never writes it.
 
 Run the suite against it:  python examples/custom_store.py   (or: pytest examples/custom_store.py)
 A package would register it through the entry-point group ``fusionrec.vector_stores``.
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fusionrec.errors import CollectionNotFoundError, StoreError
 from fusionrec.stores import Filter, Hit, StoredItem, VectorStore, register
 from fusionrec.stores.base import top_k_rows
 from fusionrec.testing import VectorStoreConformance
@@ -30,9 +32,12 @@ class NumpyStore(VectorStore):
 
     backend = "numpy-example"
 
-    def __init__(self, dim: int, path: str | Path) -> None:
+    def __init__(self, dim: int, path: str | Path, read_only: bool = False) -> None:
         self._dim = int(dim)
         self._path = Path(path)
+        self._read_only = read_only
+        if read_only and not self._path.exists():
+            raise CollectionNotFoundError(f"{self._path} does not exist (read_only=True)")
         self._lock = threading.Lock()
         self._closed = False
         # One tuple (ids, vectors, metadata), swapped whole, so a search never mixes versions.
@@ -65,6 +70,8 @@ class NumpyStore(VectorStore):
 
     def _commit(self, state: tuple[Any, Any, list[dict[str, Any]]]) -> None:
         """Write the file (temp + rename), then publish the new state to searches."""
+        if self._read_only:
+            raise StoreError(f"{self._path} is open read-only")
         tmp = self._path.with_suffix(".tmp.npz")
         np.savez(tmp, ids=state[0], vectors=state[1], meta=json.dumps(state[2]))
         tmp.replace(self._path)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
+from fusionrec.atomic import _manifest
 from fusionrec.data import MovieLens, synthetic_movielens
 
 
@@ -17,3 +22,22 @@ def tiny_data() -> MovieLens:
 def small_data() -> MovieLens:
     """A data set with enough planted structure for a model to learn in seconds."""
     return synthetic_movielens(n_users=400, n_movies=200, n_ratings=20_000, seed=3)
+
+
+def reseal_directory(root: Path, pointer: str) -> Path:
+    """Recompute the checksums in ``root/pointer`` after a test edited the version's files.
+
+    It turns a damaged directory into a crafted one (consistent checksums), so tests reach the
+    validators behind the checksum check. Returns the version's path.
+    """
+    header = json.loads((root / pointer).read_text(encoding="utf-8"))
+    version = root / header["version"]
+    header["files"] = _manifest(version)
+    (root / pointer).write_text(json.dumps(header), encoding="utf-8")
+    return version
+
+
+@pytest.fixture(scope="session")
+def reseal() -> Callable[[Path, str], Path]:
+    """:func:`reseal_directory`, as a fixture for test modules."""
+    return reseal_directory

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +13,9 @@ import numpy as np
 import pytest
 
 from fusionrec import FaissStore, FusionRecommender, __version__
+from fusionrec.atomic import current_version
 from fusionrec.cli import main
 from fusionrec.data import MovieLens, write_movielens
-from fusionrec.serve.model_dir import load_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,7 @@ def test_train_index_recommend(
     assert len(recs) == 5
     assert set(recs[0]) == {"movie_id", "title", "genres", "year", "score"}
     scores = [float(r["score"]) for r in recs]  # type: ignore[arg-type]
-    dim = load_model_dir(Path(model) / "model").dim
+    dim = FusionRecommender.load(model).bundle.dim
     rec = FusionRecommender.load(model, store=FaissStore(dim=dim))
     ids = [int(r["movie_id"]) for r in recs]  # type: ignore[call-overload]
     expected = rec.predict({"age": 25, "gender": "F", "occupation": 4}, ids)
@@ -258,3 +260,49 @@ def test_cli_presets_mirror_the_config() -> None:
 
     assert set(cli.PRESETS) == set(PRESETS)
     assert cli.DEFAULT_PRESET in PRESETS
+
+
+def test_indexing_the_same_faiss_file_twice_keeps_the_link(
+    workflow: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Finding 4: a second ``index --store faiss --uri F`` saved the store path as null."""
+    model = tmp_path / "model"
+    shutil.copytree(workflow["model"], model)
+    uri = tmp_path / "twice.faiss"
+    for _ in range(2):
+        assert (
+            main(["index", "--model-dir", str(model), "--store", "faiss", "--uri", str(uri), "-q"])
+            == 0
+        )
+    state_file = current_version(model, "recommender.json") / "state.json"
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    assert state["store"]["path"] == str(uri)
+    before = uri.stat()
+    argv = ["recommend", "--model-dir", str(model), "-a", "25", "-g", "F", "-j", "4", "--json"]
+    assert len(_json_out(capsys, argv)) == 5
+    after = uri.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_token_needs_a_uri_in_the_same_command(
+    workflow: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Finding 2: ``recommend --token`` sent the token to the URI a model directory named."""
+    model = tmp_path / "crafted"
+    shutil.copytree(workflow["model"], model)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        server.setblocking(False)
+        state_file = model / "recommender.json"
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        port = server.getsockname()[1]
+        state["store"] = {"backend": "milvus", "uri": f"http://127.0.0.1:{port}", "dim": 8}
+        state_file.write_text(json.dumps(state), encoding="utf-8")
+        capsys.readouterr()
+        argv = ["recommend", "--model-dir", str(model), "-u", "1", "--token", "user:password"]
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "pass --uri with --token" in err and err.count("\n") == 1
+        with pytest.raises(BlockingIOError):
+            server.accept()  # nobody connected

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fusionrec import (
+    CollectionNotFoundError,
     FaissStore,
     Filter,
     FusionRecommender,
@@ -269,6 +270,10 @@ def test_save_load_gives_the_same_recommendations_on_milvus_lite(
     finally:
         loaded.close()
     elsewhere = FusionRecommender.load(tmp_path / "model", store_options={"collection": "other"})
+    with pytest.raises(CollectionNotFoundError, match="read-only store never creates"):
+        elsewhere.recommend(user, k=8)
+    writable = {"collection": "other", "read_only": False}
+    elsewhere = FusionRecommender.load(tmp_path / "model", store_options=writable)
     try:
         with pytest.raises(NotFittedError, match="store is empty"):
             elsewhere.recommend(user, k=8)

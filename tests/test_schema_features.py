@@ -10,7 +10,6 @@ import pytest
 
 from fusionrec import FaissStore, FusionRecommender, ModelConfig, synthetic_movielens
 from fusionrec.data import load_movielens, random_split, write_movielens
-from fusionrec.serve.model_dir import load_model_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
@@ -48,8 +47,8 @@ def test_saved_and_served_like_any_model(
     known = rec.recommend(user_id=1, k=5)
     cold = rec.recommend(age=25, gender="F", occupation=4, k=5)  # no zip code: unknown region
     assert len(known) == 5 and len(cold) == 5
-    rec.save(tmp_path / "saved")
-    bundle = load_model_dir(tmp_path / "saved" / "model")
-    assert bundle.encoder.schema == EXTENDED
+    back = FusionRecommender.load(rec.save(tmp_path / "saved"), store=rec.store)
+    bundle = back.bundle
+    assert bundle.encoder.schema == EXTENDED and back.schema == EXTENDED
     users = rec.bundle.encoder.encode_users(rec._users)
     np.testing.assert_array_equal(bundle.user_vectors(users), rec.bundle.user_vectors(users))

@@ -361,18 +361,19 @@ def _quickstart_data(args: argparse.Namespace) -> MovieLens:
     return _load_movielens(archive)
 
 
-def _open_store(args: argparse.Namespace, dim: int) -> VectorStore:
+def _open_store(args: argparse.Namespace, dim: int, *, read_only: bool = False) -> VectorStore:
+    """The store the command line names; an existing Faiss file keeps its path and kind."""
     from fusionrec.stores import FaissStore, MilvusStore
 
     if args.store == "faiss":
         path = Path(args.uri or DEFAULT_FAISS_PATH).absolute()
-        if path.exists():
-            return FaissStore.load(path)
-        return FaissStore(dim=dim, path=path)
+        return FaissStore(dim=dim, path=path, read_only=read_only)
     uri = args.uri or "./fusionrec.db"
     if "://" not in uri:
         uri = str(Path(uri).absolute())
-    return MilvusStore(uri=uri, collection=args.collection, dim=dim, token=args.token)
+    return MilvusStore(
+        uri=uri, collection=args.collection, dim=dim, token=args.token, read_only=read_only
+    )
 
 
 def _persist_store(args: argparse.Namespace, store: VectorStore) -> None:
@@ -390,14 +391,23 @@ def _describe_store(args: argparse.Namespace) -> str:
 
 
 def _load_for_serving(args: argparse.Namespace) -> FusionRecommender:
-    """Load the model directory; the store is the saved one unless --store/--uri name another."""
+    """Load the model directory; the store is the saved one unless --store/--uri name another.
+
+    Either way it is opened read-only; --token goes only to the --uri of the same command,
+    never to a URI the model directory names.
+    """
+    from fusionrec.errors import ConfigError
     from fusionrec.recommender import FusionRecommender
 
-    token = {"token": args.token} if args.token else {}
-    rec = FusionRecommender.load(args.model_dir, progress=False, store_options=token)
+    if args.token and args.uri is None:
+        raise ConfigError(
+            "--token is sent only to a server named in the same command: pass --uri with "
+            "--token (the model directory's saved URI is not trusted with credentials)"
+        )
+    rec = FusionRecommender.load(args.model_dir, progress=False)
     if args.store is not None or args.uri is not None:
         args.store = args.store or "milvus"
-        rec.store = _open_store(args, rec.bundle.dim)
+        rec.store = _open_store(args, rec.bundle.dim, read_only=True)
     return rec
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from fusionrec.catalog import int_array
 from fusionrec.data.tables import Ratings
+from fusionrec.serve.model_dir import read_npz, reading
 
 
 class SeenItems:
@@ -71,6 +73,19 @@ class SeenItems:
 
     @classmethod
     def load(cls, path: Path) -> SeenItems:
-        """Read what :meth:`save` wrote."""
-        with np.load(path, allow_pickle=False) as arrays:
-            return cls(arrays["users"], arrays["offsets"], arrays["movies"])
+        """Read what :meth:`save` wrote, checking that the offsets describe the arrays.
+
+        Users must be strictly increasing and offsets run from 0 to the number of movies
+        without decreasing; anything else is a ModelDirError naming the file.
+        """
+        arrays = read_npz(path)
+        with reading(path):
+            users, offsets, movies = (arrays[k] for k in ("users", "offsets", "movies"))
+            int_array(users, "users")
+            int_array(offsets, "offsets", len(users) + 1)
+            int_array(movies, "movies")
+            if np.any(np.diff(users) <= 0):
+                raise ValueError("users are not strictly increasing")
+            if offsets[0] != 0 or offsets[-1] != len(movies) or np.any(np.diff(offsets) < 0):
+                raise ValueError(f"offsets must rise from 0 to {len(movies)} (the movie count)")
+            return cls(users, offsets, movies)

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import shutil
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fusionrec import catalog
-from fusionrec.atomic import replace_directory
+from fusionrec.atomic import Version, current_version, load_directory, replace_directory
 from fusionrec.config import ModelConfig
 from fusionrec.data.tables import ML1M_OCCUPATIONS, MovieLens, Movies, Users
 from fusionrec.demographics import normalize_many
@@ -30,7 +30,7 @@ from fusionrec.features import FeatureEncoder, Features, Schema
 from fusionrec.interactions import SeenItems
 from fusionrec.lookup import IdIndex
 from fusionrec.serve.bundle import ModelBundle
-from fusionrec.serve.model_dir import load_model_dir
+from fusionrec.serve.model_dir import read_model_files, reading
 
 if TYPE_CHECKING:
     from fusionrec.stores import Filter, Hit, VectorStore
@@ -42,8 +42,16 @@ DEFAULT_COLLECTION = "movies"
 #: The facade recommends, so its default model is trained for ratings and top-N together:
 #: the rating-only "rating" preset ranks worse than popularity (see docs/benchmarks.md).
 DEFAULT_PRESET = "default"
-FORMAT_VERSION = 1
-_STATE_FILE = "recommender.json"
+#: Version 2: files in a v-<hex> subdirectory named by recommender.json, with checksums.
+FORMAT_VERSION = 2
+_FORMAT_NAME = "fusionrec-recommender"
+#: The pointer file at the top of a saved directory: format, current version, checksums.
+_POINTER = "recommender.json"
+#: Occupation names and store settings, inside each version.
+_STATE_FILE = "state.json"
+_INT64_MAX = 2**63 - 1
+#: What a version 1 directory held at its top level; removed once a new version is saved.
+_LEGACY = ("model", "users.npz", "movies.json", "seen.npz")
 
 
 @dataclass(frozen=True)
@@ -270,14 +278,15 @@ class FusionRecommender:
     ) -> list[Recommendation]:
         """Movies whose vectors lie closest to ``movie_id``'s; score is 5 x inner product."""
         _check_k(k)
+        movie_id = int(_exact_ids([movie_id], "movie id")[0])
         store = self._require_indexed()
-        items = store.get([int(movie_id)])
+        items = store.get([movie_id])
         if not items:
             raise ValidationError(
                 f"movie id {movie_id} is not in the store: index it with index_movies() "
                 "or add_movies() first"
             )
-        hits = store.search(items[0].vector, k, filter=filter, exclude_ids=[int(movie_id)])[0]
+        hits = store.search(items[0].vector, k, filter=filter, exclude_ids=[movie_id])[0]
         return [_recommendation(hit, 5.0 * hit.score) for hit in hits]
 
     def predict(
@@ -297,7 +306,7 @@ class FusionRecommender:
             )
         else:
             features, _ = self._user_features([user], None, None, None)
-        ids = np.atleast_1d(np.asarray(movie_ids, dtype=np.int64))
+        ids = _exact_ids(movie_ids, "movie id")
         movies = bundle.encoder.encode_items(self._catalog_rows(ids))
         return np.asarray(bundle.predict(features, movies)[0], dtype=np.float32)
 
@@ -338,30 +347,43 @@ class FusionRecommender:
     # ------------------------------------------------------------------ persistence
 
     def save(self, path: str | Path) -> Path:
-        """Write the model directory plus catalog and store settings, atomically."""
-        from fusionrec.serve.model_dir import save_model_dir
+        """Write the model directory plus catalog and store settings, atomically.
+
+        The files go to a new version subdirectory that ``recommender.json`` then names (one
+        atomic rename), so a crash at any point leaves the previous model or this one.
+        """
+        from fusionrec.serve.model_dir import write_model_files
 
         bundle = self._require_bundle()
+        if self._model is None and self._model_dir is None:
+            raise NotFittedError("nothing to save: call fit() or load() first")
         target = Path(path)
-        with replace_directory(target) as tmp:
+        header = {"format": _FORMAT_NAME, "format_version": FORMAT_VERSION}
+        with replace_directory(target, _POINTER, header, legacy=_LEGACY) as tmp:
+            model_dir = tmp / "model"
             if self._model is not None:
-                save_model_dir(tmp / "model", self._model, bundle.encoder, self.config)
-            elif self._model_dir is not None:
-                shutil.copytree(self._model_dir, tmp / "model")
+                model_dir.mkdir()
+                write_model_files(model_dir, self._model, bundle.encoder, self.config)
             else:
-                raise NotFittedError("nothing to save: call fit() or load() first")
+                assert self._model_dir is not None
+                try:
+                    shutil.copytree(self._model_dir, model_dir)
+                except OSError as exc:
+                    raise ModelDirError(
+                        f"{self._model_dir}: the loaded model's files are gone ({exc.strerror}); "
+                        "load the model again before saving"
+                    ) from None
             assert self._users is not None and self._seen is not None and self._movies is not None
             catalog.save_users(self._users, tmp / "users.npz")
             catalog.save_movies(self._movies, tmp / "movies.json")
             self._seen.save(tmp / "seen.npz")
             settings = self._store.settings() if self._store is not None else self._store_settings
             state = {
-                "format_version": FORMAT_VERSION,
                 "occupations": list(self._occupations),
                 "store": settings,
             }
             (tmp / _STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
-        self._model_dir = target / "model"
+        self._model_dir = current_version(target, _POINTER) / "model"
         return target
 
     @classmethod
@@ -375,42 +397,29 @@ class FusionRecommender:
     ) -> FusionRecommender:
         """Load what :meth:`save` wrote; the store reopens from its saved settings unless given.
 
-        ``store_options`` override saved store settings when reopening, e.g. ``{"token": ...}``
-        for a Milvus server (tokens are never saved).
+        A model directory is untrusted data. Every file is checked against the checksums
+        ``recommender.json`` lists and validated; any damage is a ModelDirError naming the
+        file. The saved store is opened read-only (an existing Faiss file or Milvus
+        collection; nothing is created or written) and credentials go only where the caller
+        says: ``store_options`` override saved settings, and a ``token`` needs a ``uri`` beside
+        it (``{"uri": ..., "token": ...}``), else ConfigError. To index into the saved store,
+        pass ``{"read_only": False}`` or a store.
         """
         root = Path(path)
         if not root.is_dir():
             raise ModelDirError(f"{root}: no such model directory (train and save one first)")
-        state_file = root / _STATE_FILE
-        missing = [
-            name
-            for name in (_STATE_FILE, "model", "users.npz", "movies.json", "seen.npz")
-            if not (root / name).exists()
-        ]
-        if missing:
-            raise ModelDirError(
-                f"{root}: not a complete fusionrec model directory, missing {missing}"
-            )
-        try:
-            state = json.loads(state_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ModelDirError(f"{state_file}: unreadable ({exc})") from exc
-        if state.get("format_version") != FORMAT_VERSION:
-            raise ModelDirError(
-                f"{state_file}: format version {state.get('format_version')!r} is not supported "
-                f"(this fusionrec reads version {FORMAT_VERSION})"
-            )
-        bundle = load_model_dir(root / "model")
-        rec = cls(config=bundle.config, store=store, progress=progress)
-        rec.schema = bundle.encoder.schema
-        rec._bundle = bundle
-        rec._model_dir = root / "model"
-        rec._set_users(catalog.load_users(root / "users.npz"))
-        rec._movies = catalog.load_movies(root / "movies.json")
-        rec._seen = SeenItems.load(root / "seen.npz")
-        rec._occupations = tuple(state.get("occupations") or ML1M_OCCUPATIONS)
+        saved = load_directory(root, _POINTER, _check_header, _read_saved, legacy=_LEGACY)
+        state = saved.state
+        rec = cls(config=saved.bundle.config, store=store, progress=progress)
+        rec.schema = saved.bundle.encoder.schema
+        rec._bundle = saved.bundle
+        rec._model_dir = saved.path / "model"
+        rec._set_users(saved.users)
+        rec._movies = saved.movies
+        rec._seen = saved.seen
+        rec._occupations = saved.occupations
         rec._store_settings = state.get("store")
-        rec._store_options = dict(store_options or {})
+        rec._store_options = _serving_options(saved.path / _STATE_FILE, store_options)
         return rec
 
     def close(self) -> None:
@@ -485,12 +494,7 @@ class FusionRecommender:
         occupations: Sequence[int | str | None] | None,
     ) -> tuple[Features, npt.NDArray[np.int64] | None]:
         bundle = self._require_bundle()
-        ids = None
-        if user_ids is not None:
-            try:
-                ids = np.asarray([int(u) for u in user_ids], dtype=np.int64)
-            except (TypeError, ValueError):
-                raise ValidationError(f"user ids must be integers, got {user_ids!r}") from None
+        ids = None if user_ids is None else _exact_ids(user_ids, "user id")
         given = [x for x in (ages, genders, occupations) if x is not None]
         if not given:
             if ids is None:
@@ -657,6 +661,59 @@ class FusionRecommender:
         return metrics.evaluate_topn(score_fn, np.arange(len(eval_users)), seen_mask, relevant, k=k)
 
 
+def _exact_ids(values: object, what: str) -> npt.NDArray[np.int64]:
+    """Ids as int64, or ValidationError: a float, bool or out-of-range id is never rounded.
+
+    ``recommend(1.7)`` or ``recommend(True)`` used to be served as user 1.
+    """
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        arr = values.ravel()
+        if arr.dtype.kind == "u" and arr.size and int(arr.max()) > _INT64_MAX:
+            raise ValidationError(f"{what} {int(arr.max())} is outside the 64-bit range")
+        return arr.astype(np.int64)
+    if isinstance(values, np.ndarray):
+        items: Sequence[object] = values.ravel().tolist()
+    elif isinstance(values, Iterable) and not isinstance(values, (str, bytes, Mapping)):
+        items = list(values)  # a list, a range, a pandas Series...
+    else:
+        items = [values]
+    out = []
+    for value in items:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            kind = type(value).__name__
+            raise ValidationError(f"{what}s must be integers, got {value!r:.60} ({kind})")
+        if not -_INT64_MAX - 1 <= int(value) <= _INT64_MAX:
+            raise ValidationError(f"{what} {int(value)} is outside the 64-bit range")
+        out.append(int(value))
+    return np.asarray(out, dtype=np.int64)
+
+
+#: Store options that carry credentials: sent only to a URI named by the caller.
+_CREDENTIAL_OPTIONS = ("token", "password", "api_key")
+
+
+def _saved_store_settings(state_file: Path, settings: Any) -> dict[str, Any] | None:
+    """The store settings a model directory holds: None or a mapping naming a backend."""
+    if settings is None:
+        return None
+    if not isinstance(settings, dict) or not isinstance(settings.get("backend"), str):
+        raise ModelDirError(f"{state_file}: 'store' must be an object with a string 'backend'")
+    return settings
+
+
+def _serving_options(state_file: Path, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """How load reopens the saved store: read-only unless asked, credentials to a given URI."""
+    out: dict[str, Any] = {"read_only": True, **dict(options or {})}
+    credentials = [name for name in _CREDENTIAL_OPTIONS if out.get(name)]
+    if credentials and "uri" not in out:
+        raise ConfigError(
+            f"store_options {credentials} would go to the store URI saved in {state_file}; a "
+            "model directory is not trusted with credentials: pass the server's 'uri' in "
+            "store_options too, or open the store yourself and pass store="
+        )
+    return out
+
+
 def _check_k(k: int) -> None:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValidationError(f"k must be a positive integer, got {k!r}")
@@ -703,3 +760,62 @@ def _rows_by_id(
             f"e.g. {int(missing[0])}"
         )
     return table.take(rows)
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """Everything one saved version holds, read and validated."""
+
+    path: Path
+    bundle: ModelBundle
+    users: Users
+    movies: Movies
+    seen: SeenItems
+    occupations: tuple[str, ...]
+    state: dict[str, Any]
+
+
+def _check_header(header: dict[str, Any], pointer: Path) -> None:
+    if header.get("format_version") != FORMAT_VERSION:
+        raise ModelDirError(
+            f"{pointer}: format version {header.get('format_version')!r} is not supported "
+            f"(this fusionrec reads version {FORMAT_VERSION}; save the model again)"
+        )
+    if header.get("format") != _FORMAT_NAME:
+        raise ModelDirError(f"{pointer} is not a fusionrec recommender directory")
+
+
+def _read_saved(version: Version) -> _Saved:
+    """Read and validate the files of one saved version (see :meth:`FusionRecommender.save`)."""
+    root = version.path
+    missing = [
+        n
+        for n in (_STATE_FILE, "model", "users.npz", "movies.json", "seen.npz")
+        if not (root / n).exists()
+    ]
+    if missing:
+        raise ModelDirError(f"{root}: not a complete fusionrec model directory, missing {missing}")
+    state_file = root / _STATE_FILE
+    with reading(state_file):
+        state = json.loads(state_file.read_bytes().decode("utf-8"))
+    if not isinstance(state, dict):
+        raise ModelDirError(f"{state_file}: expected a JSON object, got {type(state).__name__}")
+    occupations = state.get("occupations")
+    if (
+        not isinstance(occupations, list)
+        or not occupations
+        or not all(isinstance(o, str) and o for o in occupations)
+    ):
+        raise ModelDirError(
+            f"{state_file}: occupations must be a non-empty list of names, got {occupations!r:.80}"
+        )
+    _saved_store_settings(state_file, state.get("store"))
+    return _Saved(
+        path=root,
+        bundle=read_model_files(root / "model"),
+        users=catalog.load_users(root / "users.npz"),
+        movies=catalog.load_movies(root / "movies.json"),
+        seen=SeenItems.load(root / "seen.npz"),
+        occupations=tuple(occupations),
+        state=state,
+    )

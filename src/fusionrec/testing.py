@@ -310,6 +310,33 @@ class VectorStoreConformance:
             filled.search(good, self.k, filter={"genres_any": ["Drama"]})  # type: ignore[arg-type]
         assert filled.count() == self.n_items
 
+    def test_ids_outside_int64_are_refused(self, filled: VectorStore) -> None:
+        """Ids are exact: 2**63 must not wrap to -2**63, in any call that takes ids."""
+        vector = random_queries(1, self.dim)
+        for ids in (
+            [2**63],
+            np.array([2**63], dtype=np.uint64),
+            [2**70],
+            [-1, 2**63],
+            [-(2**63) - 1],
+        ):
+            with pytest.raises(ValidationError, match="int64"):
+                filled.upsert(ids, np.repeat(vector, len(ids), axis=0))
+            with pytest.raises(ValidationError, match="int64"):
+                filled.get(ids)
+            with pytest.raises(ValidationError, match="int64"):
+                filled.delete(ids)
+        with pytest.raises(ValidationError, match="int64"):
+            filled.search(vector, self.k, exclude_ids=[2**63])
+        with pytest.raises(FilterError, match="int64"):
+            Filter(ids=[2**64])
+        filled.upsert([2**63 - 1, -(2**63)], np.repeat(vector, 2, axis=0))
+        assert sorted(item.id for item in filled.get([2**63 - 1, -(2**63)])) == [
+            -(2**63),
+            2**63 - 1,
+        ]
+        assert filled.count() == self.n_items + 2
+
     def test_settings_are_json(self, store: VectorStore) -> None:
         settings = store.settings()
         assert json.loads(json.dumps(settings)) == settings

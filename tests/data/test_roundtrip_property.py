@@ -92,6 +92,7 @@ def datasets(draw: st.DrawFn) -> MovieLens:
                 st.integers(0, 2**40),
             ),
             max_size=15,
+            unique_by=lambda r: (r[0], r[1]),  # a repeated pair loads as its last rating
         )
     )
     ratings = Ratings(

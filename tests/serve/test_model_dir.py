@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,8 @@ def test_exported_towers_load_without_fusionrec(
 ) -> None:
     model, encoder, config = trained
     save_model_dir(tmp_path / "m", model, encoder, config)
+    # the towers sit in the version subdirectory that the meta.json pointer names
+    files = tmp_path / "m" / json.loads((tmp_path / "m" / "meta.json").read_text())["version"]
     uf, mf = encoder.encode_users(tiny_data.users), encoder.encode_movies(tiny_data.movies)
     np.savez(tmp_path / "in.npz", **uf.columns, **mf.columns)
     script = textwrap.dedent(
@@ -90,8 +93,8 @@ def test_exported_towers_load_without_fusionrec(
         import paddle
         z = np.load({str(tmp_path / "in.npz")!r})
         t = lambda k: paddle.to_tensor(z[k])
-        user = paddle.jit.load({str(tmp_path / "m" / "user_tower" / "inference")!r})
-        movie = paddle.jit.load({str(tmp_path / "m" / "movie_tower" / "inference")!r})
+        user = paddle.jit.load({str(files / "user_tower" / "inference")!r})
+        movie = paddle.jit.load({str(files / "movie_tower" / "inference")!r})
         u = user(t("user_id"), t("gender"), t("age"), t("occupation"))
         m = movie(t("movie_id"), t("genres"), t("title"))
         assert not [n for n in sys.modules if n.startswith("fusionrec")]
@@ -138,7 +141,9 @@ def test_replacing_keeps_old_dir_when_save_fails(
 
 
 def test_bad_model_dirs(
-    trained: tuple[FusionModel, FeatureEncoder, ModelConfig], tmp_path: Path
+    trained: tuple[FusionModel, FeatureEncoder, ModelConfig],
+    tmp_path: Path,
+    reseal: Callable[[Path, str], Path],
 ) -> None:
     model, encoder, config = trained
     with pytest.raises(ModelDirError, match="not found"):
@@ -150,20 +155,40 @@ def test_bad_model_dirs(
     with pytest.raises(ModelDirError, match="format version 999"):
         load_model_dir(target)
     # a directory of the format before the schema: refused by its version, never misread
-    (target / "meta.json").write_text(json.dumps({**meta, "format_version": 1}))
-    (target / "encoder.json").write_text(json.dumps({"format_version": 1, "user_ids": [1]}))
-    with pytest.raises(ModelDirError, match="format version 1; this fusionrec reads version 2"):
+    (target / "meta.json").write_text(json.dumps({**meta, "format_version": 2}))
+    with pytest.raises(ModelDirError, match=r"format version 2 is not supported.*reads version 3"):
         load_model_dir(target)
     (target / "meta.json").write_text(json.dumps(meta))
-    (target / "weights.npz").unlink()
-    with pytest.raises(ModelDirError, match=r"incomplete.*weights\.npz"):
+    (target / meta["version"] / "weights.npz").unlink()
+    with pytest.raises(ModelDirError, match=r"weights\.npz: missing"):
         load_model_dir(target)
     save_model_dir(target, model, encoder, config)
+    version = json.loads((target / "meta.json").read_text())["version"]
     data = encoder.to_dict()
     data["states"]["user"]["user_id"] = {"values": [1, 2]}
-    FeatureEncoder.from_dict(data).save(target / "encoder.json")
+    FeatureEncoder.from_dict(data).save(target / version / "encoder.json")
+    with pytest.raises(ModelDirError, match=r"encoder\.json: size or checksum differs"):
+        load_model_dir(target)
+    reseal(target, "meta.json")  # a crafted directory: checksums match, contents do not
     with pytest.raises(ModelDirError, match="rows for user feature 'user_id'"):
         load_model_dir(target)
+
+
+def test_version_1_directory_is_refused_by_version(
+    trained: tuple[FusionModel, FeatureEncoder, ModelConfig], tmp_path: Path
+) -> None:
+    target = tmp_path / "old"
+    target.mkdir()
+    (target / "meta.json").write_text(
+        json.dumps({"format": "fusionrec-model", "format_version": 1, "dim": 32})
+    )
+    (target / "weights.npz").write_bytes(b"PK")
+    with pytest.raises(ModelDirError, match="format version 1 is not supported"):
+        load_model_dir(target)
+    model, encoder, config = trained
+    save_model_dir(target, model, encoder, config)  # replaces it, and removes the old files
+    assert load_model_dir(target).dim == model.dim
+    assert not (target / "weights.npz").exists()
 
 
 def test_bundle_rejects_bad_inputs(

@@ -1,13 +1,25 @@
-"""FaissStore specifics: atomic save/load, refusal of bad files, options, tombstones."""
+"""FaissStore specifics: atomic save/load, refusal of bad files, options, tombstones, one
+writer per file and read-only readers."""
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fusionrec.errors import ConfigError, DimensionMismatchError, StoreError
+from fusionrec.errors import (
+    CollectionNotFoundError,
+    ConfigError,
+    DimensionMismatchError,
+    StoreError,
+    StoreInUseError,
+)
 from fusionrec.stores import FaissStore, Filter
 from fusionrec.testing import brute_force, hit_ids, random_items, random_queries
 
@@ -48,7 +60,7 @@ def test_save_is_atomic_and_leaves_no_temp(tmp_path: Path) -> None:
     store.save(path)
     store.delete([7, 14])
     store.save(path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.faiss"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.faiss", "s.faiss.lock"]
     again = FaissStore.load(path)
     assert again.count() == 198 and again.settings()["index"] == "ivf"
 
@@ -133,3 +145,135 @@ def test_search_params_change_without_rebuild_and_are_validated() -> None:
         store.set_search_params(efSearch=0)
     with pytest.raises(ConfigError, match="flat"):
         exact.set_search_params(nprobe=4)
+
+
+_OTHER_WRITER = textwrap.dedent(
+    """
+    import sys
+    from fusionrec.errors import StoreInUseError
+    from fusionrec.stores import FaissStore
+    try:
+        store = FaissStore(dim=8, path=sys.argv[1])
+    except StoreInUseError as exc:
+        print("StoreInUseError", exc)
+    else:
+        print("opened", store.count())
+        store.close()
+    """
+)
+
+
+def _other_writer(path: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _OTHER_WRITER, str(path)], capture_output=True, text=True, timeout=60
+    )
+    return done.stdout.strip() or done.stderr
+
+
+def test_one_writer_at_a_time_across_processes(tmp_path: Path) -> None:
+    path = tmp_path / "s.faiss"
+    writer = FaissStore(dim=8, path=path)
+    writer.upsert(*random_items(5, 8))
+    out = _other_writer(path)
+    assert out.startswith("StoreInUseError store in use by another writer"), out
+    assert str(path) in out
+    with pytest.raises(StoreInUseError, match="one writer at a time"):
+        FaissStore(dim=8, path=path)  # a second writer in this process is refused too
+    writer.close()
+    assert _other_writer(path) == "opened 5"
+
+
+def test_readers_never_write_and_see_completed_saves(tmp_path: Path) -> None:
+    """Finding 1: a serving store closed after a reindex must not put its stale copy back."""
+    path = tmp_path / "s.faiss"
+    ids, vectors, meta = random_items(300, 8)
+    with FaissStore(dim=8, path=path) as writer:
+        writer.upsert(ids[:150], vectors[:150], meta[:150])
+    reader = FaissStore(dim=8, path=path, read_only=True)
+    assert reader.read_only and reader.count() == 150
+    with FaissStore(dim=8, path=path) as writer:  # a reader does not block the writer
+        writer.upsert(ids, vectors, meta)
+    reader.search(random_queries(3, 8), 5)
+    reader.close()
+    assert FaissStore.load(path).count() == 300
+    with FaissStore(dim=8, path=path, read_only=True) as again:
+        assert again.count() == 300  # reopening sees the latest completed write
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.faiss", "s.faiss.lock"]
+
+
+def test_read_only_refuses_writes_and_needs_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.faiss"
+    _filled().save(path)
+    before = path.stat()
+    with FaissStore(dim=8, path=path, read_only=True) as reader:
+        for write in (
+            lambda: reader.upsert(*random_items(2, 8)),
+            lambda: reader.delete([7]),
+            lambda: reader.replace_all(*random_items(2, 8)),
+            lambda: reader.save(path),
+        ):
+            with pytest.raises(StoreError, match="read-only"):
+                write()
+        reader.set_search_params()  # search-time knobs stay usable
+        reader.save(tmp_path / "copy.faiss")  # another file is the caller's to write
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    missing = tmp_path / "elsewhere" / "none.faiss"
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(CollectionNotFoundError, match="read-only store opens an existing"):
+        FaissStore(dim=8, path=missing, read_only=True)
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+    with pytest.raises(ConfigError, match="needs the path"):
+        FaissStore(dim=8, read_only=True)
+
+
+def test_writer_saves_on_close_only_after_a_change(tmp_path: Path) -> None:
+    path = tmp_path / "s.faiss"
+    _filled().save(path)
+    inode = path.stat().st_ino
+    with FaissStore(dim=8, path=path) as store:
+        store.search(random_queries(2, 8), 3)
+        store.get([7])
+    assert path.stat().st_ino == inode  # untouched: nothing changed
+    with FaissStore(dim=8, path=path) as store:
+        store.delete([7])
+    assert path.stat().st_ino != inode and FaissStore.load(path).count() == 199
+
+
+def test_reopening_takes_the_saved_kind_and_parameters(tmp_path: Path) -> None:
+    """Finding 4's root: reopening a file must not need its index kind repeated."""
+    path = tmp_path / "h.faiss"
+    with FaissStore(dim=8, index="hnsw", path=path, M=8) as store:
+        store.upsert(*random_items(50, 8))
+        store.set_search_params(efSearch=40)
+    with FaissStore(dim=8, path=path, efSearch=64) as again:
+        assert again.settings() == {
+            "backend": "faiss",
+            "dim": 8,
+            "index": "hnsw",
+            "path": str(path),
+            "M": 8,
+            "efConstruction": 200,
+            "efSearch": 64,
+        }
+    with pytest.raises(ConfigError, match="hnsw index"):
+        FaissStore(dim=8, path=path, M=16)  # a build-time parameter cannot differ
+
+
+def test_saved_file_follows_the_umask(tmp_path: Path) -> None:
+    """Finding 9: the index file was created 0600 whatever the umask."""
+    old = os.umask(0o027)
+    try:
+        _filled().save(tmp_path / "s.faiss")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "s.faiss").stat().st_mode) == 0o640
+
+
+def test_empty_ivf_store_saves_and_loads(tmp_path: Path) -> None:
+    with FaissStore(dim=8, index="ivf", path=tmp_path / "e.faiss", nlist=4) as store:
+        store.replace_all([], np.zeros((0, 8), np.float32))
+    again = FaissStore.load(tmp_path / "e.faiss")
+    assert again.count() == 0 and again.search(random_queries(1, 8), 3) == [[]]
+    again.upsert(*random_items(50, 8))
+    assert again.count() == 50

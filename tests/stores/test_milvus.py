@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -15,6 +17,7 @@ from fusionrec.errors import (
     CollectionNotFoundError,
     ConfigError,
     DimensionMismatchError,
+    StoreError,
     StoreInUseError,
 )
 from fusionrec.stores import Filter, MilvusStore
@@ -221,3 +224,81 @@ def test_server_flush_builds_the_index(milvus_server_uri: str) -> None:
         client.close()
         assert int(info["indexed_rows"]) == int(info["total_rows"]) == 500
         assert store.settings()["index_params"] == {"M": 8, "efConstruction": 200}
+
+
+def test_read_only_creates_and_writes_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "none.db"
+    with pytest.raises(CollectionNotFoundError, match="does not exist"):
+        MilvusStore(str(missing), dim=8, read_only=True)
+    assert list(tmp_path.iterdir()) == []
+    uri = str(tmp_path / "ro.db")
+    with MilvusStore(uri, collection="movies", dim=8) as writer:
+        writer.upsert(*random_items(6, 8))
+    before = sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir())
+    with pytest.raises(CollectionNotFoundError, match="read-only store never creates"):
+        MilvusStore(uri, collection="other", dim=8, read_only=True)
+    with MilvusStore(uri, collection="movies", read_only=True) as reader:
+        assert reader.read_only and reader.count() == 6
+        assert len(reader.search(random_queries(2, 8), 3)[0]) == 3
+        for write in (
+            lambda: reader.upsert(*random_items(2, 8, seed=5)),
+            lambda: reader.delete([7]),
+            lambda: reader.replace_all(*random_items(2, 8, seed=5)),
+            reader.flush,
+        ):
+            with pytest.raises(StoreError, match="read-only"):
+                write()
+    assert sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir()) == before
+    with MilvusStore(uri, collection="movies") as writer:
+        assert writer.count() == 6
+        assert json.loads((tmp_path / ".ro.db.collections.json").read_text()) == {
+            "collections": {"movies": "movies__v1"}
+        }
+
+
+def test_deleted_lite_file_is_a_clear_error(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Finding 8: writes after the file was deleted failed with "internal error" and a
+    logged pymilvus traceback."""
+    path = tmp_path / "gone.db"
+    store = MilvusStore(str(path), dim=8)
+    try:
+        store.upsert(*random_items(5, 8))
+        path.unlink()
+        capfd.readouterr()
+        with pytest.raises(StoreError, match=f"{path} was deleted or replaced"):
+            store.upsert(*random_items(5, 8, seed=3))
+        with pytest.raises(StoreError, match="was deleted or replaced"):
+            store.delete([7])
+        logged = capfd.readouterr()
+        assert "Traceback" not in logged.out + logged.err
+    finally:
+        store.close()
+
+
+def test_id_lists_match_the_lowest_int64(tmp_path: Path) -> None:
+    vectors = random_queries(3, 8)
+    with MilvusStore(str(tmp_path / "edge.db"), dim=8) as store:
+        store.upsert([-(2**63), 2**63 - 1, 5], vectors)
+        assert [item.id for item in store.get([-(2**63)])] == [-(2**63)]
+        hits = store.search(vectors[0], 3, filter=Filter(ids=[-(2**63), 5]))[0]
+        assert sorted(h.id for h in hits) == [-(2**63), 5]
+        store.delete([-(2**63)])
+        assert store.count() == 2
+
+
+def test_read_only_leaves_a_foreign_sqlite_file_alone(tmp_path: Path) -> None:
+    """Milvus Lite writes its tables into any SQLite file it opens: a model directory could
+    otherwise point a read-only store at another application's database."""
+    path = tmp_path / "app.db"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE t (x)")
+        db.commit()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="not a Milvus Lite file"):
+        MilvusStore(str(path), read_only=True)
+    (tmp_path / "junk.db").write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(StoreError, match="not a Milvus Lite file"):
+        MilvusStore(str(tmp_path / "junk.db"), read_only=True)
+    assert path.read_bytes() == before

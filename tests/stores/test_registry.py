@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fusionrec.errors import UnknownBackendError
+from fusionrec.errors import ConfigError, UnknownBackendError
 from fusionrec.stores import (
     ENTRY_POINT_GROUP,
     FaissStore,
@@ -69,6 +69,29 @@ def test_open_store_reopens_from_settings(tmp_path: Path) -> None:
     with open_store(settings) as again:
         assert again.count() == 2
         assert again.get([2])[0].metadata["title"] == "b"
+
+
+def test_open_store_read_only_and_unknown_options(tmp_path: Path) -> None:
+    store = create("faiss", dim=4, path=tmp_path / "s.faiss")
+    store.upsert([1], np.eye(1, 4, dtype=np.float32))
+    settings = store.settings()
+    store.close()
+    with open_store(settings, read_only=True) as reader:
+        assert isinstance(reader, FaissStore) and reader.read_only and reader.count() == 1
+    with pytest.raises(ConfigError, match="does not take these options"):
+        open_store({"backend": "milvus", "uri": str(tmp_path / "m.db"), "nope": 1})
+
+    def legacy(dim: int) -> VectorStore:
+        return FaissStore(dim=dim)
+
+    register("legacy", legacy)
+    try:
+        with pytest.raises(ConfigError, match="read_only"):
+            open_store({"backend": "legacy", "dim": 4}, read_only=True)
+    finally:
+        unregister("legacy")
+    with pytest.raises(ConfigError, match="'backend'"):
+        open_store({"dim": 4})
 
 
 def test_stores_never_import_paddle_or_the_model() -> None:

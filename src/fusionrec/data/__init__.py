@@ -3,6 +3,7 @@
 from fusionrec.data.download import DATASETS, RemoteArchive, download_movielens
 from fusionrec.data.movielens import (
     ML100K_GENRES,
+    DuplicateRatingsWarning,
     OrphanRatingsWarning,
     load_movielens,
     load_movies_file,
@@ -31,6 +32,7 @@ __all__ = [
     "ML100K_GENRES",
     "ML100K_OCCUPATIONS",
     "UNKNOWN_YEAR",
+    "DuplicateRatingsWarning",
     "MovieLens",
     "Movies",
     "OrphanRatingsWarning",

@@ -20,6 +20,8 @@ _INT = re.compile(rb"[+-]?\d+")
 _BLANK_RUNS = re.compile(rb"\n\n+")
 _MAX_FAST_DIGITS = 18  # longer fields take the checked per-line path (int64 overflow)
 _INT64_MAX = 2**63 - 1
+_MAX_INT64_DIGITS = 19
+_SHOWN_CHARS = 40
 
 
 def format_error(label: str, line: int, reason: str) -> DataFormatError:
@@ -101,16 +103,16 @@ def _parse_slow(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Per-line parse that accepts blank lines and padding and reports the first bad line."""
     ncols = len(names)
-    shown = sep.decode("latin-1").replace("\t", "tab")
+    separator = sep.decode("latin-1").replace("\t", "tab")
     regular = re.compile(re.escape(sep).join([rb" *([+-]?\d+) *"] * ncols) + rb"\r?")
     rows: list[list[int]] = []
     lines: list[int] = []
     for number, line in enumerate(raw.split(b"\n"), start=1):
         match = regular.fullmatch(line)
         if match is not None:
-            row = [int(value) for value in match.groups()]
-            if max(map(abs, row)) <= _INT64_MAX:
-                rows.append(row)
+            parsed = [_int64(value) for value in match.groups()]
+            if None not in parsed:
+                rows.append([v for v in parsed if v is not None])
                 lines.append(number)
                 continue
         if not line.strip():
@@ -120,17 +122,17 @@ def _parse_slow(
             raise format_error(
                 label,
                 number,
-                f"expected {ncols} fields separated by {shown!r}, found {len(fields)}",
+                f"expected {ncols} fields separated by {separator!r}, found {len(fields)}",
             )
         row = []
         for name, field in zip(names, fields, strict=True):
             text = field.strip()
             if not _INT.fullmatch(text):
-                shown_field = text.decode("latin-1")
-                raise format_error(label, number, f"{name} is not an integer: {shown_field!r}")
-            if abs(int(text)) > _INT64_MAX:
-                raise format_error(label, number, f"{name} {int(text)} does not fit in int64")
-            row.append(int(text))
+                raise format_error(label, number, f"{name} is not an integer: {shown(text)}")
+            value = _int64(text)
+            if value is None:
+                raise format_error(label, number, f"{name} {_number(text)} does not fit in int64")
+            row.append(value)
         rows.append(row)
         lines.append(number)
     values = np.array(rows, dtype=np.int64).reshape(-1, ncols)
@@ -147,7 +149,39 @@ def text_lines(raw: bytes) -> Iterator[tuple[int, str]]:
 
 def parse_int(text: str, what: str, label: str, line: int) -> int:
     """``int(text)`` for a field of a text table, or DataFormatError naming the line."""
-    stripped = text.strip()
-    if not _INT.fullmatch(stripped.encode("latin-1")):
-        raise format_error(label, line, f"{what} is not an integer: {text!r}")
-    return int(stripped)
+    stripped = text.strip().encode("latin-1")
+    if not _INT.fullmatch(stripped):
+        raise format_error(label, line, f"{what} is not an integer: {shown(stripped)}")
+    value = _int64(stripped)
+    if value is None:
+        raise format_error(label, line, f"{what} {_number(stripped)} does not fit in int64")
+    return value
+
+
+def _int64(text: bytes) -> int | None:
+    """The integer ``text`` (``[+-]?digits``, maybe padded) if it fits in int64, else None.
+
+    Digits are counted before converting, so a megabyte-long field costs no quadratic
+    conversion (and does not hit Python's int-string limit, a ValueError).
+    """
+    digits = text.strip().lstrip(b"+-").lstrip(b"0")
+    if len(digits) > _MAX_INT64_DIGITS:
+        return None
+    value = int(text)
+    return value if -_INT64_MAX - 1 <= value <= _INT64_MAX else None
+
+
+def _number(text: bytes) -> str:
+    """An integer field for an error message, cut to a readable length."""
+    value = text.decode("latin-1").strip()
+    if len(value) <= _SHOWN_CHARS:
+        return value
+    return f"{value[:_SHOWN_CHARS]}... ({len(value)} characters)"
+
+
+def shown(text: bytes | str) -> str:
+    """A field for an error message: repr'd, and cut to a readable length."""
+    value = text.decode("latin-1") if isinstance(text, bytes) else text
+    if len(value) <= _SHOWN_CHARS:
+        return repr(value)
+    return f"{value[:_SHOWN_CHARS]!r}... ({len(value)} characters)"

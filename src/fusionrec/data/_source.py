@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from fusionrec.errors import DataFormatError
+
+#: What reading a damaged archive raises: a truncated or corrupted member ends in EOFError or
+#: zlib.error, an encrypted one in RuntimeError, an unknown compression in NotImplementedError.
+_ZIP_ERRORS = (
+    OSError,
+    EOFError,
+    ValueError,
+    RuntimeError,
+    NotImplementedError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
 
 #: File names that identify a MovieLens directory (any one of them is enough to find it).
 MARKERS = ("ratings.dat", "movies.dat", "users.dat", "u.data", "u.item", "u.user")
@@ -47,8 +60,8 @@ class Source:
     def _open_zip(self) -> None:
         try:
             archive = zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise DataFormatError(f"{self.path}: cannot open archive: {exc}") from exc
+        except _ZIP_ERRORS as exc:
+            raise DataFormatError(f"{self.path}: cannot open archive: {exc!r}") from exc
         names = [n for n in archive.namelist() if not n.endswith("/")]
         folders = sorted(
             {str(PurePosixPath(n).parent) for n in names if PurePosixPath(n).name in MARKERS},
@@ -100,8 +113,8 @@ class Source:
             if self._zip is not None:
                 return self._zip.read(self._members[name])
             return (self._dir / name).read_bytes()
-        except (OSError, zipfile.BadZipFile) as exc:
-            raise DataFormatError(f"{self.label(name)}: cannot read: {exc}") from exc
+        except _ZIP_ERRORS as exc:
+            raise DataFormatError(f"{self.label(name)}: cannot read: {exc!r}") from exc
 
 
 def _data_dir(path: Path) -> Path:

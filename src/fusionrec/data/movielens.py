@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from fusionrec.data._parse import format_error, parse_int, parse_int_table, text_lines
+from fusionrec.data._parse import format_error, parse_int, parse_int_table, shown, text_lines
 from fusionrec.data._source import Source
 from fusionrec.data.tables import (
     AGE_BUCKETS,
@@ -36,17 +36,24 @@ from fusionrec.errors import DataFormatError, DataIntegrityError, ValidationErro
 
 Format = Literal["ml-1m", "ml-100k"]
 OrphanPolicy = Literal["drop", "error"]
+DuplicatePolicy = Literal["last", "error"]
 
 #: ml-100k genre names when the data set has no ``u.genre`` file.
 ML100K_GENRES: tuple[str, ...] = ("unknown", *ML1M_GENRES)
 
 _RATING_FIELDS = ("user id", "movie id", "rating", "timestamp")
-_TITLE_YEAR = re.compile(r"^(.*?)\s*\((\d{4})\)\s*$")
-_DATE_YEAR = re.compile(r"(\d{4})\s*$")
+#: Matched against the last characters only: a regex over a whole (maybe megabyte-long)
+#: field that backtracks over whitespace runs is quadratic, a hang on a crafted file.
+_YEAR_SUFFIX = re.compile(r"\((\d{4})\)")
+_DIGITS4 = re.compile(r"\d{4}")
 
 
 class OrphanRatingsWarning(UserWarning):
     """Ratings were dropped because their user or movie is missing from the other files."""
+
+
+class DuplicateRatingsWarning(UserWarning):
+    """A user rated a movie more than once; only the last rating (in file order) was kept."""
 
 
 @dataclass(frozen=True)
@@ -60,23 +67,33 @@ class _Catalog:
     notes: tuple[str, ...]
 
 
-def load_movielens(path: str | Path, *, orphans: OrphanPolicy = "drop") -> MovieLens:
+def load_movielens(
+    path: str | Path, *, orphans: OrphanPolicy = "drop", duplicates: DuplicatePolicy = "last"
+) -> MovieLens:
     """Load an ml-1m or ml-100k data set from a directory or a .zip archive.
 
     ``orphans="drop"`` (default) drops ratings whose user or movie is missing, records the
     count in ``dropped_ratings`` and warns (OrphanRatingsWarning); ``orphans="error"``
-    raises DataIntegrityError instead.
+    raises DataIntegrityError instead. A (user, movie) pair rated more than once keeps its
+    last rating in file order, with a DuplicateRatingsWarning giving the count
+    (``duplicates="last"``, the default), or raises DataIntegrityError
+    (``duplicates="error"``).
     """
     if orphans not in ("drop", "error"):
         raise ValidationError(f"orphans must be 'drop' or 'error', got {orphans!r}")
+    if duplicates not in ("last", "error"):
+        raise ValidationError(f"duplicates must be 'last' or 'error', got {duplicates!r}")
     with Source(path) as source:
         fmt = detect_format(source)
         catalog = read_catalog(source, fmt)
         ratings_file = "ratings.dat" if fmt == "ml-1m" else "u.data"
         ratings, lines = read_ratings(source, ratings_file, fmt)
         label = source.label(ratings_file)
+    ratings, lines, repeated = apply_duplicate_policy(ratings, lines, duplicates, label)
     ratings, dropped = apply_orphan_policy(ratings, lines, catalog, orphans, label)
     notes = (f"format: {fmt}", *catalog.notes)
+    if repeated:
+        notes += (f"kept the last of repeated ratings: dropped {repeated} from {label}",)
     if dropped:
         notes += (f"dropped {dropped} orphan ratings from {label}",)
     return MovieLens(
@@ -158,6 +175,40 @@ def read_ratings(source: Source, name: str, fmt: Format) -> tuple[Ratings, npt.N
     return ratings, lines
 
 
+def apply_duplicate_policy(
+    ratings: Ratings, lines: npt.NDArray[np.int64], policy: DuplicatePolicy, label: str
+) -> tuple[Ratings, npt.NDArray[np.int64], int]:
+    """Keep each (user, movie) pair's last rating in file order (warning with the count), or
+    raise DataIntegrityError on the first repeat (``policy="error"``)."""
+    n = len(ratings)
+    order = np.lexsort((np.arange(n), ratings.movie_id, ratings.user_id))
+    users, movies = ratings.user_id[order], ratings.movie_id[order]
+    last = np.ones(n, dtype=bool)
+    last[:-1] = (users[1:] != users[:-1]) | (movies[1:] != movies[:-1])
+    n_repeated = int(n - np.count_nonzero(last))
+    if n_repeated == 0:
+        return ratings, lines, 0
+    earlier = order[~last]
+    first = int(earlier.min())
+    later = int(order[np.flatnonzero(~last)[np.argmin(earlier)] + 1])
+    where = (
+        f"first: user {int(ratings.user_id[first])}, movie {int(ratings.movie_id[first])} "
+        f"on lines {int(lines[first])} and {int(lines[later])}"
+    )
+    if policy == "error":
+        raise DataIntegrityError(
+            f"{label}: {n_repeated} ratings repeat a (user, movie) pair rated again later ({where})"
+        )
+    warnings.warn(
+        f"{label}: {n_repeated} ratings repeat a (user, movie) pair; kept the last rating of "
+        f"each ({where})",
+        DuplicateRatingsWarning,
+        stacklevel=3,
+    )
+    keep = np.sort(order[last])
+    return ratings.take(keep), lines[keep], n_repeated
+
+
 def apply_orphan_policy(
     ratings: Ratings,
     lines: npt.NDArray[np.int64],
@@ -192,10 +243,11 @@ def apply_orphan_policy(
 
 def split_title(title: str) -> tuple[str, int]:
     """``"Heat (1995)"`` -> ``("Heat", 1995)``; a title without a trailing year keeps year 0."""
-    match = _TITLE_YEAR.match(title)
+    body = title.rstrip()
+    match = _YEAR_SUFFIX.fullmatch(body[-6:])
     if match is None:
         return title, UNKNOWN_YEAR
-    return match.group(1), int(match.group(2))
+    return body[:-6].rstrip(), int(match.group(1))
 
 
 def _fields(line: str, sep: str, count: int, label: str, number: int) -> list[str]:
@@ -220,8 +272,15 @@ def _check_unique(ids: Iterable[tuple[int, int]], what: str, label: str) -> None
 def _gender(text: str, label: str, number: int) -> str:
     value = text.strip()
     if value not in ("M", "F"):
-        raise format_error(label, number, f"bad gender {text!r} (expected 'M' or 'F')")
+        raise format_error(label, number, f"bad gender {shown(text)} (expected 'M' or 'F')")
     return value
+
+
+def _objects(values: list[str]) -> npt.NDArray[np.object_]:
+    """Strings as an object array (no fixed width: one long value costs only its length)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def _users_table(rows: list[tuple[int, int, str, int, int, str]], label: str) -> Users:
@@ -232,7 +291,7 @@ def _users_table(rows: list[tuple[int, int, str, int, int, str]], label: str) ->
         gender=np.array([r[2] for r in rows], dtype="<U1"),
         age=np.array([r[3] for r in rows], dtype=np.int64),
         occupation=np.array([r[4] for r in rows], dtype=np.int64),
-        zip_code=np.array([r[5] for r in rows], dtype=str),
+        zip_code=_objects([r[5] for r in rows]),
     )
 
 
@@ -275,12 +334,16 @@ def _read_ml1m_users(source: Source) -> Users:
 def _read_ml1m_movies(source: Source) -> tuple[Movies, tuple[str, ...], tuple[str, ...]]:
     label = source.label("movies.dat")
     vocabulary = list(ML1M_GENRES)
+    known = set(vocabulary)  # a list lookup per genre is quadratic in a crafted file
     rows = []
     for number, line in text_lines(source.read("movies.dat")):
         mid, full_title, genre_field = _fields(line, "::", 3, label, number)
         title, year = split_title(full_title)
         genres = tuple(g for g in genre_field.strip().split("|") if g)
-        vocabulary.extend(g for g in genres if g not in vocabulary)
+        for genre in genres:
+            if genre not in known:
+                known.add(genre)
+                vocabulary.append(genre)
         rows.append((number, parse_int(mid, "movie id", label, number), title, year, genres))
     extra = vocabulary[len(ML1M_GENRES) :]
     notes = (f"genres beyond the ml-1m list: {', '.join(extra)}",) if extra else ()
@@ -325,7 +388,7 @@ def _read_ml100k_users(source: Source, occupations: tuple[str, ...]) -> Users:
             raise format_error(label, number, f"age {years} is negative")
         occ = occupation.strip()
         if occ not in code:
-            raise format_error(label, number, f"unknown occupation {occupation!r}")
+            raise format_error(label, number, f"unknown occupation {shown(occupation)}")
         user_id = parse_int(uid, "user id", label, number)
         bucket = int(age_to_bucket(years))
         gender_value = _gender(gender, label, number)
@@ -343,8 +406,8 @@ def _read_ml100k_movies(source: Source, genres: tuple[str, ...]) -> Movies:
             raise format_error(label, number, "genre flags must be 0 or 1")
         title, year = split_title(fields[1])
         if year == UNKNOWN_YEAR:
-            date_year = _DATE_YEAR.search(fields[2])
-            year = int(date_year.group(1)) if date_year else UNKNOWN_YEAR
+            date = fields[2].rstrip()[-4:]
+            year = int(date) if _DIGITS4.fullmatch(date) else UNKNOWN_YEAR
         movie_genres = tuple(g for g, f in zip(genres, flags, strict=True) if f.strip() == "1")
         rows.append(
             (number, parse_int(fields[0], "movie id", label, number), title, year, movie_genres)

@@ -155,7 +155,9 @@ def _make_users(rng: np.random.Generator, n: int) -> tuple[Users, npt.NDArray[np
         gender=np.array(["M", "F"])[gender_idx].astype("<U1"),
         age=np.asarray(AGE_BUCKETS, dtype=np.int64)[age_idx],
         occupation=occupation,
-        zip_code=np.array([f"{u * 7919 % 100_000:05d}" for u in user_id.tolist()]),  # no draws
+        zip_code=np.array(
+            [f"{u * 7919 % 100_000:05d}" for u in user_id.tolist()], dtype=object
+        ),  # derived from the id: no random draws, so the rest of the data is unchanged
     )
     return users, taste
 

@@ -130,11 +130,13 @@ class Users:
     gender: StrArray
     age: IntArray
     occupation: IntArray
-    zip_code: StrArray = None  # type: ignore[assignment]
+    zip_code: ObjArray = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.zip_code is None:
-            object.__setattr__(self, "zip_code", np.full(len(self.user_id), "", dtype="<U1"))
+            zip_code = np.empty(len(self.user_id), dtype=object)
+            zip_code[:] = ""
+            object.__setattr__(self, "zip_code", zip_code)
         _check_lengths(self)
 
     def __len__(self) -> int:

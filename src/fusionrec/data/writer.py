@@ -7,13 +7,16 @@ Used to make synthetic data sets that exercise the readers end to end, and to co
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from fusionrec.atomic import replace_directory, write_bytes_atomic
+from fusionrec.atomic import write_bytes_atomic
 from fusionrec.data.movielens import split_title
 from fusionrec.data.tables import AGE_BUCKETS, ML1M_OCCUPATIONS, UNKNOWN_YEAR, MovieLens
 from fusionrec.errors import ValidationError
@@ -53,9 +56,20 @@ def write_movielens(
 
 
 def _write_dir(target: Path, files: dict[str, bytes]) -> None:
-    with replace_directory(target) as staging:
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
         for name, payload in files.items():
             (staging / name).write_bytes(payload)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, old / target.name)
+            os.replace(staging, target)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
 
 
 def _write_zip(target: Path, files: dict[str, bytes], folder: str) -> None:

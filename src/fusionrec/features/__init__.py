@@ -13,11 +13,12 @@ from fusionrec.features.movielens import movielens_schema
 from fusionrec.features.multi_categorical import MultiCategorical
 from fusionrec.features.numeric import Numeric
 from fusionrec.features.schema import Features, Schema
-from fusionrec.features.text import Text, tokenize
+from fusionrec.features.text import MAX_TOKEN_CHARS, Text, tokenize
 from fusionrec.features.vocabulary import PAD, UNK, Vocabulary
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_TOKEN_CHARS",
     "PAD",
     "UNK",
     "Categorical",

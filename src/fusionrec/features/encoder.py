@@ -185,8 +185,10 @@ class FeatureEncoder:
                 data = json.load(fh)
         except FileNotFoundError as exc:
             raise ModelDirError(f"encoder file not found: {path}") from exc
-        except json.JSONDecodeError as exc:
-            raise ModelDirError(f"encoder file {path} is not valid JSON: {exc}") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise ModelDirError(f"encoder file {path} is not valid UTF-8 JSON: {exc}") from exc
+        except OSError as exc:
+            raise ModelDirError(f"encoder file {path} is unreadable: {exc}") from exc
         if not isinstance(data, dict):
             raise ModelDirError(f"encoder file {path} does not hold a JSON object")
         return cls.from_dict(data)

@@ -33,11 +33,15 @@ from fusionrec.features.kind import (
 from fusionrec.features.vocabulary import PAD, Vocabulary, pad_rows
 
 _WORD = re.compile(r"\w+")
+#: Tokens longer than this are cut to this many characters (a cap on vocabulary memory).
+MAX_TOKEN_CHARS = 64
 
 
 def tokenize(text: object) -> list[str]:
-    """Lowercased word tokens of a text (what a Text vocabulary holds); None has none."""
-    return [] if text is None else _WORD.findall(str(text).lower())
+    """Lowercased word tokens of a text, each cut to ``MAX_TOKEN_CHARS``; None has none."""
+    if text is None:
+        return []
+    return [word[:MAX_TOKEN_CHARS] for word in _WORD.findall(str(text).lower())]
 
 
 def pack_windows(words: I64, window: int) -> tuple[I64, I64]:
@@ -108,6 +112,16 @@ class Text(VocabularyFeature):
         rows = [state.encode(tokenize(text)[: self.max_words]) for text in column]
         return pad_rows(rows, width=self.max_words)
 
+    def state_from_dict(self, data: Any) -> Vocabulary:
+        vocabulary = super().state_from_dict(data)
+        long_word = next((w for w in vocabulary.values if len(str(w)) > MAX_TOKEN_CHARS), None)
+        if long_word is not None:
+            raise ValidationError(
+                f"feature {self.name!r}: a word of {len(str(long_word))} characters "
+                f"(tokens are at most {MAX_TOKEN_CHARS})"
+            )
+        return vocabulary
+
     # ---- Paddle -------------------------------------------------------------------------------
     def paddle_build(self, layer: Any, state: Vocabulary) -> None:
         from fusionrec._paddle import paddle
@@ -170,6 +184,11 @@ class Text(VocabularyFeature):
         words[PAD] = 0.0
         conv = w["conv.weight"]
         d = words.shape[1]
+        if conv.shape[0] != self.window * d:  # also bounds the loop below
+            raise ValueError(
+                f"{self.name}: conv has {conv.shape[0]} rows, window x word dim is "
+                f"{self.window} x {d}"
+            )
         tables = [
             (words @ conv[j * d : (j + 1) * d]).astype(np.float32) for j in range(self.window)
         ]

@@ -8,6 +8,7 @@ dict: ids are never derived from ``hash()``.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -20,6 +21,7 @@ from fusionrec.errors import ValidationError
 PAD = 0
 UNK = 1
 RESERVED = 2  # PAD and UNK
+_INT64_MAX = 2**63 - 1
 
 IntArray = npt.NDArray[np.int64]
 Value = int | str
@@ -90,10 +92,21 @@ class Vocabulary:
 
     @classmethod
     def from_dict(cls, data: Any, feature: str) -> Vocabulary:
-        """Rebuild from :meth:`to_dict` output; a malformed dict raises :class:`ValidationError`."""
+        """Rebuild from :meth:`to_dict` output: the values must be what it writes (all 64-bit
+        integers or all strings, sorted and distinct), else :class:`ValidationError`."""
         if not isinstance(data, dict) or not isinstance(data.get("values"), list):
             raise ValidationError(f"feature {feature!r}: malformed vocabulary state")
-        return cls(data["values"], feature)
+        values = data["values"]
+        ints = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+        if ints and not all(-_INT64_MAX - 1 <= v <= _INT64_MAX for v in values):
+            raise ValidationError(f"feature {feature!r}: vocabulary integers exceed 64 bits")
+        if not ints and not all(isinstance(v, str) for v in values):
+            raise ValidationError(
+                f"feature {feature!r}: vocabulary must be all ints or all strings"
+            )
+        if any(a >= b for a, b in itertools.pairwise(values)):
+            raise ValidationError(f"feature {feature!r}: vocabulary must be sorted and distinct")
+        return cls(values, feature)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Vocabulary):

@@ -139,12 +139,18 @@ def _check_filter_ids(ids: Sequence[int] | None) -> tuple[int, ...] | None:
     for value in ids:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise FilterError(f"ids holds {value!r}: every id must be an integer")
+        if not _INT64_MIN <= int(value) <= _INT64_MAX:
+            raise FilterError(f"ids holds {int(value)}, outside the int64 range of store ids")
         out.append(int(value))
     return tuple(dict.fromkeys(out))
 
 
 def as_id_array(ids: Sequence[int] | npt.ArrayLike, what: str = "ids") -> IdArray:
-    """Validate ids as a 1-D int64 array (one id or many); raise ValidationError otherwise."""
+    """Validate ids as a 1-D int64 array (one id or many); raise ValidationError otherwise.
+
+    Ids are exact: one outside int64 (``2**63`` would wrap to ``-2**63``) is refused, never
+    cast.
+    """
     arr = np.asarray(ids)
     if arr.ndim == 0:
         arr = arr.reshape(1)
@@ -152,9 +158,28 @@ def as_id_array(ids: Sequence[int] | npt.ArrayLike, what: str = "ids") -> IdArra
         raise ValidationError(f"{what} must be one id or a 1-D sequence, got shape {arr.shape}")
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)
+    if arr.dtype == np.object_ or (arr.dtype.kind == "f" and not isinstance(ids, np.ndarray)):
+        # Python ints beyond int64 make numpy fall back to object or float64: check each one.
+        return _python_ids(np.asarray(ids, dtype=object).reshape(-1), what)
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         raise ValidationError(f"{what} must be integers, got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and int(arr.max()) > _INT64_MAX:
+        raise ValidationError(f"{what} hold {int(arr.max())}, outside the int64 range of store ids")
     return arr.astype(np.int64, copy=False)
+
+
+def _python_ids(values: npt.NDArray[np.object_], what: str) -> IdArray:
+    """Ids given as Python objects: each must be an int (not a bool) within int64."""
+    out = np.empty(values.size, dtype=np.int64)
+    for pos, value in enumerate(values.tolist()):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValidationError(f"{what} must be integers, got {value!r} at position {pos}")
+        if not _INT64_MIN <= int(value) <= _INT64_MAX:
+            raise ValidationError(
+                f"{what} hold {int(value)} at position {pos}, outside the int64 range of store ids"
+            )
+        out[pos] = int(value)
+    return out
 
 
 def as_matrix(vectors: npt.ArrayLike, dim: int, what: str) -> FloatMatrix:

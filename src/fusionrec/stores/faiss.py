@@ -11,10 +11,7 @@ has k hits or the index is exhausted, so neither shrinks results below k.
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +21,14 @@ import faiss as _faiss_module
 import numpy as np
 
 from fusionrec.atomic import write_bytes_atomic
-from fusionrec.errors import ConfigError, DimensionMismatchError, StoreError
+from fusionrec.errors import (
+    CollectionNotFoundError,
+    ConfigError,
+    DimensionMismatchError,
+    StoreError,
+)
+from fusionrec.stores import _faiss_file
+from fusionrec.stores._filelock import WriterLock, same_file
 from fusionrec.stores._sync import ReadWriteLock
 from fusionrec.stores.base import (
     Filter,
@@ -42,8 +46,6 @@ from fusionrec.stores.base import (
 # faiss ships partial stubs that miss the SWIG search-parameter classes; treat it as Any.
 faiss: Any = _faiss_module
 
-_FORMAT = "fusionrec.faiss-store"
-_VERSION = 1
 _DEFAULT_THREADS = faiss.omp_get_max_threads()
 _INDEX_DEFAULTS: dict[str, dict[str, int]] = {
     "flat": {},
@@ -104,8 +106,12 @@ class FaissStore(VectorStore):
 
     ``params``: HNSW ``M``, ``efConstruction``, ``efSearch``; IVF ``nlist`` (capped at the
     number of vectors at first insert), ``nprobe``. With ``path``, an existing file is loaded
-    and :meth:`close` saves back to it. Single-query searches run Faiss on one OpenMP thread:
-    on small indexes thread start-up costs more than the search.
+    (``index=None`` takes the file's kind and parameters; search-time ones given here win)
+    and the store is its one writer: it holds ``<path>.lock`` until :meth:`close`, which
+    saves back only if something changed. ``read_only=True`` opens an existing file without
+    the lock, never writes it and refuses upsert, delete and replace_all; reopening sees the
+    latest completed save. Single-query searches run Faiss on one OpenMP thread: on small
+    indexes thread start-up costs more than the search.
     """
 
     backend = "faiss"
@@ -113,28 +119,57 @@ class FaissStore(VectorStore):
     def __init__(
         self,
         dim: int,
-        index: str = "flat",
+        index: str | None = None,
         *,
         path: str | os.PathLike[str] | None = None,
+        read_only: bool = False,
         **params: int,
     ) -> None:
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
             raise ConfigError(f"dim must be a positive integer, got {dim!r}")
+        if index is not None and not isinstance(index, str):
+            raise ConfigError(f"index must be a string, got {index!r}")
         self._dim = int(dim)
-        self._kind = index
-        self._params = _index_params(index, params)
         self._path = None if path is None else Path(path)
+        self._read_only = bool(read_only)
+        if self._read_only and self._path is None:
+            raise ConfigError("read_only=True needs the path of a saved Faiss store")
         self._lock = ReadWriteLock()
         self._closed = False
-        self._state = self._empty_state()
-        if self._path is not None and self._path.exists():
-            loaded = FaissStore.load(self._path, dim=self._dim)
-            if (loaded._kind, loaded._params) != (self._kind, self._params):
-                raise ConfigError(
-                    f"{self._path} holds a {loaded._kind} index with {loaded._params}, "
-                    f"not {self._kind} with {self._params}"
+        self._changes = self._saved = 0  # write count, and its value at the last save
+        self._writer = None if self._path is None or read_only else WriterLock(self._path)
+        try:
+            self._open(index, params)
+        except BaseException:
+            if self._writer is not None:
+                self._writer.release()
+            raise
+
+    def _open(self, index: str | None, params: Mapping[str, int]) -> None:
+        """Start empty, or from the saved file, checking it against ``index`` and ``params``."""
+        path = self._path
+        if path is None or not path.exists():
+            if self._read_only:
+                raise CollectionNotFoundError(
+                    f"{path}: no saved Faiss store there; a read-only store opens an existing "
+                    "file (index one first)"
                 )
-            self._state = loaded._state
+            self._kind = index or "flat"
+            self._params = _index_params(self._kind, params)
+            self._state = self._empty_state()
+            return
+        loaded = FaissStore.load(path, dim=self._dim)
+        self._kind = index or loaded._kind
+        given = {k: v for k, v in _index_params(self._kind, params).items() if k in params}
+        build_time = set(_INDEX_DEFAULTS[self._kind]) - set(_SEARCH_TIME_PARAMS[self._kind])
+        differ = {k: v for k, v in given.items() if k in build_time and loaded._params[k] != v}
+        if self._kind != loaded._kind or differ:
+            raise ConfigError(
+                f"{path} holds a {loaded._kind} index with {loaded._params}, "
+                f"not {self._kind} with {given}"
+            )
+        self._params = {**loaded._params, **given}
+        self._state = loaded._state
 
     @property
     def dim(self) -> int:
@@ -169,6 +204,12 @@ class FaissStore(VectorStore):
         checked = {name: _positive(name, value) for name, value in params.items()}
         with self._lock.write():
             self._params = {**self._params, **checked}
+            self._changes += 1
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this store was opened to read a saved file only."""
+        return self._read_only
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -180,84 +221,82 @@ class FaissStore(VectorStore):
         }
 
     def close(self) -> None:
+        """Release the writer lock, saving first if this writer changed anything."""
         if self._closed:
             return
-        if self._path is not None:
+        if self._writer is not None and self._path is not None and self._changes != self._saved:
             self.save(self._path)
         self._closed = True
+        if self._writer is not None:
+            self._writer.release()
 
     # -- persistence ---------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index, ids and metadata to one file, atomically (temp file + rename)."""
+        """Write the index, ids and metadata to one checksummed file, atomically.
+
+        Saving to another file takes that file's lock for the write, so it never overwrites
+        a file another store is writing; a read-only store cannot save over its own file.
+        """
         self._check_open()
+        target = Path(path)
+        own = self._path is not None and same_file(target, self._path)
+        if own and self._read_only:
+            raise StoreError(
+                f"{target} was opened read-only: open it with read_only=False to write it"
+            )
         with self._lock.read():
             state = self._state
+            changes = self._changes
             ids = np.array(sorted(state.meta), dtype=np.int64)
             header = {
-                "format": _FORMAT,
-                "version": _VERSION,
                 "dim": self._dim,
                 "index": self._kind,
                 "params": self._params,
                 "count": len(state.meta),
                 "dead": state.dead,
             }
-            meta = [state.meta[int(i)] for i in ids]
-            buffer = io.BytesIO()
-            np.savez(
-                buffer,
-                header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
-                index=faiss.serialize_index(state.index),
-                label_to_id=state.label_to_id,
-                ids=ids,
-                meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            raw = np.zeros(0, np.uint8)  # an IVF index before its first insert
+            if state.index is not None:
+                raw = faiss.serialize_index(state.index)
+            data = _faiss_file.encode(
+                header, raw, state.label_to_id, ids, [state.meta[int(i)] for i in ids]
             )
-        write_bytes_atomic(Path(path), buffer.getvalue())
+        if own:
+            write_bytes_atomic(target, data)
+            self._saved = changes
+            return
+        lock = WriterLock(target)
+        try:
+            write_bytes_atomic(target, data)
+        finally:
+            lock.release()
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], dim: int | None = None) -> FaissStore:
-        """Read a file written by :meth:`save`; refuse truncated files and another ``dim``."""
+        """Read a file written by :meth:`save` into a store with no path (it never writes).
+
+        The file is verified before Faiss sees it (see ``_faiss_file``): a truncated,
+        corrupted or foreign file raises StoreError, another ``dim`` DimensionMismatchError.
+        """
         path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                header = json.loads(bytes(data["header"]).decode())
-                raw_index = np.array(data["index"])
-                label_to_id = np.array(data["label_to_id"], dtype=np.int64)
-                ids = np.array(data["ids"], dtype=np.int64)
-                meta = json.loads(bytes(data["meta"]).decode())
-        except FileNotFoundError:
-            raise
-        except (zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError) as exc:
-            raise StoreError(
-                f"{path} is not a complete fusionrec Faiss store (truncated or wrong file): {exc}"
-            ) from exc
-        if header.get("format") != _FORMAT or header.get("version") != _VERSION:
-            raise StoreError(f"{path} is not a fusionrec Faiss store (version {_VERSION})")
-        if dim is not None and header["dim"] != dim:
-            raise DimensionMismatchError(
-                f"{path} holds vectors of dimension {header['dim']}, not {dim}"
-            )
-        store = cls(header["dim"], header["index"], **header["params"])
-        index = faiss.deserialize_index(raw_index)
-        if (
-            index.d != header["dim"]
-            or index.ntotal != label_to_id.size
-            or not len(meta) == ids.size == header["count"]
+        saved = _faiss_file.decode(path)
+        header = saved.header
+        if header.get("format") != _faiss_file.FORMAT or header.get("version") != (
+            _faiss_file.VERSION
         ):
-            raise StoreError(f"{path} is inconsistent: index, ids and metadata disagree")
-        if header["index"] == "ivf":
-            faiss.extract_index_ivf(index).make_direct_map()
-        live = np.flatnonzero(label_to_id >= 0)
-        store._state = _State(
-            index=index,
-            label_to_id=label_to_id,
-            id_to_label={int(label_to_id[j]): int(j) for j in live},
-            meta={int(i): m for i, m in zip(ids, meta, strict=True)},
-            dead=int(header["dead"]),
-        )
-        if len(store._state.id_to_label) != len(store._state.meta):
-            raise StoreError(f"{path} is inconsistent: labels and metadata disagree")
+            raise StoreError(
+                f"{path} is not a fusionrec Faiss store of format version "
+                f"{_faiss_file.VERSION} (found {header.get('version')!r}); re-run the indexing"
+            )
+        file_dim: Any = header.get("dim")
+        if dim is not None and file_dim != dim:
+            raise DimensionMismatchError(f"{path} holds vectors of dimension {file_dim}, not {dim}")
+        try:
+            store = cls(file_dim, str(header.get("index")), **dict(header.get("params") or {}))
+        except (ConfigError, TypeError) as exc:
+            raise StoreError(f"{path}: invalid store header ({exc})") from exc
+        store._state = _read_state(path, store, saved)
         return store
 
     # -- hooks ---------------------------------------------------------------------------
@@ -291,7 +330,9 @@ class FaissStore(VectorStore):
         state.flat_view = None
 
     def _upsert(self, ids: IdArray, vectors: FloatMatrix, metadata: list[dict[str, Any]]) -> None:
+        self._check_writable()
         with self._lock.write():
+            self._changes += 1
             state = self._state
             self._remove(state, ids)
             self._append(state, ids, vectors, metadata)
@@ -343,7 +384,9 @@ class FaissStore(VectorStore):
         state.filters.clear()
 
     def _delete(self, ids: IdArray) -> None:
+        self._check_writable()
         with self._lock.write():
+            self._changes += 1
             self._remove(self._state, ids)
             self._maybe_compact(self._state)
 
@@ -366,11 +409,20 @@ class FaissStore(VectorStore):
     def _replace_all(
         self, ids: IdArray, vectors: FloatMatrix, metadata: list[dict[str, Any]]
     ) -> None:
+        self._check_writable()
         fresh = self._empty_state()
         if ids.size:
             self._append(fresh, ids, vectors, metadata)
         with self._lock.write():
+            self._changes += 1
             self._state = fresh
+
+    def _check_writable(self) -> None:
+        if self._read_only:
+            raise StoreError(
+                f"the Faiss store {self._path} is open read-only: upsert, delete and "
+                "replace_all need a store opened with read_only=False (its one writer)"
+            )
 
     def _search(
         self, queries: FloatMatrix, k: int, filter: Filter | None, excludes: list[frozenset[int]]
@@ -541,6 +593,65 @@ def _flat_vectors(state: _State) -> FloatMatrix:
         view = faiss.rev_swig_ptr(state.index.get_xb(), n * dim).reshape(n, dim)
         state.flat_view = view
     return view
+
+
+_INDEX_CLASSES = {"flat": "IndexFlatIP", "hnsw": "IndexHNSWFlat", "ivf": "IndexIVFFlat"}
+
+
+def _read_state(path: Path, store: FaissStore, saved: _faiss_file.StoreFile) -> _State:
+    """The store content of a verified file, after checking that its parts agree."""
+    header, ids, meta = saved.header, saved.ids, saved.meta
+    labels = saved.label_to_id.copy()  # tombstoning writes into it
+    count, dead = header.get("count"), header.get("dead")
+    live = np.flatnonzero(labels >= 0)
+    if (
+        not len(meta) == ids.size == count == live.size
+        or dead != labels.size - live.size
+        or np.any(labels < -1)
+        or (store._kind == "flat" and dead)
+        or np.any(ids[1:] <= ids[:-1])  # saved sorted and unique
+        or not np.array_equal(np.sort(labels[live]), ids)
+        or not _all_metadata(meta)
+    ):
+        raise StoreError(f"{path} is inconsistent: index, ids and metadata disagree")
+    if saved.index.size == 0:
+        if store._kind != "ivf" or labels.size:
+            raise StoreError(f"{path} is inconsistent: the index is missing")
+        index = None
+    else:
+        if store._kind == "flat":
+            _faiss_file.check_flat_index(path, saved.index, store.dim, labels.size)
+        try:
+            index = faiss.deserialize_index(saved.index)
+        except RuntimeError as exc:
+            raise StoreError(f"{path}: Faiss cannot read the index ({exc})") from exc
+        if (
+            type(index).__name__ != _INDEX_CLASSES[store._kind]
+            or index.metric_type != faiss.METRIC_INNER_PRODUCT
+            or index.d != store.dim
+            or index.ntotal != labels.size
+        ):
+            raise StoreError(f"{path} is inconsistent: the index does not match its header")
+        if store._kind == "ivf":
+            faiss.extract_index_ivf(index).make_direct_map()
+    return _State(
+        index=index,
+        label_to_id=labels,
+        id_to_label={int(labels[j]): int(j) for j in live},
+        meta={int(i): m for i, m in zip(ids.tolist(), meta, strict=True)},
+        dead=int(dead),
+    )
+
+
+_META_KEYS = dict.fromkeys(("title", "genres", "year")).keys()
+
+
+def _all_metadata(meta: list[Any]) -> bool:
+    """Whether every entry is a dict with exactly the metadata keys (one C-level pass)."""
+    try:
+        return all(map(_META_KEYS.__eq__, map(dict.keys, meta)))
+    except TypeError:  # an entry that is not a dict
+        return False
 
 
 def _copy_meta(meta: dict[str, Any]) -> dict[str, Any]:

@@ -14,9 +14,10 @@ import contextlib
 import fcntl
 import json
 import re
+import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,28 @@ def _probe_lite_lock(path: Path) -> None:
         fcntl.lockf(handle, fcntl.LOCK_UN)
 
 
+def _check_lite_file_kind(path: Path) -> None:
+    """Refuse, before Milvus Lite touches it, a file that is missing or not a Milvus Lite db.
+
+    Milvus Lite adds its tables to any SQLite file it opens, so a read-only store checks,
+    through a read-only SQLite connection, that the file already holds them.
+    """
+    if not path.is_file():
+        raise CollectionNotFoundError(
+            f"Milvus Lite file {path} does not exist; a read-only store opens an existing "
+            "file (index one first)"
+        )
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+            found = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'collection_meta'"
+            ).fetchone()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path} is not a Milvus Lite file ({exc})") from exc
+    if found is None:
+        raise StoreError(f"{path} is not a Milvus Lite file (no Milvus tables in it)")
+
+
 def _flatten_index(info: Mapping[str, Any]) -> dict[str, str]:
     """describe_index output with nested ``params`` (dict or JSON) merged, values as str."""
     out: dict[str, str] = {}
@@ -159,6 +182,20 @@ def _string_list(values: Any) -> str:
     return "[" + ", ".join(json.dumps(str(v)) for v in values) + "]"
 
 
+_INT64_MIN = -(2**63)
+
+
+def id_in(ids: Iterable[int]) -> str:
+    """``id in [...]`` for Milvus; its parser reads -2**63 as an overflow, so that id is
+    matched as ``id < -2**63 + 1`` instead (an id list must never silently match less)."""
+    values = list(ids)
+    expr = f"id in [{', '.join(str(i) for i in values if i != _INT64_MIN)}]"
+    if _INT64_MIN not in values:
+        return expr
+    lowest = f"id < {_INT64_MIN + 1}"
+    return lowest if len(values) == 1 else f"({expr} or {lowest})"
+
+
 def filter_expression(flt: Filter | None) -> str:
     """Translate a Filter into a Milvus boolean expression ("" for no filter)."""
     if flt is None:
@@ -170,7 +207,7 @@ def filter_expression(flt: Filter | None) -> str:
         lo, hi = flt.year_between
         parts.append(f"(year >= {lo} and year <= {hi})")
     if flt.ids is not None:
-        parts.append(f"id in [{', '.join(str(i) for i in flt.ids)}]")
+        parts.append(id_in(flt.ids))
     return " and ".join(parts)
 
 
@@ -181,6 +218,8 @@ class MilvusStore(VectorStore):
     IVF_SQ8 (server only); ``index_params`` / ``search_params`` override the defaults. Opening
     an existing collection reads its dimension and index; a different ``dim`` raises
     DimensionMismatchError and ``dim=None`` on a missing collection CollectionNotFoundError.
+    ``read_only=True`` opens an existing collection (and, on Lite, an existing file) without
+    creating, dropping or writing anything, and refuses upsert, delete, replace_all and flush.
     """
 
     backend = "milvus"
@@ -197,6 +236,7 @@ class MilvusStore(VectorStore):
         search_params: Mapping[str, Any] | None = None,
         batch_size: int = _BATCH,
         timeout: float | None = None,
+        read_only: bool = False,
     ) -> None:
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
             raise ConfigError(f"dim must be a positive integer, got {dim!r}")
@@ -210,9 +250,13 @@ class MilvusStore(VectorStore):
         # at Session consistency, which then has nothing left to wait for.
         self._strong_next_search = not self._local
         self._lite_path: Path | None = None
+        self._lite_file: tuple[int, int] | None = None  # (device, inode) of the open .db
+        self._read_only = bool(read_only)
         if self._local:
             self._lite_path = self._check_lite_path(uri)
             uri = str(self._lite_path)
+            if self._read_only:
+                _check_lite_file_kind(self._lite_path)
         self._uri = uri
         self._collection = collection
         self._index_params_arg = dict(index_params or {})
@@ -227,6 +271,9 @@ class MilvusStore(VectorStore):
         if self._lite_path is not None:
             _LITE.acquire(self._lite_path)
             self._lite_acquired = True
+            with contextlib.suppress(OSError):
+                info = self._lite_path.stat()
+                self._lite_file = (info.st_dev, info.st_ino)
         try:
             pymilvus = _milvus()
             with self._translate("connect"):
@@ -258,10 +305,12 @@ class MilvusStore(VectorStore):
     def _open(self, dim: int | None, index: str | None) -> None:
         physical = self._resolve_physical()
         if physical is None:
-            if dim is None:
+            if dim is None or self._read_only:
+                hint = "pass dim=... to create it"
+                if self._read_only:
+                    hint = "a read-only store never creates one"
                 raise CollectionNotFoundError(
-                    f"collection {self._collection!r} does not exist at {self._uri}; "
-                    "pass dim=... to create it"
+                    f"collection {self._collection!r} does not exist at {self._uri}; {hint}"
                 )
             self._dim = dim
             self._index = self._check_index(index or "FLAT")
@@ -274,9 +323,9 @@ class MilvusStore(VectorStore):
             self._read_existing(physical, dim, index)
         self._physical = physical
         self._search_params = {**_SEARCH_DEFAULTS.get(self._index, {}), **self._search_params_arg}
-        if self._local:
+        if self._local and not self._read_only:
             self._drop_orphans()
-        else:
+        elif not self._local:
             self._count()  # a strong read: this client's searches now see earlier writes
 
     def _check_index(self, index: str) -> str:
@@ -446,6 +495,35 @@ class MilvusStore(VectorStore):
         return self._physical
 
     @property
+    def read_only(self) -> bool:
+        """Whether this store was opened to read only."""
+        return self._read_only
+
+    def _check_writable(self, what: str) -> None:
+        """Refuse a write on a read-only store or on a Lite file deleted while open."""
+        if self._read_only:
+            raise StoreError(
+                f"Milvus {what} refused: collection {self._collection!r} at {self._uri} is open "
+                "read-only; open a store with read_only=False to write"
+            )
+        self._check_lite_file()
+
+    def _check_lite_file(self) -> None:
+        """StoreError if the Lite file this store opened was deleted or replaced since."""
+        if self._lite_path is None or self._lite_file is None:
+            return
+        try:
+            info = self._lite_path.stat()
+            same = (info.st_dev, info.st_ino) == self._lite_file
+        except OSError:
+            same = False
+        if not same:
+            raise StoreError(
+                f"Milvus Lite file {self._lite_path} was deleted or replaced while this store "
+                "had it open: writes cannot reach it; close the store and open it again"
+            )
+
+    @property
     def physical_collection(self) -> str:
         """The physical collection the logical name currently resolves to."""
         return self._physical
@@ -504,6 +582,7 @@ class MilvusStore(VectorStore):
                 ) from exc
             if "Open local milvus failed" in text and self._lite_path is not None:
                 _probe_lite_lock(self._lite_path)
+            self._check_lite_file()
             raise StoreError(f"Milvus {what} failed at {self._uri}: {text}") from exc
 
     # -- hooks ---------------------------------------------------------------------------
@@ -554,15 +633,17 @@ class MilvusStore(VectorStore):
                     self._client.upsert(name, chunk, timeout=self._timeout)
 
     def _upsert(self, ids: IdArray, vectors: FloatMatrix, metadata: list[dict[str, Any]]) -> None:
+        self._check_writable("upsert")
         with self._write_lock:
             self._write(self._target(), ids, vectors, metadata, insert=False)
             self._strong_next_search = not self._local
 
     def _delete(self, ids: IdArray) -> None:
+        self._check_writable("delete")
         with self._write_lock, self._translate("delete"):
             for start in range(0, ids.size, self._batch):
                 chunk = ids[start : start + self._batch].tolist()
-                self._client.delete(self._target(), filter=f"id in {chunk}", timeout=self._timeout)
+                self._client.delete(self._target(), filter=id_in(chunk), timeout=self._timeout)
             self._strong_next_search = not self._local
 
     def _count(self) -> int:
@@ -581,7 +662,7 @@ class MilvusStore(VectorStore):
                 chunk = ids[start : start + self._batch].tolist()
                 rows = self._client.query(
                     name,
-                    filter=f"id in {chunk}",
+                    filter=id_in(chunk),
                     output_fields=self._output(["id", "vector"]),
                     consistency_level="Strong",
                 )
@@ -666,6 +747,7 @@ class MilvusStore(VectorStore):
         interim index of lower recall; call this after a bulk load (replace_all does).
         """
         self._check_open()
+        self._check_writable("flush")
         if self._local:
             with self._translate("flush"):
                 self._client.flush(self._physical)
@@ -716,6 +798,7 @@ class MilvusStore(VectorStore):
     def _replace_all(
         self, ids: IdArray, vectors: FloatMatrix, metadata: list[dict[str, Any]]
     ) -> None:
+        self._check_writable("replace_all")
         with self._write_lock:
             old = self._physical
             match = re.search(_VERSION_RE, old)

@@ -8,6 +8,7 @@ Third-party packages register a backend by declaring an entry point in the group
 from __future__ import annotations
 
 import importlib
+import inspect
 import threading
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
@@ -88,18 +89,34 @@ def get_factory(name: str) -> StoreFactory:
 
 
 def create(name: str, dim: int | None = None, **options: Any) -> VectorStore:
-    """Create (or open) a store of backend ``name``: ``create("faiss", dim=64)``."""
+    """Create (or open) a store of backend ``name``: ``create("faiss", dim=64)``.
+
+    Options the factory does not take raise ConfigError (settings read from a model
+    directory are data, so a stray key must be an error, not a traceback).
+    """
     factory = get_factory(name)
-    store = factory(dim=dim, **options) if dim is not None else factory(**options)
+    if dim is not None:
+        options = {"dim": dim, **options}
+    try:
+        inspect.signature(factory).bind(**options)
+    except TypeError as exc:
+        raise ConfigError(f"backend {name!r} does not take these options: {exc}") from exc
+    except ValueError:  # no signature to check (a builtin); let the call decide
+        pass
+    store = factory(**options)
     if not isinstance(store, VectorStore):
         raise StoreError(f"backend {name!r} returned {type(store).__name__}, not a VectorStore")
     return store
 
 
 def open_store(settings: Mapping[str, Any], **overrides: Any) -> VectorStore:
-    """Reopen a store from its ``settings()`` dict; ``overrides`` (e.g. ``token=``) win."""
-    if "backend" not in settings:
-        raise ConfigError("store settings lack a 'backend' key")
+    """Reopen a store from its ``settings()`` dict; ``overrides`` (e.g. ``token=``) win.
+
+    ``read_only=True`` among the overrides opens the store for reading only (the built-in
+    backends take it; a backend that does not raises ConfigError).
+    """
+    if not isinstance(settings, Mapping) or not isinstance(settings.get("backend"), str):
+        raise ConfigError("store settings must be a mapping with a string 'backend' key")
     options = {k: v for k, v in settings.items() if k != "backend"}
     options.update(overrides)
     return create(str(settings["backend"]), **options)
