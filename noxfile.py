@@ -48,7 +48,7 @@ def bench(session: nox.Session) -> None:
     The 1M-vector HNSW sweep (``benchmarks/bench_hnsw.py``) runs on its own: it takes longer
     than all of these together.
     """
-    session.install("-e", ".[bench]")
+    session.install("-e", ".[bench,serve]")
     env = {"FUSIONREC_ML100K": os.path.abspath(ML100K)}
     scripts = (
         "bench_load.py",
@@ -56,6 +56,8 @@ def bench(session: nox.Session) -> None:
         "bench_model.py",
         "bench_retrieval.py",
         "bench_recommend.py",
+        "bench_serving_path.py",
+        "bench_serve.py",
     )
     for script in scripts:
         session.run("python", f"benchmarks/{script}", *session.posargs, env=env)

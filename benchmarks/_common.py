@@ -9,7 +9,8 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -137,3 +138,18 @@ def resolve_ml100k(data_dir: Path | str | None = None) -> Path:
             f"--data-dir or set {ML100K_ENV}."
         )
     return path
+
+
+@contextmanager
+def milvus_server() -> Iterator[str]:
+    """Start a Milvus standalone (PyPI package ``milvus``) on 127.0.0.1 for the run."""
+    from milvus import MilvusServer
+
+    with tempfile.TemporaryDirectory(prefix="bench-milvus-") as base:
+        server = MilvusServer()
+        server.set_base_dir(base)
+        server.start()
+        try:
+            yield f"http://127.0.0.1:{server.listen_port}"
+        finally:
+            server.stop()

@@ -21,15 +21,14 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import embeddings
 import numpy as np
-from _common import add_data_dir_argument, resolve_ml100k
+from _common import add_data_dir_argument, milvus_server, resolve_ml100k
 
 from fusionrec.atomic import write_bytes_atomic
 from fusionrec.stores import FaissStore, Filter, MilvusStore, VectorStore
@@ -189,21 +188,6 @@ def insert(store: VectorStore, vectors: np.ndarray, meta: list[dict[str, Any]]) 
     if isinstance(store, MilvusStore):
         store.flush()
     return store
-
-
-@contextmanager
-def milvus_server() -> Iterator[str]:
-    """Start a Milvus standalone (PyPI package ``milvus``) on 127.0.0.1 for the run."""
-    from milvus import MilvusServer
-
-    with tempfile.TemporaryDirectory(prefix="bench-milvus-") as base:
-        server = MilvusServer()
-        server.set_base_dir(base)
-        server.start()
-        try:
-            yield f"http://127.0.0.1:{server.listen_port}"
-        finally:
-            server.stop()
 
 
 def builders(

@@ -67,6 +67,6 @@ fig.savefig(out / "movie_vectors.png", dpi=120)
 
 # %% Recommend for a new user and for a known one
 for r in rec.recommend(age=25, gender="F", occupation=4, k=5):
-    print(f"{r.title} ({r.year}) {r.score:.2f}")
+    print(f"{r.title} ({r.year}) score {r.score:.3f}, predicted rating {r.rating:.2f}")
 print(rec.similar_movies(int(rec.movies.movie_id[0]), k=3))
 print("wrote", out / "training_curves.png", "and", out / "movie_vectors.png")

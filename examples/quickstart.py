@@ -32,7 +32,7 @@ def main() -> None:
 
     # 3. recommend for a new user known only by age, gender and occupation
     for r in rec.recommend(age=25, gender="F", occupation=4, k=5):
-        print(f"{r.movie_id:>6}  {r.title} ({r.year})  {r.score:.2f}")
+        print(f"{r.movie_id:>6}  {r.title} ({r.year})  score {r.score:.3f}  rating {r.rating:.2f}")
 
     rec.save(workdir / "model")
     rec.close()

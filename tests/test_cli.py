@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import socket
@@ -52,13 +53,15 @@ def test_train_index_recommend(
         ["recommend", "--model-dir", model, "-a", "25", "-g", "F", "-j", "4", "-k", "5", "--json"],
     )
     assert len(recs) == 5
-    assert set(recs[0]) == {"movie_id", "title", "genres", "year", "score"}
+    assert set(recs[0]) == {"movie_id", "title", "genres", "year", "score", "rating"}
     scores = [float(r["score"]) for r in recs]  # type: ignore[arg-type]
+    assert scores == sorted(scores, reverse=True)  # the score the list is ranked by
+    ratings = [float(r["rating"]) for r in recs]  # type: ignore[arg-type]
     dim = FusionRecommender.load(model).bundle.dim
     rec = FusionRecommender.load(model, store=FaissStore(dim=dim))
     ids = [int(r["movie_id"]) for r in recs]  # type: ignore[call-overload]
     expected = rec.predict({"age": 25, "gender": "F", "occupation": 4}, ids)
-    np.testing.assert_allclose(scores, expected, atol=1e-3)  # the predicted ratings
+    np.testing.assert_allclose(ratings, expected, atol=1e-3)  # the predicted ratings
 
     drama = _json_out(
         capsys,
@@ -69,12 +72,20 @@ def test_train_index_recommend(
     assert main(["recommend", "--model-dir", model, "-a", "30", "-g", "M", "-j", "programmer"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:3] == ["rank", "movie", "id"] and len(table) == 6
+    assert table[0].split()[-2:] == ["score", "rating"]
+    assert all(
+        float(row.split()[-2]) <= float(above.split()[-2])
+        for above, row in itertools.pairwise(table[1:])
+    )
 
     similar = _json_out(
         capsys,
         ["similar", "--model-dir", model, "-m", str(recs[0]["movie_id"]), "-k", "4", "--json"],
     )
     assert len(similar) == 4 and recs[0]["movie_id"] not in [r["movie_id"] for r in similar]
+    assert all(r["rating"] is None for r in similar)
+    assert main(["similar", "--model-dir", model, "-m", str(recs[0]["movie_id"]), "-k", "3"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split()[-1] == "score"  # no rating column
 
 
 def test_evaluate_prints_rmse_and_top_n(

@@ -70,17 +70,28 @@ def test_known_user_gets_k_unseen_movies_best_first(
     assert not seen & {r.movie_id for r in recs}
     scores = [r.score for r in recs]
     assert scores == sorted(scores, reverse=True)
+    assert all(-1.0 - 1e-5 <= x <= 1.0 + 1e-5 for x in scores)  # cosine similarities
     with_seen = trained.recommend(user, k=len(train.movies), exclude_seen=False)
     assert seen <= {r.movie_id for r in with_seen}
 
 
-def test_scores_match_predict(
+def test_ratings_match_predict_and_scores_are_the_store_similarity(
     trained: FusionRecommender, split: tuple[MovieLens, MovieLens]
 ) -> None:
     user = int(split[0].ratings.user_id[5])
     recs = trained.recommend(user, k=5)
     predicted = trained.predict(user, [r.movie_id for r in recs])
-    np.testing.assert_allclose(predicted, [r.score for r in recs], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(predicted, [r.rating for r in recs], rtol=1e-4, atol=1e-4)
+    gender, age, occupation = _demo(split[0], user)
+    query = trained.bundle.user_vectors(
+        trained.bundle.encoder.encode_users(
+            {"user_id": [user], "gender": gender, "age": age, "occupation": occupation}
+        )
+    )
+    seen = split[0].ratings.movie_id[split[0].ratings.user_id == user].tolist()
+    hits = trained.store.search(query, 5, exclude_ids=[seen])[0]
+    assert [r.score for r in recs] == [h.score for h in hits]
+    assert recs[0].to_dict()["rating"] == recs[0].rating and "score" in recs[0].to_dict()
 
 
 def test_default_preset_ranks_by_its_retrieval_head_and_shows_predicted_ratings(
@@ -99,7 +110,9 @@ def test_default_preset_ranks_by_its_retrieval_head_and_shows_predicted_ratings(
     hits = rec.store.search(query, 10, exclude_ids=[seen])[0]
     assert [r.movie_id for r in recs] == [h.id for h in hits]
     predicted = rec.predict(user, [r.movie_id for r in recs])
-    np.testing.assert_allclose(predicted, [r.score for r in recs], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(predicted, [r.rating for r in recs], rtol=1e-4, atol=1e-4)
+    scores = [r.score for r in recs]  # the ranking score never rises, whatever the ratings do
+    assert scores == sorted(scores, reverse=True) == [h.score for h in hits]
 
     # a movie another process indexed (not in this catalog) is rated from the store's metadata
     movie = train.movies.take([0])
@@ -115,7 +128,13 @@ def test_default_preset_ranks_by_its_retrieval_head_and_shows_predicted_ratings(
     )
     features = rec.bundle.encoder.encode_users(train.users.take([0]))
     expected = rec.bundle.predict(features, rec.bundle.encoder.encode_movies(new))[0, 0]
-    assert hit.movie_id == 999_999 and hit.score == pytest.approx(float(expected), abs=1e-4)
+    assert hit.movie_id == 999_999 and hit.rating == pytest.approx(float(expected), abs=1e-4)
+
+
+def _demo(data: MovieLens, user: int) -> tuple[list[str], list[int], list[int]]:
+    row = int(np.flatnonzero(data.users.user_id == user)[0])
+    users = data.users
+    return [str(users.gender[row])], [int(users.age[row])], [int(users.occupation[row])]
 
 
 def test_new_user_by_demographics_years_or_bucket(trained: FusionRecommender) -> None:
@@ -124,7 +143,7 @@ def test_new_user_by_demographics_years_or_bucket(trained: FusionRecommender) ->
     assert len(by_years) == 7
     assert [r.movie_id for r in by_years] == [r.movie_id for r in by_bucket]
     other = trained.recommend(age=56, gender="M", occupation=13, k=7)
-    assert [r.score for r in other] != [r.score for r in by_years]
+    assert [r.rating for r in other] != [r.rating for r in by_years]
 
 
 def test_batch_equals_single_calls(
@@ -132,9 +151,29 @@ def test_batch_equals_single_calls(
 ) -> None:
     users = [int(u) for u in np.unique(split[0].ratings.user_id)[:5]]
     batch = trained.recommend_batch(users, k=6)
-    assert batch == [trained.recommend(u, k=6) for u in users]
+    _assert_same_lists(batch, [trained.recommend(u, k=6) for u in users])
     new = trained.recommend_batch(ages=[18, 45], genders=["M", "F"], occupations=[1, 2], k=3)
-    assert new[1] == trained.recommend(age=45, gender="F", occupation=2, k=3)
+    _assert_same_lists(new[1:], [trained.recommend(age=45, gender="F", occupation=2, k=3)])
+
+
+def _assert_same_lists(
+    got: list[list[Recommendation]], expected: list[list[Recommendation]]
+) -> None:
+    """Same movies in the same order; scores equal up to float32 summation order.
+
+    One query is scored by a matrix-vector product, a batch by a matrix product, whose sums
+    may round differently in the last bit.
+    """
+    assert [[r.movie_id for r in row] for row in got] == [
+        [r.movie_id for r in row] for row in expected
+    ]
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose([r.score for r in a], [r.score for r in b], atol=1e-5)
+        np.testing.assert_allclose(
+            [r.rating for r in a],
+            [r.rating for r in b],  # type: ignore[arg-type]
+            atol=1e-4,
+        )
 
 
 def test_filter_is_honoured_and_still_returns_k(trained: FusionRecommender) -> None:
@@ -151,6 +190,10 @@ def test_similar_movies_excludes_the_movie_itself(
     movie = int(split[0].movies.movie_id[0])
     similar = trained.similar_movies(movie, k=5)
     assert len(similar) == 5 and movie not in {r.movie_id for r in similar}
+    [item] = trained.store.get([movie])
+    hits = trained.store.search(item.vector, 5, exclude_ids=[movie])[0]
+    assert [r.score for r in similar] == [h.score for h in hits]  # the similarity it ranks by
+    assert all(r.rating is None for r in similar)
     with pytest.raises(ValidationError, match="not in the store"):
         trained.similar_movies(10_000_000)
 
@@ -266,6 +309,11 @@ def test_save_load_gives_the_same_recommendations_on_milvus_lite(
         again = loaded.recommend(age=45, gender="M", occupation=17, k=8)
         assert [r.movie_id for r in again] == [r.movie_id for r in new]
         np.testing.assert_allclose([r.score for r in again], [r.score for r in new], atol=1e-4)
+        np.testing.assert_allclose(
+            [r.rating for r in again],
+            [r.rating for r in new],
+            atol=1e-4,  # type: ignore[arg-type]
+        )
         assert loaded.evaluate(test).rmse == pytest.approx(rec.evaluate(test).rmse, abs=1e-5)
     finally:
         loaded.close()

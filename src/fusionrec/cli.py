@@ -1,4 +1,4 @@
-"""The ``fusionrec`` command line: train, index, recommend, similar, evaluate, quickstart.
+"""The ``fusionrec`` command line: train, index, recommend, similar, evaluate, serve, quickstart.
 
 It covers the reference workflow's three scripts (train; load movie vectors into Milvus;
 recommend for a user given by age, gender and job). Heavy modules are imported inside each
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fusionrec import __version__
-from fusionrec.errors import FusionrecError, ValidationError
+from fusionrec.errors import ConfigError, FusionrecError, ValidationError
 
 if TYPE_CHECKING:
     from fusionrec.data import MovieLens
@@ -116,6 +116,27 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("-k", type=int, help="also compute Recall/NDCG/HR at k")
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=cmd_evaluate)
+
+    serve = commands.add_parser(
+        "serve", help="serve the JSON API and web page over HTTP (needs fusionrec[serve])"
+    )
+    serve.add_argument("--model-dir", required=True, type=Path)
+    _add_store_options(serve, default_store=None)
+    serve.add_argument(
+        "--writable",
+        action="store_true",
+        help="open the store for writing, so POST /api/items can add items (default read-only)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000)")
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="server log level (default info)",
+    )
+    serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    serve.set_defaults(handler=cmd_serve)
 
     quick = commands.add_parser(
         "quickstart", help="download or take data, train, index into Milvus Lite, recommend"
@@ -236,7 +257,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             exclude_seen=not args.include_seen,
             filter=_genre_filter(args.genre),
         )
-    _print_recommendations(results, as_json=args.json, label="rating")
+    _print_recommendations(results, as_json=args.json)
     return 0
 
 
@@ -265,6 +286,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 f"HR@{result.k} {result.hit_rate:.4f}  ({result.n_users:,} users)"
             )
         print(line)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``fusionrec serve``: the HTTP API and web page until SIGINT/SIGTERM, then a clean exit."""
+    try:
+        import uvicorn
+
+        from fusionrec.server import create_app
+    except ImportError as exc:
+        raise ConfigError(
+            f"fusionrec serve needs the serve extra ({exc.name} is missing): "
+            "pip install 'fusionrec[serve]'"
+        ) from None
+    rec = _load_for_serving(args, writable=args.writable)
+    with rec:  # closes the store if startup fails; on shutdown the app's lifespan closes it
+        count = rec.store.count()  # open the store now: a missing or locked one fails here
+        print(
+            f"serving {count:,} items from {rec.store.backend} on http://{args.host}:{args.port}/ "
+            "(API docs at /docs; Ctrl-C stops)",
+            file=sys.stderr,
+        )
+        # uvicorn finishes in-flight requests and runs the lifespan shutdown on SIGINT/SIGTERM,
+        # then re-raises the signal, so the process ends as the signal asked
+        uvicorn.run(
+            create_app(rec),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=not args.no_access_log,
+            timeout_graceful_shutdown=30,
+        )
     return 0
 
 
@@ -306,7 +359,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         f"[4/4] top 5 for a new user: age {SAMPLE_AGE}, gender {SAMPLE_GENDER}, "
         f"occupation {SAMPLE_OCCUPATION} ({rec.occupations[SAMPLE_OCCUPATION]})"
     )
-    _print_recommendations(results, as_json=False, label="rating")
+    _print_recommendations(results, as_json=False)
     rec.close()
     print("timings: " + ", ".join(f"{name} {sec:.2f} s" for name, sec in timings.items()))
     print(f"next: fusionrec recommend --model-dir {model_dir} -a 35 -g M -j 12 -k 10")
@@ -390,11 +443,11 @@ def _describe_store(args: argparse.Namespace) -> str:
     return f"Milvus ({uri}, collection {args.collection!r})"
 
 
-def _load_for_serving(args: argparse.Namespace) -> FusionRecommender:
+def _load_for_serving(args: argparse.Namespace, *, writable: bool = False) -> FusionRecommender:
     """Load the model directory; the store is the saved one unless --store/--uri name another.
 
-    Either way it is opened read-only; --token goes only to the --uri of the same command,
-    never to a URI the model directory names.
+    Either way it is opened read-only unless ``writable`` (``serve --writable``); --token goes
+    only to the --uri of the same command, never to a URI the model directory names.
     """
     from fusionrec.errors import ConfigError
     from fusionrec.recommender import FusionRecommender
@@ -404,11 +457,22 @@ def _load_for_serving(args: argparse.Namespace) -> FusionRecommender:
             "--token is sent only to a server named in the same command: pass --uri with "
             "--token (the model directory's saved URI is not trusted with credentials)"
         )
-    rec = FusionRecommender.load(args.model_dir, progress=False)
+    options = {"read_only": False} if writable else None
+    rec = FusionRecommender.load(args.model_dir, progress=False, store_options=options)
     if args.store is not None or args.uri is not None:
         args.store = args.store or "milvus"
-        rec.store = _open_store(args, rec.bundle.dim, read_only=True)
+        rec.store = _open_store(args, rec.bundle.dim, read_only=not writable)
     return rec
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {port}")
+    return port
 
 
 def _genre_filter(genres: list[str] | None) -> Any:
@@ -419,10 +483,8 @@ def _genre_filter(genres: list[str] | None) -> Any:
     return Filter(genres_any=list(genres))
 
 
-def _print_recommendations(
-    results: list[Recommendation], *, as_json: bool, label: str = "score"
-) -> None:
-    """A ranked table (or JSON); ``label`` names the score column ("rating": predicted)."""
+def _print_recommendations(results: list[Recommendation], *, as_json: bool) -> None:
+    """A ranked table (or JSON): the ranking score, and the predicted rating where there is one."""
     if as_json:
         print(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
         return
@@ -431,9 +493,14 @@ def _print_recommendations(
         return
     titles = [f"{r.title} ({r.year})" if r.year else r.title for r in results]
     width = max(len("title"), *(len(t) for t in titles))
-    print(f"{'rank':>4}  {'movie id':>8}  {'title':<{width}}  {label:>6}")
+    rated = any(r.rating is not None for r in results)
+    header = f"{'rank':>4}  {'movie id':>8}  {'title':<{width}}  {'score':>6}"
+    print(header + (f"  {'rating':>6}" if rated else ""))
     for rank, (r, title) in enumerate(zip(results, titles, strict=True), start=1):
-        print(f"{rank:>4}  {r.movie_id:>8}  {title:<{width}}  {r.score:6.2f}")
+        line = f"{rank:>4}  {r.movie_id:>8}  {title:<{width}}  {r.score:6.3f}"
+        if rated:
+            line += "  " + ("     -" if r.rating is None else f"{r.rating:6.2f}")
+        print(line)
 
 
 if __name__ == "__main__":

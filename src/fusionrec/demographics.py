@@ -22,6 +22,11 @@ MAX_AGE_YEARS = 120
 
 def normalize_age(age: object) -> int:
     """An ml-1m age bucket from a bucket or an age in years (buckets map to themselves)."""
+    return int(age_to_bucket(_age_years(age)))
+
+
+def _age_years(age: object) -> int:
+    """A valid age in years (or bucket) as an int; ValidationError says what to pass."""
     if isinstance(age, bool) or not isinstance(age, (int, np.integer, float, np.floating, str)):
         raise ValidationError(f"age must be a number, got {age!r}")
     try:
@@ -33,7 +38,7 @@ def normalize_age(age: object) -> int:
             f"age {age!r} is not valid: pass an age in years (1-{MAX_AGE_YEARS}) "
             f"or an ml-1m age bucket {list(AGE_BUCKETS)}"
         )
-    return int(age_to_bucket(int(years)))
+    return int(years)
 
 
 def normalize_gender(gender: object) -> str:
@@ -82,7 +87,7 @@ def normalize_many(
             f"ages, genders and occupations differ in length: "
             f"{len(ages)}, {len(genders)}, {len(occupations)}"
         )
-    age = np.array([normalize_age(a) for a in ages], dtype=np.int64)
+    age = age_to_bucket([_age_years(a) for a in ages])  # one vectorized bucketing per batch
     gender = np.array([normalize_gender(g) for g in genders], dtype="<U1")
     occ = np.array([normalize_occupation(o, occupation_names) for o in occupations], dtype=np.int64)
     return age, gender, occ

@@ -63,6 +63,10 @@ class StoreInUseError(StoreError):
     """The store's file is locked by another process."""
 
 
+class ReadOnlyStoreError(StoreError):
+    """A write was asked of a store opened read-only (as a loaded model's store is)."""
+
+
 __all__ = [
     "CollectionNotFoundError",
     "ConfigError",
@@ -74,6 +78,7 @@ __all__ = [
     "FusionrecError",
     "ModelDirError",
     "NotFittedError",
+    "ReadOnlyStoreError",
     "StoreError",
     "StoreInUseError",
     "UnknownBackendError",

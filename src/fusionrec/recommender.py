@@ -23,7 +23,7 @@ import numpy.typing as npt
 from fusionrec import catalog
 from fusionrec.atomic import Version, current_version, load_directory, replace_directory
 from fusionrec.config import ModelConfig
-from fusionrec.data.tables import ML1M_OCCUPATIONS, MovieLens, Movies, Users
+from fusionrec.data.tables import ML1M_OCCUPATIONS, MovieLens, Movies, Ratings, Users
 from fusionrec.demographics import normalize_many
 from fusionrec.errors import ConfigError, ModelDirError, NotFittedError, ValidationError
 from fusionrec.features import FeatureEncoder, Features, Schema
@@ -56,10 +56,13 @@ _LEGACY = ("model", "users.npz", "movies.json", "seen.npz")
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended movie; ``score`` is its predicted rating (5 x cosine for the reference).
+    """One recommended movie, in the order of a ranked list.
 
-    Lists come in the store's ranking order. With a separate retrieval head (the ``default``
-    preset) that order is the retrieval score's, so ``score`` need not fall down the list.
+    ``score`` is what the list is ranked by, so it never rises down a list: the store's
+    similarity, the inner product of unit vectors (cosine, in [-1, 1]). ``rating`` is the
+    model's predicted rating of the movie for the user, where there is one (``recommend``);
+    it need not fall down the list when a separate retrieval head ranks (the ``default``
+    preset), and it is None for :meth:`FusionRecommender.similar_movies`.
     """
 
     movie_id: int
@@ -67,15 +70,17 @@ class Recommendation:
     genres: tuple[str, ...]
     year: int
     score: float
+    rating: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (genres as a list)."""
+        """JSON-ready fields (genres as a list): the one JSON form of a recommendation."""
         return {
             "movie_id": self.movie_id,
             "title": self.title,
             "genres": list(self.genres),
             "year": self.year,
             "score": self.score,
+            "rating": self.rating,
         }
 
 
@@ -224,6 +229,35 @@ class FusionRecommender:
         self._movies = table if self._movies is None else catalog.merge_movies(self._movies, table)
         return len(table)
 
+    def add_interactions(self, user_ids: Sequence[int], movie_ids: Sequence[int]) -> int:
+        """Record that known users have seen movies, so ``exclude_seen`` leaves them out.
+
+        ``user_ids[i]`` saw ``movie_ids[i]``; both must be known (users from training, movies
+        from the catalog). Returns how many (user, movie) pairs were new. The seen index is
+        swapped in whole, so concurrent readers see the old or the new one; concurrent calls
+        must be serialized by the caller (the HTTP server does).
+        """
+        users = _exact_ids(user_ids, "user id")
+        movies = _exact_ids(movie_ids, "movie id")
+        if len(users) != len(movies):
+            raise ValidationError(
+                f"user_ids and movie_ids differ in length: {len(users)} and {len(movies)}"
+            )
+        seen = self._require_seen()
+        if len(users) == 0:
+            return 0
+        self._user_rows(users)
+        self._catalog_rows(movies)
+        pairs = Ratings(
+            user_id=users,
+            movie_id=movies,
+            rating=np.zeros(len(users), dtype=np.float32),
+            timestamp=np.zeros(len(users), dtype=np.int64),
+        )
+        grown = seen.add(pairs)
+        self._seen = grown
+        return len(grown) - len(seen)
+
     # ------------------------------------------------------------------ recommending
 
     def recommend(
@@ -260,34 +294,46 @@ class FusionRecommender:
         exclude_seen: bool = True,
         filter: Filter | None = None,
     ) -> list[list[Recommendation]]:
-        """Recommendations for many users in one store search (the fast path)."""
+        """Recommendations for many users in one store search (the fast path).
+
+        One store round trip: the hits carry their metadata, and an empty store is told
+        apart from a filter nothing passes only when every list comes back empty.
+        """
         _check_k(k)
         features, ids = self._user_features(user_ids, ages, genders, occupations)
         bundle = self._require_bundle()
-        store = self._require_indexed()
-        queries = bundle.user_vectors(features)
+        store = self.store
+        queries, rating_vectors = bundle.user_serving_vectors(features)
         exclude = None
         if exclude_seen and ids is not None:
             seen = self._require_seen()
-            exclude = [seen.of(int(u)).tolist() for u in ids]
+            exclude = [seen.of(int(u)) for u in ids]
         results = store.search(queries, k, filter=filter, exclude_ids=exclude)
-        return self._to_recommendations(results, bundle, features)
+        if not any(results):
+            _require_items(store)
+        return self._to_recommendations(results, bundle, features, rating_vectors)
 
     def similar_movies(
         self, movie_id: int, k: int = 10, filter: Filter | None = None
     ) -> list[Recommendation]:
-        """Movies whose vectors lie closest to ``movie_id``'s; score is 5 x inner product."""
+        """Movies whose vectors lie closest to ``movie_id``'s; score is that similarity.
+
+        ``score`` is the inner product of the two movies' unit vectors (cosine), which the
+        list is ranked by; ``rating`` is None (no user to predict for).
+        """
         _check_k(k)
         movie_id = int(_exact_ids([movie_id], "movie id")[0])
-        store = self._require_indexed()
+        self._require_bundle()
+        store = self.store
         items = store.get([movie_id])
         if not items:
+            _require_items(store)
             raise ValidationError(
                 f"movie id {movie_id} is not in the store: index it with index_movies() "
                 "or add_movies() first"
             )
         hits = store.search(items[0].vector, k, filter=filter, exclude_ids=[movie_id])[0]
-        return [_recommendation(hit, 5.0 * hit.score) for hit in hits]
+        return [_recommendation(hit, None) for hit in hits]
 
     def predict(
         self, user: int | Mapping[str, Any], movie_ids: int | Sequence[int]
@@ -448,6 +494,14 @@ class FusionRecommender:
         return self._occupations
 
     @property
+    def user_ids(self) -> npt.NDArray[np.int64]:
+        """The ids of the users known from training, ascending."""
+        if self._user_index is None:
+            raise NotFittedError("no users yet: call fit() or load() first")
+        ids: npt.NDArray[np.int64] = self._user_index.sorted_ids
+        return ids
+
+    @property
     def movies(self) -> Movies:
         """The movie catalog known to this recommender (training movies plus added ones)."""
         if self._movies is None:
@@ -463,13 +517,6 @@ class FusionRecommender:
         if self._seen is None:
             raise NotFittedError("the model is not trained: call fit() or load() first")
         return self._seen
-
-    def _require_indexed(self) -> VectorStore:
-        self._require_bundle()
-        store = self.store
-        if store.count() == 0:
-            raise NotFittedError("the vector store is empty: call index_movies() first")
-        return store
 
     def _set_users(self, users: Users) -> None:
         self._users = users
@@ -592,29 +639,46 @@ class FusionRecommender:
         return np.asarray(bundle.ratings(scores[:, None], rows)[:, 0], dtype=np.float32)
 
     def _to_recommendations(
-        self, results: list[list[Hit]], bundle: ModelBundle, features: Features
+        self,
+        results: list[list[Hit]],
+        bundle: ModelBundle,
+        features: Features,
+        rating_vectors: npt.NDArray[np.float32],
     ) -> list[list[Recommendation]]:
-        """Each row's hits with their predicted ratings, rated for all rows in one pass."""
+        """Each row's hits, scored by the store's similarity and rated in one pass for all rows.
+
+        ``rating_vectors`` are the users' rating-head vectors, one row per result row.
+        """
         flat = [h for hits in results for h in hits]
         if not flat:
             return [[] for _ in results]
-        rows = np.repeat(np.arange(len(results)), [len(hits) for hits in results])
-        if bundle.shared_vectors:  # the store's score is the rating score: map it
+        n, lengths = len(results), [len(hits) for hits in results]
+        shared = bundle.shared_vectors  # then the store's score is the rating head's product
+        if shared:
             ip = np.asarray([h.score for h in flat], dtype=np.float32)
         else:  # a separate retrieval head ranked them: rate them with the rating head
             movies = self._hit_rating_vectors(flat, bundle)
-            ip = np.einsum("ij,ij->i", bundle.user_rating_vectors(features)[rows], movies)
-        ratings = iter(bundle.ratings(ip[:, None], features.take(rows))[:, 0].tolist())
+        if min(lengths) == max(lengths):  # the common case, k hits a row: one [n, k] matrix
+            if not shared:
+                hits_3d = movies.reshape(n, lengths[0], -1)
+                ip = np.einsum("nkd,nd->nk", hits_3d, rating_vectors)
+            rated = bundle.ratings(ip.reshape(n, -1), features).ravel()
+        else:
+            rows = np.repeat(np.arange(n), lengths)
+            if not shared:
+                ip = np.einsum("ij,ij->i", rating_vectors[rows], movies)
+            rated = bundle.ratings(ip[:, None], features.take(rows))[:, 0]
+        ratings = iter(rated.tolist())
         return [[_recommendation(h, next(ratings)) for h in hits] for hits in results]
 
     def _hit_rating_vectors(self, hits: list[Hit], bundle: ModelBundle) -> npt.NDArray[np.float32]:
         """Rating-head vectors of the hits' movies.
 
         Taken from the catalog's, computed once per catalog and model (encoding ten titles per
-        call doubled recommend()'s latency); a hit the catalog lacks (indexed by another
-        process) is encoded from the metadata the store returned with it.
+        call doubled recommend()'s latency) and found by a dict from movie id to row; a hit the
+        catalog lacks (indexed by another process) is encoded from the metadata the store
+        returned with it.
         """
-        ids = np.asarray([h.id for h in hits], dtype=np.int64)
         movies, cached = self._movies, self._catalog_ratings
         if movies is not None and (
             cached is None or cached[0] is not movies or cached[1] is not bundle
@@ -622,7 +686,7 @@ class FusionRecommender:
             vectors = bundle.movie_rating_vectors(bundle.encoder.encode_items(movies))
             cached = self._catalog_ratings = (movies, bundle, IdIndex(movies.movie_id), vectors)
         if cached is not None:
-            rows, found = cached[2].find(ids)
+            rows, found = cached[2].find([h.id for h in hits])
             if np.all(found):
                 out: npt.NDArray[np.float32] = cached[3][rows]
                 return out
@@ -738,15 +802,22 @@ def _hit_movies(hits: list[Hit]) -> Movies:
     )
 
 
-def _recommendation(hit: Hit, score: float) -> Recommendation:
+def _recommendation(hit: Hit, rating: float | None) -> Recommendation:
     meta = hit.metadata
     return Recommendation(
-        movie_id=int(hit.id),
-        title=str(meta.get("title", "")),
-        genres=tuple(meta.get("genres", ())),
-        year=int(meta.get("year", 0)),
-        score=float(score),
+        int(hit.id),
+        str(meta.get("title", "")),
+        tuple(meta.get("genres", ())),
+        int(meta.get("year", 0)),
+        float(hit.score),
+        rating,
     )
+
+
+def _require_items(store: VectorStore) -> None:
+    """Raise NotFittedError if ``store`` holds nothing; asked only when a search found nothing."""
+    if store.count() == 0:
+        raise NotFittedError("the vector store is empty: call index_movies() first")
 
 
 def _rows_by_id(

@@ -27,6 +27,30 @@ def test_users_encode_to_known_indices(tiny_data: MovieLens) -> None:
     assert f["user_id"].max() == enc.id_rows("user") - 1
 
 
+def test_a_few_users_encode_as_many_do(tiny_data: MovieLens) -> None:
+    """A handful of values take a dict path, more take numpy's: the codes must agree."""
+    enc = FeatureEncoder.fit(tiny_data)
+    users = tiny_data.users
+    ids = [10**9, *users.user_id[:19].tolist()]  # one unknown id among known ones
+    genders = ["X", *users.gender[:19].tolist()]
+    ages, occupations = [3, *users.age[:19].tolist()], [999, *users.occupation[:19].tolist()]
+
+    def table(part: slice) -> dict[str, list[object]]:
+        return {
+            "user_id": ids[part],
+            "gender": genders[part],
+            "age": ages[part],
+            "occupation": occupations[part],
+        }
+
+    many = enc.encode_users(table(slice(None)))
+    for start in range(0, 20, 4):
+        part = slice(start, start + 4)
+        few = enc.encode_users(table(part))
+        for name in ("user_id", "gender", "age", "occupation"):
+            assert few[name].tolist() == many[name][part].tolist(), name
+
+
 def test_unknown_values_map_to_unk_without_raising(tiny_data: MovieLens) -> None:
     enc = FeatureEncoder.fit(tiny_data)
     known = int(tiny_data.users.user_id[0])

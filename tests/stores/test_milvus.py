@@ -302,3 +302,22 @@ def test_read_only_leaves_a_foreign_sqlite_file_alone(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not a Milvus Lite file"):
         MilvusStore(str(tmp_path / "junk.db"), read_only=True)
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("n_excluded", [0, 2, 40])
+def test_exclusion_strategies_agree_with_brute_force(tmp_path: Path, n_excluded: int) -> None:
+    """Short shared lists are over-fetched, long ones go into the expression: same hits."""
+    from fusionrec.stores import milvus
+
+    ids, vectors, meta = random_items(120, 8)
+    query = random_queries(1, 8)
+    excluded = np.argsort(-(vectors @ query[0]))[:n_excluded].tolist()  # the best ones
+    expected = [i for i in np.argsort(-(vectors @ query[0])).tolist() if i not in excluded][:10]
+    with MilvusStore(str(tmp_path / "x.db"), dim=8) as store:
+        store.upsert(ids, vectors, meta)
+        assert (n_excluded > milvus.EXCLUDE_OVERFETCH_MAX) == (n_excluded == 40)
+        hits = store.search(query, 10, exclude_ids=[ids[excluded].tolist()])[0]
+        assert [h.id for h in hits] == ids[expected].tolist()
+        # k near Milvus's 16,384 cap with a short list: the expression, not an endless split
+        many = store.search(query, 16_384, exclude_ids=[ids[:2].tolist()])[0]
+        assert len(many) == 118 and not {h.id for h in many} & set(ids[:2].tolist())

@@ -95,7 +95,14 @@ class ModelBundle:
             if name not in features.columns:
                 raise ValidationError(f"{side} Features lack the column {name!r}")
             arr = features[name]
-            if rows is not None and arr.size and (int(arr.min()) < 0 or int(arr.max()) >= rows):
+            if rows is None or not arr.size:
+                continue
+            if arr.size <= 64:  # one user's features: Python's min/max beat two numpy reductions
+                values = arr.ravel().tolist()
+                low, high = min(values), max(values)
+            else:
+                low, high = int(arr.min()), int(arr.max())
+            if low < 0 or high >= rows:
                 raise ValidationError(
                     f"{side} feature {name!r} holds indices outside its vocabulary [0, {rows})"
                 )
@@ -128,9 +135,20 @@ class ModelBundle:
         """The normalized tower units the rating head uses (all of them without a split)."""
         return normalize(outputs[:, : self.split] if self.split else outputs)
 
+    def user_serving_vectors(self, users: Features) -> tuple[FloatArray, FloatArray]:
+        """``(user_vectors, user_rating_vectors)`` from one tower pass, as recommending needs."""
+        outputs = self.user_outputs(users)
+        rating = self._user_rating_from(outputs)
+        if self.split:
+            return normalize(outputs[:, self.split :]), rating
+        return rating, rating
+
     def user_rating_vectors(self, users: Features) -> FloatArray:
         """Unit-length float32 vectors whose inner products :meth:`ratings` maps to ratings."""
-        hat = self._rating_units(self.user_outputs(users))
+        return self._user_rating_from(self.user_outputs(users))
+
+    def _user_rating_from(self, outputs: FloatArray) -> FloatArray:
+        hat = self._rating_units(outputs)
         if not self.biased:
             return hat
         k = self.constants

@@ -22,6 +22,8 @@ from fusionrec.errors import DimensionMismatchError, FilterError, StoreError, Va
 
 FloatMatrix = npt.NDArray[np.float32]
 IdArray = npt.NDArray[np.int64]
+#: ``exclude_ids`` of a search: one id list (or int64 array) for all queries, or one per query.
+ExcludeIds = Sequence[Sequence[int] | IdArray] | Sequence[int] | IdArray | None
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -255,15 +257,12 @@ def validate_items(
     return id_arr, vec, meta
 
 
-def normalize_excludes(
-    exclude_ids: Sequence[Sequence[int]] | Sequence[int] | None, n_queries: int
-) -> list[frozenset[int]]:
+def normalize_excludes(exclude_ids: ExcludeIds, n_queries: int) -> list[frozenset[int]]:
     """One exclusion set per query: a flat id list applies to every query."""
     if exclude_ids is None:
         return [frozenset()] * n_queries
     if isinstance(exclude_ids, np.ndarray) and exclude_ids.ndim == 1:
-        shared = frozenset(int(x) for x in as_id_array(exclude_ids, "exclude_ids"))
-        return [shared] * n_queries
+        return [_id_set(exclude_ids)] * n_queries
     items = list(exclude_ids)
     if not items:
         return [frozenset()] * n_queries
@@ -273,11 +272,15 @@ def normalize_excludes(
             raise ValidationError(
                 f"exclude_ids has {len(items)} lists but there are {n_queries} queries"
             )
-        return [frozenset(int(x) for x in as_id_array(np.asarray(e), "exclude_ids")) for e in items]
+        return [_id_set(e) for e in items]
     if any(nested):
         raise ValidationError("exclude_ids mixes ids and lists of ids")
-    shared = frozenset(int(x) for x in as_id_array(np.asarray(items), "exclude_ids"))
-    return [shared] * n_queries
+    return [_id_set(items)] * n_queries
+
+
+def _id_set(ids: Any) -> frozenset[int]:
+    """Validated exclusion ids as a set of plain ints (``tolist`` converts in one C loop)."""
+    return frozenset(as_id_array(np.asarray(ids), "exclude_ids").tolist())
 
 
 def check_k(k: int) -> int:
@@ -345,7 +348,7 @@ class VectorStore(ABC):
         queries: npt.ArrayLike,
         k: int,
         filter: Filter | None = None,
-        exclude_ids: Sequence[Sequence[int]] | Sequence[int] | None = None,
+        exclude_ids: ExcludeIds = None,
     ) -> list[list[Hit]]:
         """The k best items per query by inner product, best first.
 

@@ -25,6 +25,7 @@ from fusionrec.errors import (
     CollectionNotFoundError,
     ConfigError,
     DimensionMismatchError,
+    ReadOnlyStoreError,
     StoreError,
 )
 from fusionrec.stores import _faiss_file
@@ -419,7 +420,7 @@ class FaissStore(VectorStore):
 
     def _check_writable(self) -> None:
         if self._read_only:
-            raise StoreError(
+            raise ReadOnlyStoreError(
                 f"the Faiss store {self._path} is open read-only: upsert, delete and "
                 "replace_all need a store opened with read_only=False (its one writer)"
             )
@@ -431,8 +432,11 @@ class FaissStore(VectorStore):
             state = self._state
             if state.index is None or not state.meta:
                 return [[] for _ in range(queries.shape[0])]
-            if filter is None and queries.shape[0] == 1 and not state.dead and not excludes[0]:
-                return [self._search_one(state, queries, k)]
+            if filter is None and queries.shape[0] == 1 and not state.dead:
+                if not excludes[0]:
+                    return [self._search_one(state, queries, k)]
+                if self._blas_single(state):
+                    return [self._search_one_blas(state, queries, k, excludes[0])]
             selector = None
             ntotal = int(state.index.ntotal)
             dead = state.dead
@@ -454,9 +458,9 @@ class FaissStore(VectorStore):
         otherwise the SWIG ``search_c`` is called directly with fresh output arrays, as the
         Python wrapper's argument checks cost a measurable share of a sub-0.1 ms search.
         """
+        if self._blas_single(state):
+            return self._search_one_blas(state, query, k, frozenset())
         ntotal = int(state.index.ntotal)
-        if self._kind == "flat" and ntotal <= _BLAS_SINGLE_MAX:
-            return self._search_one_blas(state, query, k)
         _set_threads(1)
         fetch = min(k, ntotal)
         scores = np.empty((1, fetch), dtype=np.float32)
@@ -467,11 +471,28 @@ class FaissStore(VectorStore):
         )
         return self._collect(state, scores[0], labels[0], k, frozenset())
 
-    def _search_one_blas(self, state: _State, query: FloatMatrix, k: int) -> list[Hit]:
-        """One query on a flat index: a matrix-vector product over Faiss's stored vectors."""
+    def _blas_single(self, state: _State) -> bool:
+        # a flat index deletes physically, so its label table's size is ntotal (read without
+        # a SWIG attribute access, which costs microseconds)
+        return self._kind == "flat" and state.label_to_id.size <= _BLAS_SINGLE_MAX
+
+    def _search_one_blas(
+        self, state: _State, query: FloatMatrix, k: int, exclude: frozenset[int]
+    ) -> list[Hit]:
+        """One query on a flat index: a matrix-vector product over Faiss's stored vectors.
+
+        Excluded items are masked out of the scores before the top k is taken, so a user's
+        1,000 seen movies cost one scatter rather than an over-fetch of 1,000 more hits.
+        """
         scores = _flat_vectors(state) @ query[0]
-        labels = top_k(scores, k)  # labels are positions in a flat index
-        return self._collect(state, scores[labels], labels, k, frozenset())
+        fetch = k
+        if exclude:
+            to_label = state.id_to_label
+            masked = [label for i in exclude if (label := to_label.get(i)) is not None]
+            scores[masked] = -np.inf
+            fetch = min(k, scores.shape[0] - len(masked))
+        labels = top_k(scores, fetch)  # labels are positions in a flat index
+        return self._collect(state, scores[labels], labels, k, frozenset()) if fetch else []
 
     def _search_state(
         self,

@@ -28,6 +28,7 @@ from fusionrec.errors import (
     CollectionNotFoundError,
     ConfigError,
     DimensionMismatchError,
+    ReadOnlyStoreError,
     StoreError,
     StoreInUseError,
     ValidationError,
@@ -68,6 +69,11 @@ _SEARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "HNSW": {"ef": 128},
 }
 _VERSION_RE = r"__v(\d+)$"
+#: Excluded ids shared by every query are dropped from an over-fetch of k + that many hits up
+#: to this many; more go into the search's filter expression (``id not in [...]``), whose cost
+#: grows more slowly than shipping the extra hits with their metadata. The crossover measured
+#: by benchmarks/bench_serving_path.py (docs/benchmarks.md) on Milvus Lite and a server.
+EXCLUDE_OVERFETCH_MAX = 5
 
 
 def _milvus() -> Any:
@@ -502,7 +508,7 @@ class MilvusStore(VectorStore):
     def _check_writable(self, what: str) -> None:
         """Refuse a write on a read-only store or on a Lite file deleted while open."""
         if self._read_only:
-            raise StoreError(
+            raise ReadOnlyStoreError(
                 f"Milvus {what} refused: collection {self._collection!r} at {self._uri} is open "
                 "read-only; open a store with read_only=False to write"
             )
@@ -688,13 +694,13 @@ class MilvusStore(VectorStore):
     ) -> list[list[Hit]]:
         base = filter_expression(filter)
         shared = all(e == excludes[0] for e in excludes)
-        if shared:
+        limit = k + max(len(e) for e in excludes)
+        if shared and (len(excludes[0]) > EXCLUDE_OVERFETCH_MAX or limit > _MAX_TOPK):
             expr = base
             if excludes[0]:
                 not_in = f"id not in [{', '.join(str(i) for i in sorted(excludes[0]))}]"
                 expr = f"({base}) and {not_in}" if base else not_in
             return self._run_search(queries, k, k, expr, [frozenset()] * len(excludes))
-        limit = k + max(len(e) for e in excludes)
         if limit <= _MAX_TOPK:
             return self._run_search(queries, k, limit, base, excludes)
         results: list[list[Hit]] = []

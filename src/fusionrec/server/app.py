@@ -1,0 +1,414 @@
+"""The HTTP API and the web page over one loaded FusionRecommender (``create_app``).
+
+Most endpoints are plain ``def`` functions, so FastAPI runs them in its thread pool: searches
+run concurrently (the stores lock themselves), while the two writers (add items, add
+interactions) are serialized by one lock; readers never wait for it, because the facade swaps
+its catalog and seen index in whole. The single-user reads (recommend, similar, item) run on
+the event loop itself when the store is a small in-process Faiss index: its search takes a
+fraction of a millisecond, less than the thread-pool hop costs (see ``Service.read``).
+The app knows no file paths: the model and store were chosen by whoever built the
+recommender (``fusionrec serve --model-dir``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+from fastapi import FastAPI, Query
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from fusionrec import __version__
+from fusionrec.data.tables import AGE_BUCKETS, Movies
+from fusionrec.errors import FusionrecError, ValidationError
+from fusionrec.recommender import FusionRecommender, Recommendation
+from fusionrec.server import errors
+from fusionrec.server.body_limit import BodyLimit
+from fusionrec.server.errors import NotFoundError
+from fusionrec.server.schemas import (
+    MAX_ADD_INTERACTIONS,
+    MAX_ADD_ITEMS,
+    MAX_BATCH_USERS,
+    MAX_BODY_BYTES,
+    MAX_FILTER_IDS,
+    MAX_K,
+    AddedOut,
+    AddInteractionsIn,
+    AddItemsIn,
+    BatchHitsOut,
+    BatchRecommendIn,
+    FilterIn,
+    HitsOut,
+    ItemOut,
+    ModelOut,
+    RecommendIn,
+    StatusOut,
+    UserIn,
+)
+from fusionrec.stores import Filter
+
+log = logging.getLogger("fusionrec.server")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_EXAMPLE_USERS = 20
+#: Up to this many items, single-user reads on a Faiss store run on the event loop: there a
+#: search takes about as long as the hop to the thread pool and back (0.1-0.4 ms measured on
+#: the benchmark machine). Above it, or on any other backend (Milvus: a round trip to another
+#: process), they run in the thread pool, where their waits overlap.
+INLINE_MAX_ITEMS = 50_000
+MovieIdPath = Annotated[int, PathParam(ge=_INT64_MIN, le=_INT64_MAX, description="the item id")]
+
+T = TypeVar("T")
+
+
+class Service:
+    """The recommender plus what the endpoints share: the writers' lock and cached lookups."""
+
+    def __init__(self, rec: FusionRecommender) -> None:
+        self.rec = rec
+        self.write_lock = threading.Lock()
+        self.started = False
+        self.inline = False
+        self._catalog: tuple[Movies, dict[int, int], list[str], list[int]] | None = None
+
+    def start(self) -> None:
+        """Open the store and run one search of each kind, so the first request is not slow."""
+        count = self.rec.store.count()
+        if count:
+            try:
+                users = self.rec.user_ids
+                if len(users):
+                    self.rec.recommend(int(users[0]), k=10)
+                age, occupation = AGE_BUCKETS[0], 0
+                self.rec.recommend(age=age, gender="F", occupation=occupation, k=10)
+            except FusionrecError as exc:
+                log.warning("warm-up request failed: %s", exc)
+        self.update_inline()
+        self.started = True
+
+    def update_inline(self) -> None:
+        """Decide where single-user reads run (after start and after items are added)."""
+        store = self.rec.store
+        self.inline = store.backend == "faiss" and store.count() <= INLINE_MAX_ITEMS
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` on the event loop if reads are inline, else in a thread."""
+        if self.inline:
+            return fn(*args, **kwargs)
+        return await run_in_threadpool(fn, *args, **kwargs)
+
+    def catalog(self) -> tuple[Movies, dict[int, int], list[str], list[int]]:
+        """The catalog, its id -> row index, its genres and its [min, max] known year."""
+        movies = self.rec.movies
+        cached = self._catalog
+        if cached is None or cached[0] is not movies:
+            rows = {int(m): i for i, m in enumerate(movies.movie_id.tolist())}
+            genres = sorted({g for gs in movies.genres for g in gs})
+            years = movies.year[movies.year > 0]
+            span = [int(years.min()), int(years.max())] if len(years) else []
+            cached = self._catalog = (movies, rows, genres, span)
+        return cached
+
+
+def create_app(rec: FusionRecommender, *, close_on_shutdown: bool = True) -> FastAPI:
+    """The FastAPI app serving ``rec``: JSON API under ``/api``, the page at ``/``, docs at /docs.
+
+    On startup the store is opened and warmed up; on shutdown ``rec`` is closed unless
+    ``close_on_shutdown`` is False (when the caller owns it).
+    """
+    service = Service(rec)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(service.start)
+        try:
+            yield
+        finally:
+            if close_on_shutdown:
+                await run_in_threadpool(rec.close)
+
+    app = FastAPI(
+        title="fusionrec",
+        version=__version__,
+        summary="Recommendations from a two-tower fusion model and a vector store.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    _add_monitoring(app, service)
+    _add_recommend(app, service)
+    _add_items(app, service)
+    _add_page(app)
+    return app
+
+
+def _add_monitoring(app: FastAPI, service: Service) -> None:
+    rec = service.rec
+
+    @app.get("/health", response_model=StatusOut, tags=["monitoring"])
+    def health() -> dict[str, Any]:
+        """Liveness: the process answers (touches neither model nor store)."""
+        return {"status": "ok"}
+
+    @app.get(
+        "/ready",
+        response_model=StatusOut,
+        tags=["monitoring"],
+        responses={503: {"model": StatusOut, "description": "not ready"}},
+    )
+    def ready() -> Any:
+        """Readiness: warmed up, and the store answers and holds items."""
+        if not service.started:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        try:
+            count = rec.store.count()
+        except FusionrecError as exc:
+            log.error("readiness check: %s: %s", type(exc).__name__, exc)
+            detail = f"{type(exc).__name__}: the vector store does not answer"
+            return JSONResponse({"status": "unavailable", "detail": detail}, status_code=503)
+        if count == 0:
+            detail = "the vector store is empty: index the catalog first"
+            return JSONResponse({"status": "empty", "detail": detail}, status_code=503)
+        return {"status": "ready", "items": count}
+
+    @app.get("/api/model", response_model=ModelOut, tags=["model"])
+    def model_info() -> dict[str, Any]:
+        """The model and store in use, the new-user fields and the filters the page offers."""
+        movies, _, genres, years = service.catalog()
+        store = rec.store
+        users = rec.user_ids
+        return {
+            "fusionrec_version": __version__,
+            "preset": rec.config.name,
+            "dim": rec.bundle.dim,
+            "store": {"backend": store.backend, "exact": store.exact, "count": store.count()},
+            "users": {
+                "count": len(users),
+                "min_id": int(users[0]) if len(users) else None,
+                "max_id": int(users[-1]) if len(users) else None,
+                "examples": users[:_EXAMPLE_USERS].tolist(),
+            },
+            "items": {"catalog": len(movies)},
+            "new_user_fields": _new_user_fields(rec.occupations),
+            "filters": {"genres": genres, "years": years},
+            "limits": {
+                "max_k": MAX_K,
+                "max_batch_users": MAX_BATCH_USERS,
+                "max_add_items": MAX_ADD_ITEMS,
+                "max_add_interactions": MAX_ADD_INTERACTIONS,
+                "max_filter_ids": MAX_FILTER_IDS,
+                "max_body_bytes": MAX_BODY_BYTES,
+            },
+        }
+
+
+def _add_recommend(app: FastAPI, service: Service) -> None:
+    rec = service.rec
+
+    @app.post("/api/recommend", response_model=HitsOut, tags=["recommend"])
+    async def recommend(body: RecommendIn) -> JSONResponse:
+        """Top-k for a known user (``user_id``) or a new one (age, gender, occupation)."""
+        results = await service.read(
+            rec.recommend,
+            body.user_id,
+            age=body.age,
+            gender=body.gender,
+            occupation=body.occupation,
+            k=body.k,
+            exclude_seen=body.exclude_seen,
+            filter=_filter(body.filter),
+        )
+        return _hits_response(results)
+
+    @app.post("/api/recommend/batch", response_model=BatchHitsOut, tags=["recommend"])
+    def recommend_batch(body: BatchRecommendIn) -> dict[str, Any]:
+        """Top-k for many users; known and new users may be mixed, results keep their order."""
+        flt = _filter(body.filter)
+        for i, user in enumerate(body.users):
+            if user.user_id is None and not user.demographics_given():
+                raise ValidationError(
+                    f"users[{i}]: pass a user_id, or age, gender and occupation for a new user"
+                )
+
+        def run(users: Sequence[UserIn]) -> list[list[Recommendation]]:
+            first = users[0]
+            with_ids = first.user_id is not None
+            ids = [u.user_id for u in users if u.user_id is not None] if with_ids else None
+            if not first.demographics_given():
+                return rec.recommend_batch(
+                    ids, k=body.k, exclude_seen=body.exclude_seen, filter=flt
+                )
+            return rec.recommend_batch(
+                ids,
+                ages=[u.age for u in users],
+                genders=[u.gender for u in users],
+                occupations=[u.occupation for u in users],
+                k=body.k,
+                exclude_seen=body.exclude_seen,
+                filter=flt,
+            )
+
+        results = _grouped(
+            body.users, lambda u: (u.user_id is not None, u.demographics_given()), run
+        )
+        return {"results": [_hits(r) for r in results]}
+
+
+def _add_items(app: FastAPI, service: Service) -> None:
+    rec = service.rec
+
+    @app.get("/api/items/{movie_id}", response_model=ItemOut, tags=["items"])
+    async def item(movie_id: MovieIdPath) -> dict[str, Any]:
+        """One item's metadata, and whether it is in the vector store."""
+        return await service.read(_item, service, movie_id)
+
+    @app.get("/api/items/{movie_id}/similar", response_model=HitsOut, tags=["items"])
+    async def similar(
+        movie_id: MovieIdPath,
+        k: Annotated[int, Query(ge=1, le=MAX_K, description=f"how many, 1-{MAX_K}")] = 10,
+        genre: Annotated[
+            list[str] | None,
+            Query(max_length=64, description="only items with one of these genres (repeatable)"),
+        ] = None,
+        year_min: Annotated[int | None, Query(ge=0, le=9999)] = None,
+        year_max: Annotated[int | None, Query(ge=0, le=9999)] = None,
+    ) -> JSONResponse:
+        """Items whose vectors lie closest to this item's; score is 5 x cosine."""
+        years = None
+        if year_min is not None or year_max is not None:
+            years = (year_min or 0, 9999 if year_max is None else year_max)
+        flt = Filter(genres_any=genre, year_between=years) if genre or years else None
+        return _hits_response(await service.read(_similar, rec, movie_id, k, flt))
+
+    @app.post("/api/items", response_model=AddedOut, tags=["items"])
+    def add_items(body: AddItemsIn) -> dict[str, Any]:
+        """Encode new items with the item tower and upsert them (same id: replaced)."""
+        ids = [item.movie_id for item in body.items]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise ValidationError(f"items hold movie_id {dup} more than once")
+        titles = np.empty(len(ids), dtype=object)
+        titles[:] = [item.title for item in body.items]
+        genres = np.empty(len(ids), dtype=object)
+        genres[:] = [tuple(item.genres) for item in body.items]
+        table = Movies(
+            movie_id=np.asarray(ids, dtype=np.int64),
+            title=titles,
+            year=np.asarray([item.year for item in body.items], dtype=np.int64),
+            genres=genres,
+        )
+        with service.write_lock:
+            added = rec.add_movies(table)
+            service.update_inline()
+        return {"received": len(ids), "added": added}
+
+    @app.post("/api/interactions", response_model=AddedOut, tags=["items"])
+    def add_interactions(body: AddInteractionsIn) -> dict[str, Any]:
+        """Record what known users have seen, so ``exclude_seen`` leaves it out."""
+        users = [pair.user_id for pair in body.interactions]
+        movies = [pair.movie_id for pair in body.interactions]
+        with service.write_lock:
+            added = rec.add_interactions(users, movies)
+        return {"received": len(users), "added": added}
+
+
+def _add_page(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+def _filter(body: FilterIn | None) -> Filter | None:
+    if body is None:
+        return None
+    return Filter(genres_any=body.genres_any, year_between=body.year_between, ids=body.ids)
+
+
+def _hits(results: list[Recommendation]) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in results]
+
+
+def _hits_response(results: list[Recommendation]) -> JSONResponse:
+    """``{"items": [...]}`` without re-validating what ``Recommendation.to_dict`` built."""
+    return JSONResponse({"items": [{"rating": None, **r.to_dict()} for r in results]})
+
+
+def _item(service: Service, movie_id: int) -> dict[str, Any]:
+    movies, rows, _, _ = service.catalog()
+    stored = service.rec.store.get([movie_id])
+    row = rows.get(movie_id)
+    if row is not None:
+        found = {
+            "movie_id": movie_id,
+            "title": str(movies.title[row]),
+            "genres": list(movies.genres[row]),
+            "year": int(movies.year[row]),
+        }
+    elif stored:  # indexed by another process sharing the store
+        found = {"movie_id": movie_id, **stored[0].metadata}
+    else:
+        raise NotFoundError(f"movie id {movie_id} is neither in the catalog nor in the store")
+    return {**found, "indexed": bool(stored)}
+
+
+def _similar(
+    rec: FusionRecommender, movie_id: int, k: int, flt: Filter | None
+) -> list[Recommendation]:
+    if not rec.store.get([movie_id]):
+        raise NotFoundError(f"movie id {movie_id} is not in the vector store")
+    return rec.similar_movies(movie_id, k=k, filter=flt)
+
+
+def _grouped(
+    items: Sequence[UserIn],
+    key: Callable[[UserIn], object],
+    run: Callable[[Sequence[UserIn]], list[T]],
+) -> list[T]:
+    """``run`` once per group of equal ``key``, results put back in the items' order."""
+    groups: dict[object, list[int]] = {}
+    for i, item in enumerate(items):
+        groups.setdefault(key(item), []).append(i)
+    out: list[T | None] = [None] * len(items)
+    for positions in groups.values():
+        for pos, result in zip(positions, run([items[p] for p in positions]), strict=True):
+            out[pos] = result
+    return [r for r in out if r is not None]
+
+
+def _new_user_fields(occupations: Sequence[str]) -> list[dict[str, Any]]:
+    """The new-user form: age buckets with readable labels, genders, occupation names."""
+    ages = []
+    for i, bucket in enumerate(AGE_BUCKETS):
+        nxt = AGE_BUCKETS[i + 1] if i + 1 < len(AGE_BUCKETS) else None
+        if i == 0 and nxt is not None:
+            label = f"under {nxt}"
+        elif nxt is None:
+            label = f"{bucket}+"
+        else:
+            label = f"{bucket}-{nxt - 1}"
+        ages.append({"value": bucket, "label": label})
+    return [
+        {"name": "age", "label": "Age", "options": ages},
+        {
+            "name": "gender",
+            "label": "Gender",
+            "options": [{"value": "F", "label": "female"}, {"value": "M", "label": "male"}],
+        },
+        {
+            "name": "occupation",
+            "label": "Occupation",
+            "options": [{"value": i, "label": name} for i, name in enumerate(occupations)],
+        },
+    ]

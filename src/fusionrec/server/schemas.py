@@ -1,0 +1,159 @@
+"""Request and response bodies of the HTTP API, with the bounds that keep one request cheap.
+
+Every list is bounded and every id fits in 64 bits, so a request can neither ask for unbounded
+work nor overflow numpy; what pydantic rejects becomes a one-line 422.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Most results one recommend or similar request may ask for.
+MAX_K = 100
+#: Most users in one batch-recommend request.
+MAX_BATCH_USERS = 1000
+#: Most items in one add-items request.
+MAX_ADD_ITEMS = 1000
+#: Most (user, movie) pairs in one add-interactions request.
+MAX_ADD_INTERACTIONS = 10_000
+#: Most ids in a filter's id list.
+MAX_FILTER_IDS = 10_000
+#: Largest request body accepted, in bytes (checked before parsing).
+MAX_BODY_BYTES = 2 * 2**20
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+Id = Annotated[int, Field(ge=_INT64_MIN, le=_INT64_MAX)]
+Genre = Annotated[str, Field(min_length=1, max_length=64)]
+K = Annotated[int, Field(ge=1, le=MAX_K, description=f"how many results, 1-{MAX_K}")]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FilterIn(_Body):
+    """Conditions on items, combined with AND (see ``fusionrec.Filter``)."""
+
+    genres_any: list[Genre] | None = Field(default=None, max_length=64)
+    year_between: tuple[Annotated[int, Field(ge=0, le=9999)], ...] | None = Field(
+        default=None, min_length=2, max_length=2, description="inclusive [lo, hi]"
+    )
+    ids: list[Id] | None = Field(default=None, max_length=MAX_FILTER_IDS)
+
+
+class UserIn(_Body):
+    """A known user by id, or a new user by age, gender and occupation."""
+
+    user_id: Id | None = Field(default=None, description="a user id from the training data")
+    age: int | None = Field(default=None, ge=1, le=120, description="years or ml-1m bucket")
+    gender: str | None = Field(default=None, max_length=8, description="M or F")
+    occupation: int | Annotated[str, Field(max_length=64)] | None = Field(
+        default=None, description="occupation id or name"
+    )
+
+    def demographics_given(self) -> bool:
+        return self.age is not None or self.gender is not None or self.occupation is not None
+
+
+class RecommendIn(UserIn):
+    """One user's top-k request."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"age": 25, "gender": "F", "occupation": 4, "k": 5}]},
+    )
+
+    k: K = 10
+    exclude_seen: bool = True
+    filter: FilterIn | None = None
+
+
+class BatchRecommendIn(_Body):
+    """Many users' top-k in one request (known and new users may be mixed)."""
+
+    users: list[UserIn] = Field(min_length=1, max_length=MAX_BATCH_USERS)
+    k: K = 10
+    exclude_seen: bool = True
+    filter: FilterIn | None = None
+
+
+class ItemIn(_Body):
+    """A new item: its id and the metadata the item tower reads."""
+
+    movie_id: Id
+    title: str = Field(min_length=1, max_length=500)
+    genres: list[Genre] = Field(default_factory=list, max_length=32)
+    year: int = Field(default=0, ge=0, le=9999, description="0 if unknown")
+
+
+class AddItemsIn(_Body):
+    """Items to encode and upsert into the store (an existing id is replaced)."""
+
+    items: list[ItemIn] = Field(min_length=1, max_length=MAX_ADD_ITEMS)
+
+
+class InteractionIn(_Body):
+    """A known user has seen (rated, bought, watched) a catalog item."""
+
+    user_id: Id
+    movie_id: Id
+
+
+class AddInteractionsIn(_Body):
+    """Interactions to record, so ``exclude_seen`` leaves those items out."""
+
+    interactions: list[InteractionIn] = Field(min_length=1, max_length=MAX_ADD_INTERACTIONS)
+
+
+class HitOut(BaseModel):
+    """One result: ``score`` ranks the list; ``rating`` is the predicted rating if any."""
+
+    movie_id: int
+    title: str
+    genres: list[str]
+    year: int
+    score: float
+    rating: float | None = None
+
+
+class HitsOut(BaseModel):
+    items: list[HitOut]
+
+
+class BatchHitsOut(BaseModel):
+    results: list[list[HitOut]]
+
+
+class ItemOut(BaseModel):
+    movie_id: int
+    title: str
+    genres: list[str]
+    year: int
+    indexed: bool = Field(description="whether the item is in the vector store")
+
+
+class AddedOut(BaseModel):
+    received: int
+    added: int = Field(description="items upserted, or interaction pairs that were new")
+
+
+class StatusOut(BaseModel):
+    status: str
+    items: int | None = None
+    detail: str | None = None
+
+
+class ModelOut(BaseModel):
+    """What the page and monitoring need to know; never a filesystem path."""
+
+    fusionrec_version: str
+    preset: str
+    dim: int
+    store: dict[str, Any]
+    users: dict[str, Any]
+    items: dict[str, Any]
+    new_user_fields: list[dict[str, Any]]
+    filters: dict[str, Any]
+    limits: dict[str, int]
