@@ -10,6 +10,7 @@ import pytest
 
 from fusionrec import FaissStore, FusionRecommender, ModelConfig, synthetic_movielens
 from fusionrec.data import load_movielens, random_split, write_movielens
+from fusionrec.features import table_columns
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
@@ -52,3 +53,30 @@ def test_saved_and_served_like_any_model(
     assert bundle.encoder.schema == EXTENDED and back.schema == EXTENDED
     users = rec.bundle.encoder.encode_users(rec._users)
     np.testing.assert_array_equal(bundle.user_vectors(users), rec.bundle.user_vectors(users))
+
+
+def test_exported_towers_take_the_new_inputs(
+    trained: tuple[FusionRecommender, object], tmp_path: Path
+) -> None:
+    import json
+
+    import paddle
+
+    from fusionrec.serve.model_dir import save_model_dir
+
+    rec, _ = trained
+    encoder = rec.bundle.encoder
+    save_model_dir(tmp_path / "m", rec._model, encoder, rec.config)
+    files = tmp_path / "m" / json.loads((tmp_path / "m" / "meta.json").read_text())["version"]
+    users = encoder.encode_users(rec._users)
+    movies = table_columns(rec.movies)
+    movies["year"] = [None, *movies["year"][1:].tolist()]  # one unknown year: the learned default
+    items = encoder.encode_items(movies)
+    assert items["year"].dtype == np.float32 and np.isnan(items["year"][0])
+    for folder, features, side, expected in (
+        ("user_tower", users, EXTENDED.user, rec.bundle.user_vectors(users)),
+        ("movie_tower", items, EXTENDED.item, rec.bundle.movie_vectors(items)),
+    ):
+        tower = paddle.jit.load(str(files / folder / "inference"))
+        out = tower(*(paddle.to_tensor(features[f.name]) for f in side)).numpy()
+        np.testing.assert_allclose(out, expected, atol=1e-5)
