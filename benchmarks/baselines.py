@@ -2,7 +2,7 @@
 
 Rating prediction: :class:`GlobalMean` and :class:`BiasBaseline` (mu + b_user + b_movie).
 Top-N: :class:`Popularity` and, for cold-start users, :class:`DemographicPopularity`. The top-N
-ones expose ``score_fn`` callables for :func:`fusionrec.metrics.evaluate_topn`.
+ones expose ``score_fn`` callables for :func:`fusionrec.eval.metrics.evaluate_topn`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from fusionrec.data.tables import Ratings, Users, age_to_bucket
 from fusionrec.errors import NotFittedError, ValidationError
-from fusionrec.metrics import id_positions
+from fusionrec.eval.metrics import id_positions
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -28,7 +28,7 @@ from baselines import BiasBaseline, GlobalMean, Popularity
 
 from fusionrec.data import official_folds
 from fusionrec.data.tables import Ratings
-from fusionrec.metrics import (
+from fusionrec.eval.metrics import (
     TopNResult,
     evaluate_topn,
     interaction_matrix,

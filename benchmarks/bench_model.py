@@ -33,10 +33,10 @@ from baselines import BiasBaseline, GlobalMean
 
 from fusionrec.config import ModelConfig
 from fusionrec.data import MovieLens, official_folds, random_split
-from fusionrec.export import ModelBundle
 from fusionrec.features import FeatureEncoder
 from fusionrec.model import FusionModel
-from fusionrec.training import History, Trainer
+from fusionrec.serve.bundle import ModelBundle
+from fusionrec.train.trainer import History, Trainer
 
 VALIDATION_FRACTION = 0.05
 COLD_FRACTION = 0.10
@@ -60,7 +60,7 @@ def _train(
     config: ModelConfig, train: MovieLens, engine: str = "numpy", threads: int = 1
 ) -> tuple[FusionModel, FeatureEncoder, History, float]:
     fit, val = random_split(train, VALIDATION_FRACTION, config.seed)
-    encoder = FeatureEncoder.fit(train, max_title_words=config.max_title_words)
+    encoder = FeatureEncoder.fit(train)
     model = FusionModel(config, encoder)
     start = time.perf_counter()
     trainer = Trainer(config, progress=False, engine=engine, threads=threads)
@@ -132,7 +132,7 @@ def cold_start(path: Any, seed: int) -> dict[str, Any]:
         model, encoder, _, _ = _train(config, warm_train)
         urow, mrow = rating_rows(train, cold_test)
         u = train.users
-        demo = encoder.encode_user_values(None, u.gender, u.age, u.occupation)
+        demo = encoder.encode_users({"gender": u.gender, "age": u.age, "occupation": u.occupation})
         mf = encoder.encode_movies(train.movies)
         cold_res = _rmse_mae(cold_test.ratings.rating, model.predict(demo, mf, urow, mrow))
         key = f"{preset}, user_id_dropout={dropout}"
@@ -163,12 +163,15 @@ def speed(path: Any, seed: int) -> dict[str, Any]:
     out["movies_per_s"] = 3883 / (out["movie_catalog_3883_ms"] / 1000)
     out["users_943_ms"] = _best_ms(lambda: bundle.user_vectors(uf), 20)
     out["users_per_s"] = len(uf) / (out["users_943_ms"] / 1000)
-    one = encoder.encode_user_values(None, ["F"], [25], [4])
+    one = encoder.encode_users({"gender": ["F"], "age": [25], "occupation": [4]})
     out["single_user_p50_ms"] = _p50_ms(lambda: bundle.user_vectors(one), 2000)
     one_known = uf.take([0])
     out["single_known_user_p50_ms"] = _p50_ms(lambda: bundle.user_vectors(one_known), 2000)
     out["encode_users_from_raw_p50_ms"] = _p50_ms(
-        lambda: bundle.user_vectors(encoder.encode_user_values([1], ["F"], [25], [4])), 2000
+        lambda: bundle.user_vectors(
+            encoder.encode_users({"user_id": [1], "gender": ["F"], "age": [25], "occupation": [4]})
+        ),
+        2000,
     )
     return out
 

@@ -50,9 +50,7 @@ from fusionrec.data import (
     official_folds,
     random_split,
 )
-from fusionrec.export import ModelBundle
-from fusionrec.features import FeatureEncoder
-from fusionrec.metrics import (
+from fusionrec.eval.metrics import (
     TopNResult,
     evaluate_ranked,
     evaluate_topn,
@@ -63,9 +61,11 @@ from fusionrec.metrics import (
     rmse,
     topn_masks,
 )
+from fusionrec.features import FeatureEncoder
 from fusionrec.model import FusionModel
+from fusionrec.serve.bundle import ModelBundle
 from fusionrec.stores import FaissStore, MilvusStore, VectorStore
-from fusionrec.training import History, Trainer
+from fusionrec.train.trainer import History, Trainer
 
 K = 10
 COLD_FRACTION = 0.10
@@ -81,7 +81,7 @@ def train_model(
     Presets with ``refit`` then train again on all of ``train`` for the kept epoch count.
     """
     fit, val = random_split(train, VALIDATION_FRACTION, config.seed)
-    encoder = FeatureEncoder.fit(train, max_title_words=config.max_title_words)
+    encoder = FeatureEncoder.fit(train)
     model = FusionModel(config, encoder)
     start = time.perf_counter()
     history = Trainer(config, progress=False).fit(model, encoder, fit, val)
@@ -246,8 +246,12 @@ def protocol_cold_start(path: Path, seed: int) -> dict[str, Any]:
     for name in MODELS:
         _, bundle, history, _ = train_model(ModelConfig.preset(name, seed=seed), warm)
         enc = bundle.encoder
-        demo_features = enc.encode_user_values(
-            None, cold_users.gender, cold_users.age, cold_users.occupation
+        demo_features = enc.encode_users(
+            {
+                "gender": cold_users.gender,
+                "age": cold_users.age,
+                "occupation": cold_users.occupation,
+            }
         )
         u = bundle.user_vectors(demo_features)
         m = bundle.movie_vectors(enc.encode_movies(train.movies))

@@ -154,7 +154,7 @@ def operations(
     occupations = rng.integers(0, 21, n).tolist()
     bundle = rec.bundle
     queries = bundle.user_vectors(
-        bundle.encoder.encode_user_values(None, genders, ages, occupations)
+        bundle.encoder.encode_users({"gender": genders, "age": ages, "occupation": occupations})
     )
     ops: dict[str, Callable[[int], Any]] = {
         "bare": lambda i: bare(queries[i % n : i % n + 1]),

@@ -30,7 +30,7 @@ from fusionrec.config import ModelConfig
 from fusionrec.data import MovieLens, official_folds, random_split
 from fusionrec.features import FeatureEncoder
 from fusionrec.model import FusionModel
-from fusionrec.training import Trainer
+from fusionrec.train.trainer import Trainer
 
 HOLDOUT_FRACTION = 0.05
 VALIDATION_FRACTION = 0.05
@@ -50,7 +50,7 @@ def holdout_rmse(config: ModelConfig, train: MovieLens, seed: int) -> dict[str, 
     """Train ``config`` on the nested split of ``train``; RMSE on the untouched holdout."""
     rest, holdout = random_split(train, HOLDOUT_FRACTION, 100 + seed)
     fit, val = random_split(rest, VALIDATION_FRACTION / (1 - HOLDOUT_FRACTION), seed)
-    encoder = FeatureEncoder.fit(train, max_title_words=config.max_title_words)
+    encoder = FeatureEncoder.fit(train)
     model = FusionModel(config, encoder)
     start = time.perf_counter()
     history = Trainer(config, progress=False).fit(model, encoder, fit, val)

@@ -13,10 +13,7 @@ from fusionrec.errors import ConfigError
 def test_reference_preset_is_the_books_model() -> None:
     c = ModelConfig.preset("reference")
     assert (c.optimizer, c.learning_rate, c.batch_size) == ("sgd", 0.2, 256)
-    assert (c.user_id_dim, c.user_id_fc, c.gender_dim, c.gender_fc) == (32, 32, 16, 16)
-    assert (c.age_dim, c.age_fc, c.occupation_dim, c.occupation_fc) == (16, 16, 16, 16)
-    assert (c.movie_id_dim, c.movie_id_fc, c.genre_dim, c.title_dim) == (32, 32, 32, 32)
-    assert (c.title_filters, c.title_window, c.user_hidden, c.movie_hidden) == (32, 3, 200, 200)
+    assert (c.user_hidden, c.movie_hidden) == (200, 200)  # feature sizes: the schema's
     assert c.score_scale == 5.0 and not c.learn_scale and not c.use_biases
     assert c.user_id_dropout == 0.0 and c.dropout == 0.0
 
@@ -63,7 +60,6 @@ def test_round_trip_through_json() -> None:
         ("batch_size", 0),
         ("dropout", 1.0),
         ("user_id_dropout", -0.1),
-        ("title_window", 2),
         ("validation_fraction", 0.0),
         ("objective", "ranking"),
         ("epochs", 2.5),

@@ -56,7 +56,7 @@ def files(saved: Path) -> list[str]:
 
 def answers(rec: FusionRecommender) -> dict[str, Any]:
     """What a loaded recommender says: predictions, seen items, catalog, demographics."""
-    users = rec.bundle.encoder.user_ids[:4].tolist()
+    users = list(rec.bundle.encoder.states["user"]["user_id"].values[:4])
     movies = rec.movies.movie_id[:6].tolist()
     seen = rec._seen
     assert seen is not None and rec._users is not None

@@ -82,8 +82,11 @@ def test_ratings_match_predict_and_scores_are_the_store_similarity(
     recs = trained.recommend(user, k=5)
     predicted = trained.predict(user, [r.movie_id for r in recs])
     np.testing.assert_allclose(predicted, [r.rating for r in recs], rtol=1e-4, atol=1e-4)
+    gender, age, occupation = _demo(split[0], user)
     query = trained.bundle.user_vectors(
-        trained.bundle.encoder.encode_user_values([user], *_demo(split[0], user))
+        trained.bundle.encoder.encode_users(
+            {"user_id": [user], "gender": gender, "age": age, "occupation": occupation}
+        )
     )
     seen = split[0].ratings.movie_id[split[0].ratings.user_id == user].tolist()
     hits = trained.store.search(query, 5, exclude_ids=[seen])[0]

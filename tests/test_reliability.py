@@ -98,7 +98,7 @@ def test_a_huge_title_trains_saves_and_loads(tiny_data: MovieLens, tmp_path: Pat
     model = FusionRecommender(ModelConfig.preset("rating", epochs=1, seed=0), progress=False)
     model.fit(data)
     back = FusionRecommender.load(model.save(tmp_path / "m"))
-    words = back.bundle.encoder.words
+    words = back.bundle.encoder.states["item"]["title"].values
     assert max(map(len, words)) == MAX_TOKEN_CHARS and "z" in words
     assert back.movies.title[0] == data.movies.title[0]  # the catalog keeps the full title
     user = int(data.users.user_id[0])
@@ -132,7 +132,7 @@ def test_a_crash_between_save_steps_keeps_the_old_model(
     assert sorted(p.name for p in copy.iterdir() if p.name != ".lock") == sorted(
         ["recommender.json", before.name]
     )
-    user = int(rec.bundle.encoder.user_ids[0])
+    user = int(rec.bundle.encoder.states["user"]["user_id"].values[0])
     ids = rec.movies.movie_id[:5].tolist()
     np.testing.assert_array_equal(loaded.predict(user, ids), rec.predict(user, ids))
 
@@ -244,7 +244,7 @@ def test_a_huge_user_id_in_the_users_file_is_a_data_format_error(
 
 @pytest.mark.parametrize("bad", [1.7, 1.0, True, 2**70, -(2**70), "1", None, np.float64(1)])
 def test_ids_must_be_exact_integers(rec: FusionRecommender, bad: object) -> None:
-    user = int(rec.bundle.encoder.user_ids[0])
+    user = int(rec.bundle.encoder.states["user"]["user_id"].values[0])
     movie = int(rec.movies.movie_id[0])
     if bad is not None:
         with pytest.raises(ValidationError, match="user id"):
@@ -260,7 +260,7 @@ def test_ids_must_be_exact_integers(rec: FusionRecommender, bad: object) -> None
 
 
 def test_numpy_integer_ids_are_accepted(rec: FusionRecommender) -> None:
-    user = rec.bundle.encoder.user_ids[0]
+    user = rec.bundle.encoder.states["user"]["user_id"].values[0]
     movies = rec.movies.movie_id[:3]
     assert rec.recommend(user, k=3) == rec.recommend(int(user), k=3)
     expected = rec.predict(int(user), movies.tolist())
@@ -346,7 +346,7 @@ def test_a_long_gender_survives_save_and_load(tiny_data: MovieLens, tmp_path: Pa
     assert back._users is not None
     assert back._users.gender.tolist() == gender.tolist()
     encoded = back.bundle.encoder.encode_users(back._users)
-    assert (encoded.gender >= 2).all()  # known genders, none UNK
+    assert (encoded["gender"] >= 2).all()  # known genders, none UNK
     user = int(users.user_id[0])
     ids = data.movies.movie_id[:4].tolist()
     np.testing.assert_allclose(back.predict(user, ids), model.predict(user, ids), atol=1e-6)

@@ -41,12 +41,22 @@ if TYPE_CHECKING:
         synthetic_movielens,
         write_movielens,
     )
-    from fusionrec.export import ModelBundle, load_model_dir, save_model_dir
-    from fusionrec.features import FeatureEncoder
+    from fusionrec.features import (
+        Categorical,
+        FeatureEncoder,
+        Features,
+        MultiCategorical,
+        Numeric,
+        Schema,
+        Text,
+        movielens_schema,
+    )
     from fusionrec.model import FusionModel, MovieTower, UserTower
     from fusionrec.recommender import EvaluationResult, FusionRecommender, Recommendation
+    from fusionrec.serve.bundle import ModelBundle
+    from fusionrec.serve.model_dir import load_model_dir, save_model_dir
     from fusionrec.stores import FaissStore, Filter, Hit, MilvusStore, StoredItem, VectorStore
-    from fusionrec.training import History, Trainer
+    from fusionrec.train.trainer import History, Trainer
 
 _LAZY = {
     "ModelConfig": "fusionrec.config",
@@ -58,10 +68,17 @@ _LAZY = {
     "random_split": "fusionrec.data",
     "synthetic_movielens": "fusionrec.data",
     "write_movielens": "fusionrec.data",
-    "ModelBundle": "fusionrec.export",
-    "load_model_dir": "fusionrec.export",
-    "save_model_dir": "fusionrec.export",
+    "ModelBundle": "fusionrec.serve.bundle",
+    "load_model_dir": "fusionrec.serve.model_dir",
+    "save_model_dir": "fusionrec.serve.model_dir",
+    "Categorical": "fusionrec.features",
     "FeatureEncoder": "fusionrec.features",
+    "Features": "fusionrec.features",
+    "MultiCategorical": "fusionrec.features",
+    "Numeric": "fusionrec.features",
+    "Schema": "fusionrec.features",
+    "Text": "fusionrec.features",
+    "movielens_schema": "fusionrec.features",
     "FusionModel": "fusionrec.model",
     "MovieTower": "fusionrec.model",
     "UserTower": "fusionrec.model",
@@ -74,8 +91,8 @@ _LAZY = {
     "MilvusStore": "fusionrec.stores",
     "StoredItem": "fusionrec.stores",
     "VectorStore": "fusionrec.stores",
-    "History": "fusionrec.training",
-    "Trainer": "fusionrec.training",
+    "History": "fusionrec.train.trainer",
+    "Trainer": "fusionrec.train.trainer",
 }
 
 
@@ -94,6 +111,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Categorical",
     "CollectionNotFoundError",
     "ConfigError",
     "DataFormatError",
@@ -103,6 +121,7 @@ __all__ = [
     "EvaluationResult",
     "FaissStore",
     "FeatureEncoder",
+    "Features",
     "Filter",
     "FilterError",
     "FusionModel",
@@ -116,12 +135,16 @@ __all__ = [
     "ModelDirError",
     "MovieLens",
     "MovieTower",
+    "MultiCategorical",
     "NotFittedError",
+    "Numeric",
     "ReadOnlyStoreError",
     "Recommendation",
+    "Schema",
     "StoreError",
     "StoreInUseError",
     "StoredItem",
+    "Text",
     "Trainer",
     "UnknownBackendError",
     "UserTower",
@@ -132,6 +155,7 @@ __all__ = [
     "leave_last_out",
     "load_model_dir",
     "load_movielens",
+    "movielens_schema",
     "official_folds",
     "random_split",
     "save_model_dir",

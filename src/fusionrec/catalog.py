@@ -19,29 +19,53 @@ import numpy.typing as npt
 
 from fusionrec.data.tables import Movies, Users
 from fusionrec.errors import ModelDirError
-from fusionrec.export import read_npz, reading
+from fusionrec.serve.model_dir import read_npz, reading
 
-_USER_ARRAYS = ("user_id", "gender", "gender_names", "gender_offsets", "age", "occupation")
+_USER_ARRAYS = (
+    "user_id",
+    "gender",
+    "gender_names",
+    "gender_offsets",
+    "age",
+    "occupation",
+    "zip_code",
+    "zip_code_names",
+    "zip_code_offsets",
+)
 _MOVIE_COLUMNS = ("movie_id", "title", "year", "genres")
 
 
 def save_users(users: Users, path: Path) -> None:
-    """Write the user table to ``path`` (``.npz``; genders as codes into UTF-8 names)."""
-    names = sorted({str(g) for g in users.gender})
-    index = {name: i for i, name in enumerate(names)}
-    codes = np.fromiter((index[str(g)] for g in users.gender), dtype=np.int64, count=len(users))
-    blob, offsets = pack_strings(names)
+    """Write the user table to ``path`` (``.npz``; text columns as codes into UTF-8 names)."""
+    arrays: dict[str, Any] = {
+        "user_id": np.asarray(users.user_id, dtype=np.int64),
+        **_coded("gender", users.gender),
+        "age": np.asarray(users.age, dtype=np.int64),
+        "occupation": np.asarray(users.occupation, dtype=np.int64),
+        **_coded("zip_code", users.zip_code),
+    }
     buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        user_id=np.asarray(users.user_id, dtype=np.int64),
-        gender=codes,
-        gender_names=blob,
-        gender_offsets=offsets,
-        age=np.asarray(users.age, dtype=np.int64),
-        occupation=np.asarray(users.occupation, dtype=np.int64),
-    )
+    np.savez(buffer, **arrays)
     path.write_bytes(buffer.getvalue())
+
+
+def _coded(name: str, column: npt.ArrayLike) -> dict[str, npt.NDArray[Any]]:
+    """A text column as ``name`` (codes), ``name_names`` and ``name_offsets`` (UTF-8 names)."""
+    values = [str(v) for v in np.asarray(column, dtype=object)]
+    names = sorted(set(values))
+    index = {value: i for i, value in enumerate(names)}
+    codes = np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
+    blob, offsets = pack_strings(names)
+    return {name: codes, f"{name}_names": blob, f"{name}_offsets": offsets}
+
+
+def _decoded(arrays: dict[str, npt.NDArray[Any]], name: str, n: int) -> npt.NDArray[Any]:
+    """The text column :func:`_coded` wrote, as an object array of strings."""
+    names = unpack_strings(arrays[f"{name}_names"], arrays[f"{name}_offsets"])
+    codes = int_array(arrays[name], name, n, upper=len(names))
+    out = np.empty(n, dtype=object)
+    out[:] = [names[c] for c in codes.tolist()]
+    return out
 
 
 def load_users(path: Path) -> Users:
@@ -50,17 +74,15 @@ def load_users(path: Path) -> Users:
     with reading(path):
         if sorted(arrays) != sorted(_USER_ARRAYS):
             raise ValueError(f"expected the arrays {list(_USER_ARRAYS)}, found {sorted(arrays)}")
-        names = unpack_strings(arrays["gender_names"], arrays["gender_offsets"])
         ids = int_array(arrays["user_id"], "user_id")
         n = len(ids)
-        codes = int_array(arrays["gender"], "gender", n, upper=len(names))
+        gender = _decoded(arrays, "gender", n)
+        zip_code = _decoded(arrays, "zip_code", n)
         age = int_array(arrays["age"], "age", n)
         occupation = int_array(arrays["occupation"], "occupation", n)
         if len(np.unique(ids)) != n:
             raise ModelDirError(f"{path}: user ids are not distinct")
-        gender = np.empty(n, dtype=object)
-        gender[:] = [names[c] for c in codes.tolist()]
-        return Users(user_id=ids, gender=gender, age=age, occupation=occupation)
+        return Users(user_id=ids, gender=gender, age=age, occupation=occupation, zip_code=zip_code)
 
 
 def pack_strings(values: list[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:

@@ -1,4 +1,4 @@
-"""ModelConfig: every size and training setting of the fusion model, with named presets.
+"""ModelConfig: the tower widths and every training setting of the fusion model, with presets.
 
 The ``reference`` preset is the PaddlePaddle book's recommender (SGD, lr 0.2, batch 256,
 score = 5 * cosine); ``rating`` is the rating-only setting chosen on a validation split of an
@@ -94,7 +94,10 @@ PRESETS = tuple(_PRESET_SETTINGS)
 
 @dataclass
 class ModelConfig:
-    """Sizes, scoring and training settings of a :class:`fusionrec.model.FusionModel`.
+    """Tower widths, scoring and training settings of a :class:`fusionrec.model.FusionModel`.
+
+    The towers' features and their sizes are declared by a :class:`fusionrec.features.Schema`
+    (:func:`fusionrec.features.movielens_schema` by default); the config holds the rest.
 
     Rating model: ``rating = scale * cosine(user, movie)`` plus, when ``use_biases``, the
     training mean and learned per-user and per-movie biases. ``user_id_dropout`` is the share
@@ -131,25 +134,9 @@ class ModelConfig:
     mask_accidental_hits: bool = True
     select_on: str = "auto"
     retrieval_hidden: int = 0
-    # user tower
-    user_id_dim: int = 32
-    user_id_fc: int = 32
-    gender_dim: int = 16
-    gender_fc: int = 16
-    age_dim: int = 16
-    age_fc: int = 16
-    occupation_dim: int = 16
-    occupation_fc: int = 16
+    # tower outputs (the features and their sizes are the schema's: fusionrec.features)
     user_hidden: int = 200
-    # movie tower
-    movie_id_dim: int = 32
-    movie_id_fc: int = 32
-    genre_dim: int = 32
-    title_dim: int = 32
-    title_filters: int = 32
-    title_window: int = 3
     movie_hidden: int = 200
-    max_title_words: int = 15
     # scoring
     score_scale: float = 5.0
     learn_scale: bool = False
@@ -251,8 +238,6 @@ class ModelConfig:
             raise ConfigError(f"ModelConfig.patience must be >= 0, got {self.patience}")
         if self.seed < 0:
             raise ConfigError(f"ModelConfig.seed must be >= 0, got {self.seed}")
-        if self.title_window % 2 != 1:
-            raise ConfigError(f"ModelConfig.title_window must be odd, got {self.title_window}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(
                 f"ModelConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"

@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from fusionrec.catalog import int_array
 from fusionrec.data.tables import Ratings
-from fusionrec.export import read_npz, reading
+from fusionrec.serve.model_dir import read_npz, reading
 
 
 class SeenItems:

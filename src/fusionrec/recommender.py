@@ -26,13 +26,15 @@ from fusionrec.config import ModelConfig
 from fusionrec.data.tables import ML1M_OCCUPATIONS, MovieLens, Movies, Ratings, Users
 from fusionrec.demographics import normalize_many
 from fusionrec.errors import ConfigError, ModelDirError, NotFittedError, ValidationError
-from fusionrec.export import ModelBundle, read_model_files, reading
-from fusionrec.features import MovieFeatures, UserFeatures
+from fusionrec.features import FeatureEncoder, Features, Schema
 from fusionrec.interactions import SeenItems
+from fusionrec.lookup import IdIndex
+from fusionrec.serve.bundle import ModelBundle
+from fusionrec.serve.model_dir import read_model_files, reading
 
 if TYPE_CHECKING:
     from fusionrec.stores import Filter, Hit, VectorStore
-    from fusionrec.training import History
+    from fusionrec.train.trainer import History
 
 #: Where the default store (Milvus Lite) keeps its file, relative to the working directory.
 DEFAULT_URI = "./fusionrec.db"
@@ -102,7 +104,9 @@ class FusionRecommender:
     ``config`` defaults to the ``default`` preset (rating MSE plus a retrieval softmax), which
     predicts ratings and ranks well. ``store`` is any :class:`~fusionrec.stores.VectorStore`;
     when omitted, a :class:`~fusionrec.stores.MilvusStore` on Milvus Lite (``./fusionrec.db``)
-    is opened the first time one is needed, with the model's vector dimension.
+    is opened the first time one is needed, with the model's vector dimension. ``schema``
+    declares the towers' features (default: :func:`fusionrec.features.movielens_schema`);
+    each feature reads the table column of its name.
     """
 
     def __init__(
@@ -111,8 +115,10 @@ class FusionRecommender:
         store: VectorStore | None = None,
         *,
         progress: bool = True,
+        schema: Schema | None = None,
     ) -> None:
         self.config = config if config is not None else ModelConfig.preset(DEFAULT_PRESET)
+        self.schema = schema
         self.progress = progress
         self.history_: History | None = None
         self._store = store
@@ -123,10 +129,10 @@ class FusionRecommender:
         self._model: Any = None
         self._model_dir: Path | None = None
         self._users: Users | None = None
-        self._user_order: npt.NDArray[np.int64] | None = None
+        self._user_index: IdIndex | None = None
         self._movies: Movies | None = None
-        # (catalog, bundle, movie id -> row, rating-head vectors): see _hit_rating_vectors
-        self._catalog_ratings: tuple[Movies, ModelBundle, dict[int, int], Any] | None = None
+        # (catalog, bundle, its id index, rating-head vectors): see _hit_rating_vectors
+        self._catalog_ratings: tuple[Movies, ModelBundle, IdIndex, Any] | None = None
         self._seen: SeenItems | None = None
         self._occupations: tuple[str, ...] = ML1M_OCCUPATIONS
 
@@ -142,9 +148,8 @@ class FusionRecommender:
 
         ``training_options`` override fields of the config for this run, e.g. ``epochs=5``.
         """
-        from fusionrec.features import FeatureEncoder
-        from fusionrec.model import FusionModel
-        from fusionrec.training import Trainer
+        from fusionrec.model.fusion import FusionModel
+        from fusionrec.train.trainer import Trainer
 
         if not isinstance(train, MovieLens):
             raise ValidationError(f"train must be a MovieLens data set, got {type(train).__name__}")
@@ -152,7 +157,7 @@ class FusionRecommender:
         if unknown:
             raise ConfigError(f"unknown training option(s): {sorted(unknown)}")
         config = dataclasses.replace(self.config, **training_options)
-        encoder = FeatureEncoder.fit(train, max_title_words=config.max_title_words)
+        encoder = FeatureEncoder.fit(train, self.schema)
         model = FusionModel(config, encoder)
         self.history_ = Trainer(config, progress=self.progress).fit(
             model, encoder, train, validation
@@ -348,7 +353,7 @@ class FusionRecommender:
         else:
             features, _ = self._user_features([user], None, None, None)
         ids = _exact_ids(movie_ids, "movie id")
-        movies = bundle.encoder.encode_movies(self._catalog_rows(ids))
+        movies = bundle.encoder.encode_items(self._catalog_rows(ids))
         return np.asarray(bundle.predict(features, movies)[0], dtype=np.float32)
 
     def evaluate(
@@ -360,7 +365,7 @@ class FusionRecommender:
         every catalog movie the user did not rate in training; ranking by the model's inner
         product over the full catalog (what an exact store returns).
         """
-        from fusionrec import metrics
+        from fusionrec.eval import metrics
 
         bundle = self._require_bundle()
         if len(test.ratings) == 0:
@@ -393,7 +398,7 @@ class FusionRecommender:
         The files go to a new version subdirectory that ``recommender.json`` then names (one
         atomic rename), so a crash at any point leaves the previous model or this one.
         """
-        from fusionrec.export import write_model_files
+        from fusionrec.serve.model_dir import write_model_files
 
         bundle = self._require_bundle()
         if self._model is None and self._model_dir is None:
@@ -452,6 +457,7 @@ class FusionRecommender:
         saved = load_directory(root, _POINTER, _check_header, _read_saved, legacy=_LEGACY)
         state = saved.state
         rec = cls(config=saved.bundle.config, store=store, progress=progress)
+        rec.schema = saved.bundle.encoder.schema
         rec._bundle = saved.bundle
         rec._model_dir = saved.path / "model"
         rec._set_users(saved.users)
@@ -490,9 +496,9 @@ class FusionRecommender:
     @property
     def user_ids(self) -> npt.NDArray[np.int64]:
         """The ids of the users known from training, ascending."""
-        if self._users is None or self._user_order is None:
+        if self._user_index is None:
             raise NotFittedError("no users yet: call fit() or load() first")
-        ids: npt.NDArray[np.int64] = self._users.user_id[self._user_order]
+        ids: npt.NDArray[np.int64] = self._user_index.sorted_ids
         return ids
 
     @property
@@ -514,21 +520,18 @@ class FusionRecommender:
 
     def _set_users(self, users: Users) -> None:
         self._users = users
-        self._user_order = np.argsort(users.user_id, kind="stable").astype(np.int64)
+        self._user_index = IdIndex(users.user_id)
 
     def _user_rows(self, user_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        assert self._users is not None and self._user_order is not None
-        sorted_ids = self._users.user_id[self._user_order]
-        pos = np.searchsorted(sorted_ids, user_ids)
-        pos = np.minimum(pos, len(sorted_ids) - 1)
-        found = sorted_ids[pos] == user_ids if len(sorted_ids) else np.zeros(len(user_ids), bool)
+        assert self._user_index is not None
+        rows, found = self._user_index.find(user_ids)
         if not np.all(found):
             bad = int(user_ids[np.argmin(found)])
             raise ValidationError(
                 f"unknown user id {bad}: pass a user id from the training data, or "
                 "age=, gender= and occupation= for a new user"
             )
-        return self._user_order[pos]
+        return rows
 
     def _user_features(
         self,
@@ -536,7 +539,7 @@ class FusionRecommender:
         ages: Sequence[int | None] | None,
         genders: Sequence[str | None] | None,
         occupations: Sequence[int | str | None] | None,
-    ) -> tuple[UserFeatures, npt.NDArray[np.int64] | None]:
+    ) -> tuple[Features, npt.NDArray[np.int64] | None]:
         bundle = self._require_bundle()
         ids = None if user_ids is None else _exact_ids(user_ids, "user id")
         given = [x for x in (ages, genders, occupations) if x is not None]
@@ -561,8 +564,14 @@ class FusionRecommender:
             raise ValidationError(
                 f"{len(ids)} user ids but {len(age)} sets of demographics were given"
             )
-        features = bundle.encoder.encode_user_values(ids, gender, age, occ)
-        return features, ids
+        encoder = bundle.encoder
+        n = len(age)
+        table: dict[str, Any] = {f.name: [None] * n for f in encoder.schema.user}
+        table.update(gender=gender, age=age, occupation=occ)
+        user_id = encoder.schema.id_of("user")
+        if ids is not None and user_id is not None:
+            table[user_id.name] = ids
+        return encoder.encode_users(table), ids
 
     def _movie_table(self, movies: Movies | MovieLens | None) -> Movies:
         if isinstance(movies, MovieLens):
@@ -583,7 +592,7 @@ class FusionRecommender:
 
     def _movie_vectors(self, movies: Movies) -> npt.NDArray[np.float32]:
         bundle = self._require_bundle()
-        features: MovieFeatures = bundle.encoder.encode_movies(movies)
+        features = bundle.encoder.encode_items(movies)
         return bundle.movie_vectors(features)
 
     def _upsert_in_batches(self, table: Movies, batch_size: int) -> None:
@@ -606,16 +615,13 @@ class FusionRecommender:
 
     def _catalog_rows(self, movie_ids: npt.NDArray[np.int64]) -> Movies:
         movies = self.movies
-        order = np.argsort(movies.movie_id, kind="stable")
-        sorted_ids = movies.movie_id[order]
-        pos = np.minimum(np.searchsorted(sorted_ids, movie_ids), len(sorted_ids) - 1)
-        found = sorted_ids[pos] == movie_ids
+        rows, found = IdIndex(movies.movie_id).find(movie_ids)
         if not np.all(found):
             bad = int(movie_ids[np.argmin(found)])
             raise ValidationError(
                 f"unknown movie id {bad}: it is not in the catalog (add it with add_movies())"
             )
-        return movies.take(order[pos])
+        return movies.take(rows)
 
     def _predict_rows(self, data: MovieLens) -> npt.NDArray[np.float32]:
         """Predicted rating of every row of ``data.ratings``, each tower run once per entity."""
@@ -627,7 +633,7 @@ class FusionRecommender:
         movies = _rows_by_id(data.movies, data.movies.movie_id, movie_ids, "movie", data.source)
         user_features = bundle.encoder.encode_users(users)
         user_vectors = bundle.user_rating_vectors(user_features)
-        movie_vectors = bundle.movie_rating_vectors(bundle.encoder.encode_movies(movies))
+        movie_vectors = bundle.movie_rating_vectors(bundle.encoder.encode_items(movies))
         scores = np.einsum("ij,ij->i", user_vectors[user_inverse], movie_vectors[movie_inverse])
         rows = user_features.take(user_inverse)
         return np.asarray(bundle.ratings(scores[:, None], rows)[:, 0], dtype=np.float32)
@@ -636,7 +642,7 @@ class FusionRecommender:
         self,
         results: list[list[Hit]],
         bundle: ModelBundle,
-        features: UserFeatures,
+        features: Features,
         rating_vectors: npt.NDArray[np.float32],
     ) -> list[list[Recommendation]]:
         """Each row's hits, scored by the store's similarity and rated in one pass for all rows.
@@ -677,20 +683,19 @@ class FusionRecommender:
         if movies is not None and (
             cached is None or cached[0] is not movies or cached[1] is not bundle
         ):
-            vectors = bundle.movie_rating_vectors(bundle.encoder.encode_movies(movies))
-            rows = {movie: row for row, movie in enumerate(movies.movie_id.tolist())}
-            cached = self._catalog_ratings = (movies, bundle, rows, vectors)
+            vectors = bundle.movie_rating_vectors(bundle.encoder.encode_items(movies))
+            cached = self._catalog_ratings = (movies, bundle, IdIndex(movies.movie_id), vectors)
         if cached is not None:
-            found = [cached[2].get(h.id) for h in hits]
-            if None not in found:
-                out: npt.NDArray[np.float32] = cached[3][found]
+            rows, found = cached[2].find([h.id for h in hits])
+            if np.all(found):
+                out: npt.NDArray[np.float32] = cached[3][rows]
                 return out
-        return bundle.movie_rating_vectors(bundle.encoder.encode_movies(_hit_movies(hits)))
+        return bundle.movie_rating_vectors(bundle.encoder.encode_items(_hit_movies(hits)))
 
     def _evaluate_topn(
         self, test: MovieLens, k: int, min_rating: float, bundle: ModelBundle
     ) -> Any:
-        from fusionrec import metrics
+        from fusionrec.eval import metrics
 
         movies = self.movies
         seen = self._require_seen()
@@ -818,15 +823,14 @@ def _require_items(store: VectorStore) -> None:
 def _rows_by_id(
     table: Any, column: npt.NDArray[np.int64], ids: npt.NDArray[np.int64], what: str, source: str
 ) -> Any:
-    order = np.argsort(column, kind="stable")
-    pos = np.minimum(np.searchsorted(column[order], ids), max(len(column) - 1, 0))
-    if len(column) == 0 or not np.all(column[order][pos] == ids):
-        missing = ids[column[order][pos] != ids] if len(column) else ids
+    rows, found = IdIndex(column).find(ids)
+    if not np.all(found):
+        missing = ids[~found]
         raise ValidationError(
             f"{source}: {len(missing)} rated {what} id(s) missing from the {what} table, "
             f"e.g. {int(missing[0])}"
         )
-    return table.take(order[pos])
+    return table.take(rows)
 
 
 @dataclass(frozen=True)

@@ -276,14 +276,22 @@ def _gender(text: str, label: str, number: int) -> str:
     return value
 
 
-def _users_table(rows: list[tuple[int, int, str, int, int]], label: str) -> Users:
-    """Build the Users table from (line, id, gender, age bucket, occupation) rows."""
+def _objects(values: list[str]) -> npt.NDArray[np.object_]:
+    """Strings as an object array (no fixed width: one long value costs only its length)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _users_table(rows: list[tuple[int, int, str, int, int, str]], label: str) -> Users:
+    """Build the Users table from (line, id, gender, age bucket, occupation, zip) rows."""
     _check_unique(((r[0], r[1]) for r in rows), "user id", label)
     return Users(
         user_id=np.array([r[1] for r in rows], dtype=np.int64),
         gender=np.array([r[2] for r in rows], dtype="<U1"),
         age=np.array([r[3] for r in rows], dtype=np.int64),
         occupation=np.array([r[4] for r in rows], dtype=np.int64),
+        zip_code=_objects([r[5] for r in rows]),
     )
 
 
@@ -306,7 +314,7 @@ def _read_ml1m_users(source: Source) -> Users:
     label = source.label("users.dat")
     rows = []
     for number, line in text_lines(source.read("users.dat")):
-        uid, gender, age, occupation, _zip = _fields(line, "::", 5, label, number)
+        uid, gender, age, occupation, zip_code = _fields(line, "::", 5, label, number)
         age_value = parse_int(age, "age", label, number)
         if age_value not in AGE_BUCKETS:
             raise format_error(
@@ -318,7 +326,8 @@ def _read_ml1m_users(source: Source) -> Users:
                 label, number, f"occupation {occ} is outside 0..{len(ML1M_OCCUPATIONS) - 1}"
             )
         user_id = parse_int(uid, "user id", label, number)
-        rows.append((number, user_id, _gender(gender, label, number), age_value, occ))
+        gender_value = _gender(gender, label, number)
+        rows.append((number, user_id, gender_value, age_value, occ, zip_code.strip()))
     return _users_table(rows, label)
 
 
@@ -373,7 +382,7 @@ def _read_ml100k_users(source: Source, occupations: tuple[str, ...]) -> Users:
     code = {name: i for i, name in enumerate(occupations)}
     rows = []
     for number, line in text_lines(source.read("u.user")):
-        uid, age, gender, occupation, _zip = _fields(line, "|", 5, label, number)
+        uid, age, gender, occupation, zip_code = _fields(line, "|", 5, label, number)
         years = parse_int(age, "age", label, number)
         if years < 0:
             raise format_error(label, number, f"age {years} is negative")
@@ -382,7 +391,8 @@ def _read_ml100k_users(source: Source, occupations: tuple[str, ...]) -> Users:
             raise format_error(label, number, f"unknown occupation {shown(occupation)}")
         user_id = parse_int(uid, "user id", label, number)
         bucket = int(age_to_bucket(years))
-        rows.append((number, user_id, _gender(gender, label, number), bucket, code[occ]))
+        gender_value = _gender(gender, label, number)
+        rows.append((number, user_id, gender_value, bucket, code[occ], zip_code.strip()))
     return _users_table(rows, label)
 
 

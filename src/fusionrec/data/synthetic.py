@@ -149,11 +149,15 @@ def _make_users(rng: np.random.Generator, n: int) -> tuple[Users, npt.NDArray[np
     w_occ = rng.normal(0.0, scale, (len(ML1M_OCCUPATIONS), LATENT_DIM))
     taste = w_gender[gender_idx] + w_age[age_idx] + w_occ[occupation]
     taste += rng.normal(0.0, 0.3, (n, LATENT_DIM))
+    user_id = np.arange(1, n + 1, dtype=np.int64)
     users = Users(
-        user_id=np.arange(1, n + 1, dtype=np.int64),
+        user_id=user_id,
         gender=np.array(["M", "F"])[gender_idx].astype("<U1"),
         age=np.asarray(AGE_BUCKETS, dtype=np.int64)[age_idx],
         occupation=occupation,
+        zip_code=np.array(
+            [f"{u * 7919 % 100_000:05d}" for u in user_id.tolist()], dtype=object
+        ),  # derived from the id: no random draws, so the rest of the data is unchanged
     )
     return users, taste
 

@@ -121,14 +121,22 @@ def _take(table: T, index: npt.ArrayLike) -> T:
 
 @dataclass(frozen=True)
 class Users:
-    """User table: id, gender ("M"/"F"), ml-1m age bucket, integer occupation id."""
+    """User table: id, gender ("M"/"F"), ml-1m age bucket, integer occupation id, zip code.
+
+    ``zip_code`` is the files' text ("" when a source has none; omitted, it is all "").
+    """
 
     user_id: IntArray
     gender: StrArray
     age: IntArray
     occupation: IntArray
+    zip_code: ObjArray = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
+        if self.zip_code is None:
+            zip_code = np.empty(len(self.user_id), dtype=object)
+            zip_code[:] = ""
+            object.__setattr__(self, "zip_code", zip_code)
         _check_lengths(self)
 
     def __len__(self) -> int:

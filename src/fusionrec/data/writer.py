@@ -6,6 +6,7 @@ Used to make synthetic data sets that exercise the readers end to end, and to co
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
@@ -15,6 +16,7 @@ from typing import Literal
 
 import numpy as np
 
+from fusionrec.atomic import write_bytes_atomic
 from fusionrec.data.movielens import split_title
 from fusionrec.data.tables import AGE_BUCKETS, ML1M_OCCUPATIONS, UNKNOWN_YEAR, MovieLens
 from fusionrec.errors import ValidationError
@@ -23,8 +25,6 @@ WriteFormat = Literal["ml-1m", "ml-100k"]
 
 #: An age in years for each ml-1m bucket; ``age_to_bucket`` maps it back to the same bucket.
 REPRESENTATIVE_AGE: dict[int, int] = {1: 16, 18: 21, 25: 30, 35: 40, 45: 47, 50: 53, 56: 60}
-
-_PLACEHOLDER_ZIP = "00000"
 
 
 def write_movielens(
@@ -73,16 +73,11 @@ def _write_dir(target: Path, files: dict[str, bytes]) -> None:
 
 
 def _write_zip(target: Path, files: dict[str, bytes], folder: str) -> None:
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(handle)
-    try:
-        with zipfile.ZipFile(temp_name, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, payload in files.items():
-                archive.writestr(f"{folder}/{name}", payload)
-        os.replace(temp_name, target)
-    finally:
-        if os.path.exists(temp_name):
-            os.remove(temp_name)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, payload in files.items():
+            archive.writestr(f"{folder}/{name}", payload)
+    write_bytes_atomic(target, buffer.getvalue())
 
 
 def _encode(text: str, what: str) -> bytes:
@@ -139,12 +134,13 @@ def _render_ml1m(data: MovieLens) -> dict[str, bytes]:
     if np.any(bad_age):
         raise ValidationError(f"user ages must be ml-1m buckets, got {users.age[bad_age][0]}")
     user_lines = [
-        f"{uid}::{gender}::{age}::{occ}::{_PLACEHOLDER_ZIP}\n"
-        for uid, gender, age, occ in zip(
+        f"{uid}::{gender}::{age}::{occ}::{zip_code}\n"
+        for uid, gender, age, occ, zip_code in zip(
             users.user_id.tolist(),
             users.gender.tolist(),
             users.age.tolist(),
             users.occupation.tolist(),
+            users.zip_code.tolist(),
             strict=True,
         )
     ]
@@ -183,12 +179,13 @@ def _render_ml100k(data: MovieLens) -> dict[str, bytes]:
             raise ValidationError(f"user ages must be ml-1m buckets, got {age}")
         ages.append(REPRESENTATIVE_AGE[age])
     user_lines = [
-        f"{uid}|{years}|{gender}|{occupations[occ]}|{_PLACEHOLDER_ZIP}\n"
-        for uid, years, gender, occ in zip(
+        f"{uid}|{years}|{gender}|{occupations[occ]}|{zip_code}\n"
+        for uid, years, gender, occ, zip_code in zip(
             users.user_id.tolist(),
             ages,
             users.gender.tolist(),
             users.occupation.tolist(),
+            users.zip_code.tolist(),
             strict=True,
         )
     ]

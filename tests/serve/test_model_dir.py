@@ -15,10 +15,11 @@ import pytest
 from fusionrec.config import ModelConfig
 from fusionrec.data import MovieLens
 from fusionrec.errors import ModelDirError, ValidationError
-from fusionrec.export import ModelBundle, load_model_dir, save_model_dir
-from fusionrec.features import FeatureEncoder
+from fusionrec.features import FeatureEncoder, Features
 from fusionrec.model import FusionModel
-from fusionrec.training import Trainer
+from fusionrec.serve.bundle import ModelBundle
+from fusionrec.serve.model_dir import load_model_dir, save_model_dir
+from fusionrec.train.trainer import Trainer
 
 _VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
     "reference": ("reference", {}),
@@ -84,16 +85,7 @@ def test_exported_towers_load_without_fusionrec(
     # the towers sit in the version subdirectory that the meta.json pointer names
     files = tmp_path / "m" / json.loads((tmp_path / "m" / "meta.json").read_text())["version"]
     uf, mf = encoder.encode_users(tiny_data.users), encoder.encode_movies(tiny_data.movies)
-    np.savez(
-        tmp_path / "in.npz",
-        user=uf.user,
-        gender=uf.gender,
-        age=uf.age,
-        occupation=uf.occupation,
-        movie=mf.movie,
-        genres=mf.genres,
-        title=mf.title,
-    )
+    np.savez(tmp_path / "in.npz", **uf.columns, **mf.columns)
     script = textwrap.dedent(
         f"""
         import sys
@@ -103,8 +95,8 @@ def test_exported_towers_load_without_fusionrec(
         t = lambda k: paddle.to_tensor(z[k])
         user = paddle.jit.load({str(files / "user_tower" / "inference")!r})
         movie = paddle.jit.load({str(files / "movie_tower" / "inference")!r})
-        u = user(t("user"), t("gender"), t("age"), t("occupation"))
-        m = movie(t("movie"), t("genres"), t("title"))
+        u = user(t("user_id"), t("gender"), t("age"), t("occupation"))
+        m = movie(t("movie_id"), t("genres"), t("title"))
         assert not [n for n in sys.modules if n.startswith("fusionrec")]
         np.savez({str(tmp_path / "out.npz")!r}, u=u.numpy(), m=m.numpy())
         """
@@ -123,11 +115,12 @@ def test_loading_does_not_import_paddle(
     script = textwrap.dedent(
         f"""
         import sys
-        from fusionrec.export import load_model_dir
+        from fusionrec.serve.model_dir import load_model_dir
         b = load_model_dir({str(tmp_path / "m")!r})
-        f = b.encoder.encode_user_values(None, ["M"], [25], [3])
+        f = b.encoder.encode_users({{"gender": ["M"], "age": [25], "occupation": [3]}})
         assert b.user_vectors(f).shape == (1, b.dim)
         assert "paddle" not in sys.modules, "paddle was imported"
+        assert "numba" not in sys.modules, "the training kernels were imported"
         """
     )
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
@@ -161,18 +154,23 @@ def test_bad_model_dirs(
     (target / "meta.json").write_text(json.dumps({**meta, "format_version": 999}))
     with pytest.raises(ModelDirError, match="format version 999"):
         load_model_dir(target)
+    # a directory of the format before the schema: refused by its version, never misread
+    (target / "meta.json").write_text(json.dumps({**meta, "format_version": 2}))
+    with pytest.raises(ModelDirError, match=r"format version 2 is not supported.*reads version 3"):
+        load_model_dir(target)
     (target / "meta.json").write_text(json.dumps(meta))
     (target / meta["version"] / "weights.npz").unlink()
     with pytest.raises(ModelDirError, match=r"weights\.npz: missing"):
         load_model_dir(target)
     save_model_dir(target, model, encoder, config)
     version = json.loads((target / "meta.json").read_text())["version"]
-    other = FeatureEncoder.from_dict({**encoder.to_dict(), "user_ids": [1, 2]})
-    other.save(target / version / "encoder.json")
+    data = encoder.to_dict()
+    data["states"]["user"]["user_id"] = {"values": [1, 2]}
+    FeatureEncoder.from_dict(data).save(target / version / "encoder.json")
     with pytest.raises(ModelDirError, match=r"encoder\.json: size or checksum differs"):
         load_model_dir(target)
     reseal(target, "meta.json")  # a crafted directory: checksums match, contents do not
-    with pytest.raises(ModelDirError, match="vocabulary sizes"):
+    with pytest.raises(ModelDirError, match="rows for user feature 'user_id'"):
         load_model_dir(target)
 
 
@@ -199,11 +197,14 @@ def test_bundle_rejects_bad_inputs(
     model, encoder, config = trained
     bundle = ModelBundle.from_model(model, encoder, config)
     uf = encoder.encode_users(tiny_data.users)
-    with pytest.raises(ValidationError, match="UserFeatures"):
+    with pytest.raises(ValidationError, match="user Features"):
         bundle.user_vectors(tiny_data.users)  # type: ignore[arg-type]
-    bad = uf.take([0])
-    with pytest.raises(ValidationError, match="outside"):
-        bundle.user_vectors(type(bad)(bad.user + 10**6, bad.gender, bad.age, bad.occupation))
+    bad = dict(uf.take([0]).columns)
+    bad["user_id"] = bad["user_id"] + 10**6
+    with pytest.raises(ValidationError, match="'user_id' holds indices outside"):
+        bundle.user_vectors(Features(bad))
+    with pytest.raises(ValidationError, match="lack the column 'gender'"):
+        bundle.user_vectors(Features({"user_id": uf["user_id"]}))
     with pytest.raises(ValidationError, match="scores"):
         bundle.ratings(np.zeros(3), uf.take([0]))
     with pytest.raises(ValidationError, match="one row per score row"):
@@ -217,7 +218,7 @@ def test_single_user_vector_is_fast(
 
     model, encoder, config = trained
     bundle = ModelBundle.from_model(model, encoder, config)
-    one = encoder.encode_user_values(None, ["F"], [25], [3])
+    one = encoder.encode_users({"gender": ["F"], "age": [25], "occupation": [3]})
     times = []
     for _ in range(200):
         t = time.perf_counter()

@@ -7,13 +7,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fusionrec._fused import Batch
 from fusionrec.config import ModelConfig
 from fusionrec.data import MovieLens, Ratings, random_split
 from fusionrec.errors import ConfigError, ValidationError
 from fusionrec.features import FeatureEncoder
 from fusionrec.model import FusionModel
-from fusionrec.training import History, Trainer, WeightAverage, _Encoded
+from fusionrec.train.engine import Batch
+from fusionrec.train.trainer import History, Trainer, WeightAverage, _Encoded
 
 
 def _fit(
@@ -123,7 +123,8 @@ _GRADIENT_CASES = {
 def _batch_of(data: MovieLens, encoder: FeatureEncoder, config: ModelConfig) -> Batch:
     """150 ratings of ``data`` as one training batch, every third with the unknown user id."""
     trainer = Trainer(config, progress=False)
-    encoded = _Encoded(data, encoder, config.title_window)
+    trainer._encoder = encoder
+    encoded = _Encoded(data, encoder)
     if config.objective != "rating":
         trainer._set_positives(encoded)
     drop = np.zeros(len(encoded.y), dtype=bool)
@@ -135,14 +136,14 @@ def _batch_of(data: MovieLens, encoder: FeatureEncoder, config: ModelConfig) -> 
 def test_numpy_engine_matches_paddle_autograd(tiny_data: MovieLens, case: str) -> None:
     import paddle
 
-    from fusionrec._fused import FusedStep
+    from fusionrec.train.engine import FusedStep
 
     base, extra = _GRADIENT_CASES[case]
     config = ModelConfig.preset(base, dropout=0.0, user_id_dropout=0.0, **extra)
     encoder = FeatureEncoder.fit(tiny_data)
     model = FusionModel(config, encoder)
     if config.use_biases:  # non-zero biases so their gradients flow through everything
-        for layer in (model.user_bias, model.movie_bias):
+        for layer in (model.user_bias, model.item_bias):
             w = layer.weight
             noise = np.random.default_rng(1).normal(0, 0.3, w.shape).astype("float32")
             w.set_value(paddle.to_tensor(noise))
@@ -152,7 +153,7 @@ def test_numpy_engine_matches_paddle_autograd(tiny_data: MovieLens, case: str) -
 
     reference = Trainer(config, progress=False)._autograd_loss(model, batch)
     reference.backward()
-    loss, grads = FusedStep(config, names).run(batch, model.numpy_weights())
+    loss, grads = FusedStep(config, names, encoder).run(batch, model.numpy_weights())
     assert loss == pytest.approx(float(reference), rel=1e-5)
     for k in names:
         grad = named[k].grad  # None: the objective does not use it (user bias in retrieval)
@@ -160,25 +161,25 @@ def test_numpy_engine_matches_paddle_autograd(tiny_data: MovieLens, case: str) -
         np.testing.assert_allclose(grads[k], expected, atol=2e-6, rtol=1e-4, err_msg=k)
 
 
-@pytest.mark.parametrize("tower", ["user", "movie"])
+@pytest.mark.parametrize("tower", ["user", "item"])
 def test_towers_by_value_match_the_per_row_pass(tiny_data: MovieLens, tower: str) -> None:
-    from fusionrec._fused import FusedStep
+    from fusionrec.train.engine import FusedStep
 
     config = ModelConfig.preset("reference")
     encoder = FeatureEncoder.fit(tiny_data)
     model = FusionModel(config, encoder)
     batch = _batch_of(tiny_data, encoder, config)
-    step = FusedStep(config, [k for k, p in model.named_parameters() if not p.stop_gradient])
-    forward = getattr(step, f"_{tower}_forward")
-    backward = getattr(step, f"_{tower}_backward")
+    names = [k for k, p in model.named_parameters() if not p.stop_gradient]
+    engine = getattr(FusedStep(config, names, encoder), tower)
+    xs = batch.user_inputs if tower == "user" else batch.item_inputs
+    rows = batch.n_users if tower == "user" else batch.n_items
     w = model.numpy_weights()
-    rows, width = (len(batch.user_ids[0]), 80) if tower == "user" else (len(batch.movie), 96)
-    ones = np.ones((rows, width), dtype=np.float32)  # dropout that keeps everything
-    by_value, per_row = forward(batch, w, None), forward(batch, w, ones)
-    assert by_value.by_value is not None and per_row.by_value is None
+    ones = np.ones((rows, engine.width), dtype=np.float32)  # dropout that keeps everything
+    by_value, per_row = engine.forward(w, xs, None), engine.forward(w, xs, ones)
+    assert by_value.index is not None and per_row.index is None
     np.testing.assert_allclose(by_value.y, per_row.y, atol=1e-6)
     dz = np.random.default_rng(3).normal(size=by_value.y.shape).astype(np.float32)
-    want, got = backward(batch, w, per_row, dz), backward(batch, w, by_value, dz)
+    want, got = engine.backward(w, xs, per_row, dz), engine.backward(w, xs, by_value, dz)
     assert sorted(got) == sorted(want)
     for k in want:
         np.testing.assert_allclose(got[k], want[k], atol=1e-5, rtol=1e-4, err_msg=k)
@@ -188,7 +189,7 @@ def test_towers_by_value_match_the_per_row_pass(tiny_data: MovieLens, tower: str
 def test_numpy_optimizer_matches_paddle(optimizer: str) -> None:
     import paddle
 
-    from fusionrec._fused import NumpyOptimizer
+    from fusionrec.train.engine import NumpyOptimizer
 
     config = ModelConfig(optimizer=optimizer, learning_rate=0.01, weight_decay=0.1)
     rng = np.random.default_rng(0)

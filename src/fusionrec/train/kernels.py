@@ -38,7 +38,8 @@ def scatter_add_into(out: F32, index: I64, values: F32) -> None:  # pragma: no c
 
 def scatter_add(rows: int, index: I64, values: F32) -> F32:
     """``out[index[i]] += values[i]`` into a zero ``[rows, width]`` table."""
-    v = np.ascontiguousarray(values, dtype=np.float32).reshape(len(index), -1)
+    v = np.ascontiguousarray(values, dtype=np.float32)
+    v = v.reshape(len(index), -1) if len(index) else v.reshape(0, v.shape[-1] if v.ndim > 1 else 1)
     out = np.zeros((rows, v.shape[1]), dtype=np.float32)
     scatter_add_into(out, np.ascontiguousarray(index, dtype=np.int64), v)
     return out

@@ -10,9 +10,7 @@ import pytest
 
 from fusionrec.config import ModelConfig
 from fusionrec.data import MovieLens, random_split, synthetic_movielens
-from fusionrec.export import ModelBundle, load_model_dir, save_model_dir
-from fusionrec.features import FeatureEncoder
-from fusionrec.metrics import (
+from fusionrec.eval.metrics import (
     TopNResult,
     evaluate_ranked,
     evaluate_topn,
@@ -21,9 +19,12 @@ from fusionrec.metrics import (
     topk_indices,
     topn_masks,
 )
+from fusionrec.features import FeatureEncoder
 from fusionrec.model import FusionModel
+from fusionrec.serve.bundle import ModelBundle
+from fusionrec.serve.model_dir import load_model_dir, save_model_dir
 from fusionrec.stores import FaissStore, MilvusStore, VectorStore
-from fusionrec.training import History, Trainer
+from fusionrec.train.trainer import History, Trainer
 
 K = 10
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fusionrec import _kernels as k
+from fusionrec.train import kernels as k
 
 RNG = np.random.default_rng(7)
 

@@ -9,7 +9,7 @@ import pytest
 
 from fusionrec.data import MovieLens, Movies, Users
 from fusionrec.errors import ModelDirError, ValidationError
-from fusionrec.features import PAD, UNK, FeatureEncoder, MovieFeatures, UserFeatures, tokenize
+from fusionrec.features import PAD, UNK, FeatureEncoder, Schema, Text, movielens_schema, tokenize
 
 
 def test_tokenize_lowercases_words() -> None:
@@ -21,10 +21,10 @@ def test_users_encode_to_known_indices(tiny_data: MovieLens) -> None:
     enc = FeatureEncoder.fit(tiny_data)
     f = enc.encode_users(tiny_data.users)
     assert len(f) == len(tiny_data.users)
-    for col in (f.user, f.gender, f.age, f.occupation):
-        assert col.dtype == np.int64 and col.min() >= 2  # no PAD, no UNK for fitted values
-    assert len(np.unique(f.user)) == len(tiny_data.users)
-    assert f.user.max() == enc.n_users - 1
+    for name in ("user_id", "gender", "age", "occupation"):
+        assert f[name].dtype == np.int64 and f[name].min() >= 2  # no PAD, no UNK when fitted
+    assert len(np.unique(f["user_id"])) == len(tiny_data.users)
+    assert f["user_id"].max() == enc.id_rows("user") - 1
 
 
 def test_a_few_users_encode_as_many_do(tiny_data: MovieLens) -> None:
@@ -34,23 +34,40 @@ def test_a_few_users_encode_as_many_do(tiny_data: MovieLens) -> None:
     ids = [10**9, *users.user_id[:19].tolist()]  # one unknown id among known ones
     genders = ["X", *users.gender[:19].tolist()]
     ages, occupations = [3, *users.age[:19].tolist()], [999, *users.occupation[:19].tolist()]
-    many = enc.encode_user_values(ids, genders, ages, occupations)
+
+    def table(part: slice) -> dict[str, list[object]]:
+        return {
+            "user_id": ids[part],
+            "gender": genders[part],
+            "age": ages[part],
+            "occupation": occupations[part],
+        }
+
+    many = enc.encode_users(table(slice(None)))
     for start in range(0, 20, 4):
         part = slice(start, start + 4)
-        few = enc.encode_user_values(ids[part], genders[part], ages[part], occupations[part])
-        for name in ("user", "gender", "age", "occupation"):
-            assert getattr(few, name).tolist() == getattr(many, name)[part].tolist(), name
+        few = enc.encode_users(table(part))
+        for name in ("user_id", "gender", "age", "occupation"):
+            assert few[name].tolist() == many[name][part].tolist(), name
 
 
 def test_unknown_values_map_to_unk_without_raising(tiny_data: MovieLens) -> None:
     enc = FeatureEncoder.fit(tiny_data)
-    f = enc.encode_user_values([10**9, tiny_data.users.user_id[0]], ["X", "M"], [3, 25], [999, 1])
-    assert f.user.tolist()[0] == UNK and f.user[1] >= 2
-    assert f.gender[0] == UNK and f.age[0] == UNK and f.occupation[0] == UNK
-    cold = enc.encode_user_values(None, ["F"], [25], [2])
-    assert cold.user.tolist() == [UNK]
-    assert not enc.has_user(10**9) and enc.has_user(int(tiny_data.users.user_id[0]))
-    assert not enc.has_user("nobody") and not enc.has_movie(-5)  # type: ignore[arg-type]
+    known = int(tiny_data.users.user_id[0])
+    f = enc.encode_users(
+        {
+            "user_id": [10**9, known],
+            "gender": ["X", "M"],
+            "age": [3, 25],
+            "occupation": [999, 1],
+        }
+    )
+    assert f["user_id"].tolist()[0] == UNK and f["user_id"][1] >= 2
+    assert f["gender"][0] == UNK and f["age"][0] == UNK and f["occupation"][0] == UNK
+    cold = enc.encode_users({"gender": ["F"], "age": [25], "occupation": [2]})
+    assert cold["user_id"].tolist() == [UNK]  # no id column: the unknown id (cold start)
+    assert not enc.has_user(10**9) and enc.has_user(known)
+    assert not enc.has_user("nobody") and not enc.has_movie(-5)
     assert enc.has_movie(int(tiny_data.movies.movie_id[0]))
 
 
@@ -85,28 +102,32 @@ def test_movies_are_padded_and_titles_capped() -> None:
     movies = _movies(
         ["A Big Day", "Day", "one two three four five"], [("Drama",), ("Comedy", "Drama"), ()]
     )
-    enc = FeatureEncoder.fit(_data(movies), max_title_words=4)
+    schema = movielens_schema()
+    schema = Schema(user=schema.user, item=(*schema.item[:2], Text("title", max_words=4)))
+    enc = FeatureEncoder.fit(_data(movies), schema)
     f = enc.encode_movies(movies)
-    assert f.title.shape == (3, 4) and f.genres.shape == (3, 2)
-    assert (f.title[0, 3], f.title[1, 1]) == (PAD, PAD)
-    assert f.title[0, 2] == f.title[1, 0]  # "day" shares one index
-    assert (f.title[2] != PAD).all()  # five words capped at four
-    assert f.genres[0, 1] == PAD and (f.genres[2] == PAD).all()
+    title, genres = f["title"], f["genres"]
+    assert title.shape == (3, 4) and genres.shape == (3, 2)
+    assert (title[0, 3], title[1, 1]) == (PAD, PAD)
+    assert title[0, 2] == title[1, 0]  # "day" shares one index
+    assert (title[2] != PAD).all()  # five words capped at four
+    assert genres[0, 1] == PAD and (genres[2] == PAD).all()
     unseen = enc.encode_movies(_movies(["zzz day"], [("Space Opera",)]))
-    assert unseen.title[0].tolist() == [UNK, f.title[1, 0]]
-    assert unseen.movie[0] == f.movie[0]  # id 1 is known
-    assert unseen.genres[0, 0] == UNK
+    assert unseen["title"][0].tolist() == [UNK, title[1, 0]]
+    assert unseen["movie_id"][0] == f["movie_id"][0]  # id 1 is known
+    assert unseen["genres"][0, 0] == UNK
 
 
 def test_json_round_trip(tmp_path: Path, tiny_data: MovieLens) -> None:
-    enc = FeatureEncoder.fit(tiny_data, max_title_words=7)
+    enc = FeatureEncoder.fit(tiny_data)
     enc.save(tmp_path / "enc.json")
     again = FeatureEncoder.load(tmp_path / "enc.json")
-    assert again == enc
+    assert again == enc and again.schema == movielens_schema()
     a, b = enc.encode_movies(tiny_data.movies), again.encode_movies(tiny_data.movies)
-    assert np.array_equal(a.title, b.title) and np.array_equal(a.genres, b.genres)
+    for name in ("movie_id", "genres", "title"):
+        assert np.array_equal(a[name], b[name])
     assert np.array_equal(
-        enc.encode_users(tiny_data.users).user, again.encode_users(tiny_data.users).user
+        enc.encode_users(tiny_data.users)["user_id"], again.encode_users(tiny_data.users)["user_id"]
     )
 
 
@@ -119,18 +140,16 @@ def test_load_errors(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="version"):
         FeatureEncoder.from_dict({"format_version": 99})
     with pytest.raises(ValidationError, match="malformed"):
-        FeatureEncoder.from_dict({"format_version": 1})
+        FeatureEncoder.from_dict({"format_version": 2, "schema": movielens_schema().to_dict()})
+    with pytest.raises(ValidationError, match="version 1 is not supported"):
+        FeatureEncoder.from_dict({"format_version": 1, "user_ids": []})  # before the schema
 
 
 def test_bad_inputs_raise_validation_error(tiny_data: MovieLens) -> None:
     enc = FeatureEncoder.fit(tiny_data)
-    with pytest.raises(ValidationError, match="age"):
-        enc.encode_user_values(None, ["M"], [1.5], [1])
-    with pytest.raises(ValidationError, match="occupation"):
-        enc.encode_user_values(None, ["M", "F"], [1, 18], [1])
-    with pytest.raises(ValidationError, match="int64"):
-        UserFeatures(
-            np.zeros(2), np.zeros(2, np.int64), np.zeros(2, np.int64), np.zeros(2, np.int64)
-        )  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="differ"):
-        MovieFeatures(np.zeros(2, np.int64), np.zeros((2, 1), np.int64), np.zeros((3, 1), np.int64))
+    with pytest.raises(ValidationError, match=r"'age'.*1\.5"):
+        enc.encode_users({"gender": ["M"], "age": [1.5], "occupation": [1]})
+    with pytest.raises(ValidationError, match="differ in length"):
+        enc.encode_users({"gender": ["M", "F"], "age": [1, 18], "occupation": [1]})
+    with pytest.raises(ValidationError, match="no column 'occupation'"):
+        enc.encode_users({"gender": ["M"], "age": [1]})

@@ -8,8 +8,10 @@ import pytest
 
 from fusionrec.config import ModelConfig
 from fusionrec.data import MovieLens
-from fusionrec.features import PAD, FeatureEncoder, MovieFeatures
-from fusionrec.model import FusionModel, pack_titles
+from fusionrec.features import PAD, FeatureEncoder, Features
+from fusionrec.features.text import pack_windows
+from fusionrec.model import FusionModel
+from fusionrec.model.fusion import tower_inputs
 
 #: the two rating presets, the rating-bias variant whose vectors carry two extra dimensions, and
 #: the default preset (joint objective) whose store vectors come from a separate retrieval head
@@ -52,8 +54,8 @@ def test_inner_product_orders_like_predicted_rating(
     model, encoder = built
     if model.config.split_heads:
         pytest.skip("a separate retrieval head ranks by its own score (see the test below)")
-    if model.config.use_biases:  # make the movie bias matter
-        w = model.movie_bias.weight
+    if model.config.use_biases:  # make the item bias matter
+        w = model.item_bias.weight
         w.set_value(
             paddle.to_tensor(np.random.default_rng(0).normal(0, 0.5, w.shape).astype("float32"))
         )
@@ -79,10 +81,8 @@ def test_split_heads_store_the_retrieval_units_and_rate_with_the_others(
     model.eval()
     uf = encoder.encode_users(tiny_data.users.take([0]))
     mf = encoder.encode_movies(tiny_data.movies)
-    u_out = model.user_tower(
-        *(paddle.to_tensor(a) for a in (uf.user, uf.gender, uf.age, uf.occupation))
-    )
-    m_out = model.movie_tower(*(paddle.to_tensor(a) for a in (mf.movie, mf.genres, mf.title)))
+    u_out = model.user_tower(*tower_inputs(model.user_tower, uf))
+    m_out = model.item_tower(*tower_inputs(model.item_tower, mf))
     assert u_out.shape[1] == m_out.shape[1] == 32 and model.dim == 8
     tail = m_out.numpy()[:, 24:]
     np.testing.assert_allclose(
@@ -92,8 +92,8 @@ def test_split_heads_store_the_retrieval_units_and_rate_with_the_others(
     cos = (head_m @ head_u[0]) / (np.linalg.norm(head_m, axis=1) * np.linalg.norm(head_u[0]))
     n = len(mf)
     expected = float(model.scale.numpy()[0]) * cos + float(model.global_mean.numpy()[0])
-    expected += model.movie_bias.weight.numpy()[mf.movie, 0]
-    expected += float(model.user_bias.weight.numpy()[uf.user[0], 0])
+    expected += model.item_bias.weight.numpy()[mf["movie_id"], 0]
+    expected += float(model.user_bias.weight.numpy()[uf["user_id"][0], 0])
     pred = model.predict(uf, mf, np.zeros(n, np.int64), np.arange(n))
     clipped = np.clip(expected, config.rating_min, config.rating_max)
     np.testing.assert_allclose(pred, clipped, atol=1e-5)
@@ -104,10 +104,12 @@ def test_title_padding_does_not_change_the_movie_vector(
 ) -> None:
     model, encoder = built
     mf = encoder.encode_movies(tiny_data.movies)
-    wider = MovieFeatures(
-        mf.movie,
-        np.pad(mf.genres, ((0, 0), (0, 3)), constant_values=PAD),
-        np.pad(mf.title, ((0, 0), (0, 5)), constant_values=PAD),
+    wider = Features(
+        {
+            "movie_id": mf["movie_id"],
+            "genres": np.pad(mf["genres"], ((0, 0), (0, 3)), constant_values=PAD),
+            "title": np.pad(mf["title"], ((0, 0), (0, 5)), constant_values=PAD),
+        }
     )
     np.testing.assert_allclose(model.encode_movies(mf), model.encode_movies(wider), atol=1e-6)
 
@@ -117,21 +119,20 @@ def test_packed_titles_match_padded_path(
 ) -> None:
     model, encoder = built
     mf = encoder.encode_movies(tiny_data.movies)
-    windows, owner = pack_titles(mf.title, model.config.title_window)
-    assert len(windows) == int((mf.title != PAD).sum())
-    tower = model.movie_tower
+    tower = model.item_tower
+    title = tower.features[2]
+    windows = title.gather(title.prepare(mf["title"]), np.arange(len(mf)))
+    assert len(windows.windows) == int((mf["title"] != PAD).sum())
     with paddle.no_grad():
-        m, g = paddle.to_tensor(mf.movie), paddle.to_tensor(mf.genres)
-        padded = tower(m, g, paddle.to_tensor(mf.title)).numpy()
-        packed = tower.forward_packed(
-            m, g, paddle.to_tensor(windows), paddle.to_tensor(owner)
-        ).numpy()
+        m, g = paddle.to_tensor(mf["movie_id"]), paddle.to_tensor(mf["genres"])
+        padded = tower(m, g, paddle.to_tensor(mf["title"])).numpy()
+        packed = tower(m, g, windows).numpy()
     np.testing.assert_allclose(padded, packed, atol=1e-5)
 
 
-def test_pack_titles_windows_see_neighbours() -> None:
+def test_packed_windows_see_neighbours() -> None:
     title = np.asarray([[5, 6, 7, 0], [8, 0, 0, 0]], dtype=np.int64)
-    windows, owner = pack_titles(title, 3)
+    windows, owner = pack_windows(title, 3)
     assert windows.tolist() == [[0, 5, 6], [5, 6, 7], [6, 7, 0], [0, 8, 0]]
     assert owner.tolist() == [0, 0, 0, 1]
 
@@ -140,9 +141,7 @@ def test_towers_work_alone(built: tuple[FusionModel, FeatureEncoder], tiny_data:
     model, encoder = built
     uf = encoder.encode_users(tiny_data.users)
     with paddle.no_grad():
-        h = model.user_tower(
-            *(paddle.to_tensor(a) for a in (uf.user, uf.gender, uf.age, uf.occupation))
-        )
+        h = model.user_tower(*tower_inputs(model.user_tower, uf))
     assert h.shape == [len(uf), model.config.user_hidden + model.config.retrieval_hidden]
     assert float(paddle.abs(h).max()) <= 1.0
 

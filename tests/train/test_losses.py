@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fusionrec.errors import ValidationError
-from fusionrec.losses import accidental_hit_mask, log_sampling_probability, sampled_softmax
+from fusionrec.train.losses import accidental_hit_mask, log_sampling_probability, sampled_softmax
 
 
 def test_plain_softmax_matches_hand_computation() -> None:

@@ -1,13 +1,13 @@
-"""Model directories: the trained towers saved for serving, and a paddle-free bundle to load them.
+"""Model directories: the trained towers saved for serving, loaded as a paddle-free bundle.
 
 A model directory holds::
 
     meta.json            format version, vector dim, versions, caller's ``extra``
     config.json          the ModelConfig
-    encoder.json         the FeatureEncoder vocabularies
+    encoder.json         the schema and every feature's vocabulary or statistics
     weights.npz          every parameter as numpy arrays (what ModelBundle computes with)
-    user_tower/inference.*   paddle.jit.save'd user vector model   (user, gender, age, occupation)
-    movie_tower/inference.*  paddle.jit.save'd movie vector model  (movie, genres, title)
+    user_tower/inference.*   paddle.jit.save'd user vector model  (one input per user feature)
+    movie_tower/inference.*  paddle.jit.save'd item vector model  (one input per item feature)
 
 On disk those files sit in a ``v-<hex>`` version subdirectory; the top-level ``meta.json`` is
 a pointer naming it with every file's size and SHA-256 (see :mod:`fusionrec.atomic`), so a
@@ -24,24 +24,27 @@ import tokenize
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from fusionrec._numpy_towers import NumpyTowers
 from fusionrec.atomic import Version, load_directory, one_line, replace_directory
 from fusionrec.config import ModelConfig
 from fusionrec.errors import FusionrecError, ModelDirError, ValidationError
-from fusionrec.features import UNK, FeatureEncoder, MovieFeatures, UserFeatures
+from fusionrec.features.encoder import FeatureEncoder
+from fusionrec.features.schema import SIDES
+from fusionrec.serve.bundle import ModelBundle
 
 if TYPE_CHECKING:
-    from fusionrec.model import FusionModel
+    from fusionrec.model.fusion import FusionModel
 
 #: Version 2: files in a v-<hex> subdirectory named by the meta.json pointer with checksums.
-FORMAT_VERSION = 2
+#: Version 3: the model declares its features in a schema (encoder.json); a version-2
+#: directory (hand-wired MovieLens features) is refused by its version, never misread.
+FORMAT_VERSION = 3
 FORMAT_NAME = "fusionrec-model"
 TOWER_PREFIX = "inference"
 POINTER = "meta.json"
@@ -73,127 +76,6 @@ _READ_ERRORS = (
 )
 
 FloatArray = npt.NDArray[np.float32]
-
-
-class ModelBundle:
-    """Trained towers, encoder and config for inference, computed with numpy (no Paddle).
-
-    ``user_vectors`` and ``movie_vectors`` give the unit-length float32 vectors the store ranks
-    by. ``ratings`` maps inner products of ``user_rating_vectors`` and ``movie_rating_vectors``
-    to predicted ratings. Those are the store vectors themselves unless the model has a separate
-    retrieval head (``shared_vectors`` is False), whose ranking need not follow the rating.
-    """
-
-    def __init__(
-        self,
-        config: ModelConfig,
-        encoder: FeatureEncoder,
-        weights: Mapping[str, npt.NDArray[np.float32]],
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        self.config = config
-        self.encoder = encoder
-        self.extra: dict[str, Any] = dict(extra or {})
-        self._towers = NumpyTowers(config, weights)
-        self._sizes = {
-            "user": encoder.n_users,
-            "gender": encoder.n_genders,
-            "age": encoder.n_ages,
-            "occupation": encoder.n_occupations,
-            "movie": encoder.n_movies,
-            "genres": encoder.n_genres,
-            "title": encoder.n_words,
-        }
-        if self._towers.vocab_sizes != self._sizes:
-            raise ValidationError(
-                f"weights have vocabulary sizes {self._towers.vocab_sizes}, "
-                f"the encoder {self._sizes}"
-            )
-
-    @classmethod
-    def from_model(
-        cls, model: FusionModel, encoder: FeatureEncoder, config: ModelConfig
-    ) -> ModelBundle:
-        """A bundle from a live (trained) model, without writing anything."""
-        return cls(config, encoder, model.numpy_weights())
-
-    @property
-    def dim(self) -> int:
-        """Width of user and movie vectors."""
-        return self._towers.dim
-
-    def _check(self, obj: UserFeatures | MovieFeatures, names: tuple[str, ...]) -> None:
-        for name in names:
-            arr = getattr(obj, name)
-            if not arr.size:
-                continue
-            if arr.size <= 64:  # one user's features: Python's min/max beat two numpy reductions
-                values = arr.ravel().tolist()
-                low, high = min(values), max(values)
-            else:
-                low, high = int(arr.min()), int(arr.max())
-            if low < 0 or high >= self._sizes[name]:
-                raise ValidationError(
-                    f"{type(obj).__name__}.{name} holds indices outside the encoder's "
-                    f"vocabulary [0, {self._sizes[name]})"
-                )
-
-    def _users(self, users: UserFeatures) -> UserFeatures:
-        if not isinstance(users, UserFeatures):
-            raise ValidationError(f"expected UserFeatures, got {type(users).__name__}")
-        self._check(users, ("user", "gender", "age", "occupation"))
-        return users
-
-    def _movies(self, movies: MovieFeatures) -> MovieFeatures:
-        if not isinstance(movies, MovieFeatures):
-            raise ValidationError(f"expected MovieFeatures, got {type(movies).__name__}")
-        self._check(movies, ("movie", "genres", "title"))
-        return movies
-
-    def user_vectors(self, users: UserFeatures) -> FloatArray:
-        """Unit-length float32 vectors [n, dim] to query the store with."""
-        return self._towers.user_vectors(self._users(users))
-
-    def movie_vectors(self, movies: MovieFeatures) -> FloatArray:
-        """Unit-length float32 vectors [n, dim] that the store holds."""
-        return self._towers.movie_vectors(self._movies(movies))
-
-    def user_serving_vectors(self, users: UserFeatures) -> tuple[FloatArray, FloatArray]:
-        """``(user_vectors, user_rating_vectors)`` from one tower pass, as recommending needs."""
-        return self._towers.user_vector_pair(self._users(users))
-
-    @property
-    def shared_vectors(self) -> bool:
-        """Whether the store's inner product is the rating score (no separate retrieval head)."""
-        return self._towers.shared_vectors
-
-    def user_rating_vectors(self, users: UserFeatures) -> FloatArray:
-        """Unit-length float32 vectors whose inner products :meth:`ratings` maps to ratings."""
-        return self._towers.user_rating_vectors(self._users(users))
-
-    def movie_rating_vectors(self, movies: MovieFeatures) -> FloatArray:
-        """The movie side of :meth:`user_rating_vectors`."""
-        return self._towers.movie_rating_vectors(self._movies(movies))
-
-    def predict(self, users: UserFeatures, movies: MovieFeatures) -> FloatArray:
-        """Predicted ratings [n_users, n_movies] of every given user for every given movie."""
-        ip = self.user_rating_vectors(users) @ self.movie_rating_vectors(movies).T
-        return self.ratings(ip, users)
-
-    def ratings(self, scores: npt.ArrayLike, users: UserFeatures) -> FloatArray:
-        """Predicted ratings [n, k] for rating-vector inner products ``scores`` [n, k]."""
-        s = np.asarray(scores)
-        if s.ndim != 2 or s.dtype.kind not in "fiu":
-            raise ValidationError(f"scores must be a numeric [n, k] array, got shape {s.shape}")
-        if not isinstance(users, UserFeatures) or len(users) != s.shape[0]:
-            raise ValidationError(
-                f"users must be UserFeatures with one row per score row ({s.shape[0]})"
-            )
-        self._check(users, ("user",))
-        return self._towers.ratings(s, users)
-
-    def __repr__(self) -> str:
-        return f"ModelBundle(preset={self.config.name!r}, dim={self.dim})"
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -231,7 +113,7 @@ def write_model_files(
     """Write the model's files into the existing empty ``directory`` (not atomic by itself)."""
     from fusionrec import __version__
     from fusionrec._paddle import paddle
-    from fusionrec.model import MovieVectorLayer, UserVectorLayer
+    from fusionrec.model.fusion import VectorLayer
 
     meta: dict[str, Any] = {
         "format": FORMAT_NAME,
@@ -251,42 +133,28 @@ def write_model_files(
         np.savez(directory / "weights.npz", **model.numpy_weights())  # type: ignore[arg-type]
         _write_json(directory / "config.json", config.to_dict())
         _write_json(directory / "encoder.json", encoder.to_dict())
-        user_layer = UserVectorLayer(model)
-        movie_layer = MovieVectorLayer(model)
-        user_layer.eval()
-        movie_layer.eval()
         with warnings.catch_warnings():
             # paddle's to_static warns about Tensor.place while tracing; harmless
             warnings.simplefilter("ignore", UserWarning)
-            _jit_save(user_layer, movie_layer, directory)
+            for side, folder in (("user", "user_tower"), ("item", "movie_tower")):
+                _jit_save(VectorLayer(model, side), directory / folder / TOWER_PREFIX)
     finally:
         if was_training:
             model.train()
     _write_json(directory / "meta.json", meta)
 
 
-def _jit_save(user_layer: Any, movie_layer: Any, tmp: Path) -> None:
-    """paddle.jit.save both vector layers with their input specs."""
+def _jit_save(layer: Any, path: Path) -> None:
+    """paddle.jit.save a vector layer; the saved model takes one tensor per tower feature."""
     from paddle.static import InputSpec
 
     from fusionrec._paddle import paddle
 
-    paddle.jit.save(
-        user_layer,
-        str(tmp / "user_tower" / TOWER_PREFIX),
-        input_spec=[
-            InputSpec([None], "int64", name=n) for n in ("user", "gender", "age", "occupation")
-        ],
-    )
-    paddle.jit.save(
-        movie_layer,
-        str(tmp / "movie_tower" / TOWER_PREFIX),
-        input_spec=[
-            InputSpec([None], "int64", name="movie"),
-            InputSpec([None, None], "int64", name="genres"),
-            InputSpec([None, None], "int64", name="title"),
-        ],
-    )
+    layer.eval()
+    specs = [
+        InputSpec(list(f.input_shape), f.input_dtype, name=f.name) for f in layer.tower.features
+    ]
+    paddle.jit.save(layer, str(path), input_spec=[specs])
 
 
 def check_format(header: dict[str, Any], file: Path) -> None:
@@ -346,17 +214,17 @@ def read_model_files(root: Path) -> ModelBundle:
 
 
 def _probe(bundle: ModelBundle, path: Path) -> None:
-    """Run every tower once on an unknown user and movie, so that weights whose shapes do not
-    fit together fail now, naming the file, rather than in a later call."""
-    unknown = np.full(1, UNK, dtype=np.int64)
-    users = UserFeatures(unknown, unknown, unknown, unknown)
-    title = np.full((1, min(bundle.encoder.max_title_words, 64)), UNK, dtype=np.int64)
-    movies = MovieFeatures(unknown, unknown.reshape(1, 1), title)
+    """Run every tower once on an entity whose every feature is unknown or missing, so that
+    weights whose shapes do not fit together fail now, naming the file, rather than later."""
+    encoder = bundle.encoder
+    unknown = {s: {f.name: [None] for f in encoder.schema.side(s)} for s in SIDES}
     with reading(path):
+        users = encoder.encode_users(unknown["user"])
+        items = encoder.encode_items(unknown["item"])
         outputs = (
             bundle.user_vectors(users),
-            bundle.movie_vectors(movies),
-            bundle.predict(users, movies),
+            bundle.movie_vectors(items),
+            bundle.predict(users, items),
         )
         if not all(np.all(np.isfinite(out)) for out in outputs):
             raise ValueError("the towers give NaN or infinite values")

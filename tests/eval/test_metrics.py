@@ -9,7 +9,7 @@ import pytest
 
 from fusionrec.data.tables import Ratings
 from fusionrec.errors import ValidationError
-from fusionrec.metrics import (
+from fusionrec.eval.metrics import (
     ItemSets,
     evaluate_topn,
     id_positions,
@@ -188,7 +188,7 @@ def test_unknown_ids_raise() -> None:
 
 
 def test_evaluate_ranked_matches_evaluate_topn_and_hand_values() -> None:
-    from fusionrec.metrics import evaluate_ranked, ranked_positions
+    from fusionrec.eval.metrics import evaluate_ranked, ranked_positions
 
     scores = np.array([[0.9, 0.8, 0.1, 0.5], [0.1, 0.2, 0.3, 0.4], [1.0, 0.0, 0.0, 0.0]])
     seen = np.array([[True, False, False, False], [False] * 4, [False] * 4])

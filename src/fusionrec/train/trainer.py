@@ -22,17 +22,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fusionrec._blas import blas_threads
-from fusionrec._fused import Batch, FusedStep, NumpyOptimizer
-from fusionrec._kernels import gather_segments, unique_inverse
 from fusionrec._paddle import paddle
 from fusionrec.config import ModelConfig
 from fusionrec.data.tables import MovieLens, Ratings
 from fusionrec.errors import ValidationError
-from fusionrec.features import UNK, FeatureEncoder, MovieFeatures, UserFeatures
-from fusionrec.losses import accidental_hit_mask, log_sampling_probability
-from fusionrec.metrics import evaluate_topn, interaction_matrix, relevant_from
-from fusionrec.model import FusionModel, pack_titles
+from fusionrec.eval.metrics import evaluate_topn, interaction_matrix, relevant_from
+from fusionrec.features.encoder import FeatureEncoder
+from fusionrec.features.schema import Features
+from fusionrec.features.text import Windows
+from fusionrec.features.vocabulary import UNK
+from fusionrec.lookup import id_rows
+from fusionrec.model.fusion import FusionModel
+from fusionrec.train.blas import blas_threads
+from fusionrec.train.engine import Batch, FusedStep, NumpyOptimizer
+from fusionrec.train.kernels import unique_inverse
+from fusionrec.train.losses import accidental_hit_mask, log_sampling_probability
 
 IntArray = npt.NDArray[np.int64]
 ENGINES = ("numpy", "paddle")
@@ -131,26 +135,23 @@ def validate_ratings(data: MovieLens, config: ModelConfig, name: str) -> None:
 
 
 class _Encoded:
-    """A data set's users and movies encoded once; ratings as row positions into them."""
+    """A data set's users and items encoded once; ratings as row positions into them."""
 
-    def __init__(self, data: MovieLens, encoder: FeatureEncoder, window: int) -> None:
-        self.users: UserFeatures = encoder.encode_users(data.users)
-        self.movies: MovieFeatures = encoder.encode_movies(data.movies)
-        uorder = np.argsort(data.users.user_id, kind="stable")
-        morder = np.argsort(data.movies.movie_id, kind="stable")
+    def __init__(self, data: MovieLens, encoder: FeatureEncoder) -> None:
+        schema = encoder.schema
+        self.users: Features = encoder.encode_users(data.users)
+        self.movies: Features = encoder.encode_items(data.movies)
         r = data.ratings
-        self.user_row: IntArray = uorder[
-            np.searchsorted(data.users.user_id[uorder], r.user_id)
-        ].astype(np.int64)
-        self.movie_row: IntArray = morder[
-            np.searchsorted(data.movies.movie_id[morder], r.movie_id)
-        ].astype(np.int64)
+        self.user_row: IntArray = id_rows(data.users.user_id, r.user_id)
+        self.movie_row: IntArray = id_rows(data.movies.movie_id, r.movie_id)
         self.y = r.rating.astype(np.float32)
-        windows, owner = pack_titles(self.movies.title, window)
-        counts = np.bincount(owner, minlength=len(self.movies)).astype(np.int64)
-        self.windows = windows
-        self.word_count = counts
-        self.word_start = (np.cumsum(counts) - counts).astype(np.int64)
+        # each feature's column in the form its kind gathers batches from
+        self.user_inputs = [f.prepare(self.users[f.name]) for f in schema.user]
+        self.item_inputs = [f.prepare(self.movies[f.name]) for f in schema.item]
+        ids = [i for i, f in enumerate(schema.user) if f.is_id]
+        self.user_id_position = ids[0] if ids else None
+        item_id = schema.id_of("item")
+        self.item_id = self.movies[item_id.name] if item_id is not None else None
         self.positive: npt.NDArray[np.bool_] | None = None  # per rating: softmax positive
         self.log_q: npt.NDArray[np.float32] | None = None  # per movie row
 
@@ -161,11 +162,6 @@ class _Encoded:
         self.y = self.y[rows]
         if self.positive is not None:
             self.positive = self.positive[rows]
-
-    def titles_of(self, rows: IntArray) -> tuple[IntArray, IntArray]:
-        """Packed title windows and owners (positions in ``rows``) for movie ``rows``."""
-        windows, owner = gather_segments(self.windows, self.word_start, self.word_count, rows)
-        return windows, owner
 
 
 class Trainer:
@@ -266,7 +262,8 @@ class Trainer:
         Without it (the refit), every epoch runs and the last one is kept.
         """
         c = self.config
-        tr = _Encoded(train, encoder, c.title_window)
+        self._encoder = encoder
+        tr = _Encoded(train, encoder)
         model.set_global_mean(float(np.mean(tr.y, dtype=np.float64)))
         rated = (tr.user_row.copy(), tr.movie_row.copy(), tr.y.copy())
         if c.objective != "rating":
@@ -274,7 +271,7 @@ class Trainer:
         metric = c.early_stopping_metric
         va, ranking = None, None
         if validation is not None:
-            va = _Encoded(validation, encoder, c.title_window)
+            va = _Encoded(validation, encoder)
             if metric == "ndcg":
                 ranking = _RankingCheck(train, validation, c, va)
         optimizer = self._optimizer(model) if self.engine == "paddle" else None
@@ -346,26 +343,33 @@ class Trainer:
             tr.positive = None
 
     def _batch(self, data: _Encoded, rows: IntArray, drop: npt.NDArray[np.bool_] | None) -> Batch:
-        users, movies = data.users, data.movies
+        schema = self._encoder.schema
+        n_users = len(data.users)
         urows = data.user_row[rows]
-        key = urows * 2 + drop[rows] if drop is not None else urows
-        ukeys, uinv = unique_inverse(key, 2 * len(users) if drop is not None else len(users))
-        mrows, minv = unique_inverse(data.movie_row[rows], len(movies))
-        if drop is not None:
-            uu = ukeys // 2
-            uid = np.where(ukeys % 2 == 1, UNK, users.user[uu])
-        else:
-            uu = ukeys
-            uid = users.user[uu]
-        windows, owner = data.titles_of(mrows)
+        uid = data.user_id_position
+        dropping = drop is not None and uid is not None
+        key = urows * 2 + drop[rows] if dropping and drop is not None else urows
+        ukeys, uinv = unique_inverse(key, 2 * n_users if dropping else n_users)
+        mrows, minv = unique_inverse(data.movie_row[rows], len(data.movies))
+        uu = ukeys // 2 if dropping else ukeys
+        user_inputs = [f.gather(x, uu) for f, x in zip(schema.user, data.user_inputs, strict=True)]
+        user_id = None
+        if uid is not None:
+            if dropping:
+                user_inputs[uid] = np.where(ukeys % 2 == 1, UNK, user_inputs[uid])
+            user_id = user_inputs[uid]
+        item_inputs = [
+            f.gather(x, mrows) for f, x in zip(schema.item, data.item_inputs, strict=True)
+        ]
         return Batch(
-            user_ids=(uid, users.gender[uu], users.age[uu], users.occupation[uu]),
-            movie=movies.movie[mrows],
-            genres=movies.genres[mrows],
-            windows=windows,
-            owner=owner,
+            user_inputs=user_inputs,
+            item_inputs=item_inputs,
+            n_users=len(uu),
+            n_items=len(mrows),
+            user_id=user_id,
+            item_id=data.item_id[mrows] if data.item_id is not None else None,
             user_index=uinv.reshape(-1),
-            movie_index=minv.reshape(-1),
+            item_index=minv.reshape(-1),
             y=data.y[rows],
             positive=data.positive[rows] if data.positive is not None else None,
             log_q=data.log_q[data.movie_row[rows]] if data.log_q is not None else None,
@@ -373,23 +377,19 @@ class Trainer:
 
     def _autograd_loss(self, model: FusionModel, b: Batch) -> paddle.Tensor:
         """The same loss through Paddle's autograd (engine="paddle")."""
-        uid = paddle.to_tensor(b.user_ids[0])
-        uh = model.user_tower(uid, *(paddle.to_tensor(a) for a in b.user_ids[1:]))
-        mid = paddle.to_tensor(b.movie)
-        mh = model.movie_tower.forward_packed(
-            mid,
-            paddle.to_tensor(b.genres),
-            paddle.to_tensor(b.windows),
-            paddle.to_tensor(b.owner),
-        )
+        uh = model.user_tower(*_paddle_inputs(b.user_inputs))
+        mh = model.item_tower(*_paddle_inputs(b.item_inputs))
         ui = paddle.to_tensor(b.user_index)
-        mi = paddle.to_tensor(b.movie_index)
+        mi = paddle.to_tensor(b.item_index)
         urow, mrow = paddle.gather(uh, ui), paddle.gather(mh, mi)
-        movie_rows = paddle.gather(mid, mi)
+        uid = paddle.gather(paddle.to_tensor(b.user_id), ui) if b.user_id is not None else None
+        item_rows = (
+            paddle.gather(paddle.to_tensor(b.item_id), mi) if b.item_id is not None else None
+        )
         c = self.config
         loss = paddle.zeros([], dtype="float32")
         if c.objective in ("rating", "joint"):
-            pred = model.score(urow, mrow, paddle.gather(uid, ui), movie_rows)
+            pred = model.score(urow, mrow, uid, item_rows)
             diff = pred - paddle.to_tensor(b.y)
             loss = loss + paddle.mean(diff * diff)
         if c.objective in ("retrieval", "joint"):
@@ -397,12 +397,14 @@ class Trainer:
             if rows.size:
                 r = paddle.to_tensor(rows.astype(np.int64))
                 z = model.logits(
-                    paddle.gather(urow, r), paddle.gather(mrow, r), paddle.gather(movie_rows, r)
+                    paddle.gather(urow, r),
+                    paddle.gather(mrow, r),
+                    paddle.gather(item_rows, r) if item_rows is not None else None,
                 )
                 if c.logq_correction and b.log_q is not None:
                     z = z - paddle.to_tensor(b.log_q[rows]).unsqueeze(0)
                 if c.mask_accidental_hits:
-                    hit = accidental_hit_mask(b.movie_index[rows])
+                    hit = accidental_hit_mask(b.item_index[rows])
                     z = z - paddle.to_tensor(np.where(hit, np.float32(1e30), np.float32(0.0)))
                 lse = paddle.logsumexp(z, axis=1)
                 own = paddle.diagonal(z)
@@ -480,7 +482,10 @@ class Trainer:
         if state is None:
             named = dict(model.named_parameters())
             names = [k for k, p in named.items() if not p.stop_gradient]
-            state = (FusedStep(self.config, names), NumpyOptimizer(self.config, weights, names))
+            state = (
+                FusedStep(self.config, names, self._encoder),
+                NumpyOptimizer(self.config, weights, names),
+            )
             self._numpy[id(model)] = state
         return state[0], state[1], weights
 
@@ -511,6 +516,11 @@ class WeightAverage:
         raw = {k: v.copy() for k, v in _trained_weights(model).items()}
         _set_weights(model, self.weights)
         return raw
+
+
+def _paddle_inputs(xs: list[Any]) -> list[Any]:
+    """A batch's tower inputs for Paddle: arrays as tensors, packed texts as they are."""
+    return [x if isinstance(x, Windows) else paddle.to_tensor(x) for x in xs]
 
 
 def _state(model: FusionModel) -> dict[str, npt.NDArray[Any]]:

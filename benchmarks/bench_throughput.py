@@ -1,0 +1,94 @@
+"""Training throughput of every preset, this checkout against another one, interleaved.
+
+Each (preset, checkout) pair trains 3 epochs (no early stopping) on ml-100k u1.base minus a 5%
+validation split in its own process, through the public API only; the rounds alternate the two
+checkouts so both see the same machine load. Reported: the best epoch's samples/s per run and
+the best over the rounds.
+
+Run: cd benchmarks && python bench_throughput.py --other-src /path/to/other/checkout/src
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import add_data_dir_argument, machine_info, resolve_ml100k, write_results
+
+PRESETS = ("reference", "rating", "default", "retrieval")
+_CHILD = """
+import json, sys
+from fusionrec import FeatureEncoder, FusionModel, ModelConfig, Trainer
+from fusionrec.data import official_folds, random_split
+train, _ = official_folds(sys.argv[1])[0]
+fit, val = random_split(train, test_fraction=0.05, seed=0)
+config = ModelConfig.preset(sys.argv[2], epochs=3, patience=0, refit=False)
+encoder = FeatureEncoder.fit(train)
+history = Trainer(config, progress=False).fit(FusionModel(config, encoder), encoder, fit, val)
+print(json.dumps(max(e.samples_per_second for e in history.epochs)))
+"""
+
+
+def _run(src: Path | None, path: Path, preset: str) -> float:
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path), preset],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
+    return float(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_dir_argument(parser)
+    parser.add_argument("--other-src", required=True, help="the other checkout's src directory")
+    parser.add_argument("--other-name", default="other", help="label of the other checkout")
+    parser.add_argument("--presets", default=",".join(PRESETS))
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", default="throughput")
+    args = parser.parse_args()
+    path = resolve_ml100k(args.data_dir)
+    here = Path(__file__).resolve().parents[1] / "src"
+    checkouts = {"this": here, args.other_name: Path(args.other_src).resolve()}
+    start = time.perf_counter()
+    runs: dict[str, dict[str, list[float]]] = {}
+    for preset in args.presets.split(","):
+        runs[preset] = {name: [] for name in checkouts}
+        for _ in range(args.rounds):
+            for name, src in checkouts.items():
+                runs[preset][name].append(_run(src, path, preset))
+                print(preset, name, f"{runs[preset][name][-1]:,.0f} samples/s", flush=True)
+    best: dict[str, Any] = {p: {name: max(v) for name, v in r.items()} for p, r in runs.items()}
+    for b in best.values():
+        b["ratio"] = b["this"] / b[args.other_name]
+    write_results(
+        args.out,
+        {
+            "benchmark": "throughput",
+            "data": str(path),
+            "protocol": "best epoch of 3 on u1.base minus a 5% validation split, numpy engine, "
+            "1 BLAS thread, each run in its own process, checkouts alternating",
+            "checkouts": {k: str(v) for k, v in checkouts.items()},
+            "machine": machine_info(),
+            "runs": runs,
+            "best": best,
+            "seconds": round(time.perf_counter() - start, 1),
+        },
+    )
+    print(json.dumps(best, indent=1))
+
+
+if __name__ == "__main__":
+    main()

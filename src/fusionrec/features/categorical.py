@@ -1,0 +1,126 @@
+"""Categorical: one int or str value per row -> embedding -> fc (the book's id/demographics).
+
+The id of a tower's entity is a Categorical with ``id=True``: during training a share of its
+rows is replaced by UNK (``ModelConfig.user_id_dropout``) so the tower also learns to work
+from the other features alone (cold start), and it is never taken by value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fusionrec.errors import ValidationError
+from fusionrec.features.kind import (
+    BY_VALUE_MAX_ROWS,
+    F32,
+    F64,
+    I64,
+    Fold,
+    Params,
+    VocabularyFeature,
+    check_positive,
+    column_sums,
+    kernels,
+)
+from fusionrec.features.vocabulary import Vocabulary
+
+
+@dataclasses.dataclass(frozen=True)
+class Categorical(VocabularyFeature):
+    """``dim``: embedding width; ``fc``: block width; values seen fewer than ``min_count``
+    times encode as UNK; ``prefix > 0`` keeps the first ``prefix`` characters of each value
+    as its category (a zip code's region, say)."""
+
+    kind: ClassVar[str] = "categorical"
+    input_shape: ClassVar[tuple[int | None, ...]] = (None,)
+    input_dtype: ClassVar[str] = "int64"
+    dim: int = 16
+    fc: int = 16
+    min_count: int = 1
+    id: bool = False
+    prefix: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive(self, "dim", "fc", "min_count")
+        if isinstance(self.prefix, bool) or not isinstance(self.prefix, int) or self.prefix < 0:
+            raise ValidationError(f"Categorical({self.name!r}).prefix must be an int >= 0")
+        if not isinstance(self.id, bool):
+            raise ValidationError(f"Categorical({self.name!r}).id must be a bool")
+
+    @property
+    def width(self) -> int:
+        return self.fc
+
+    @property
+    def is_id(self) -> bool:
+        return self.id
+
+    # ---- encoder state ----------------------------------------------------------------------
+    def _values(self, column: Sequence[Any]) -> Sequence[Any]:
+        if not self.prefix:
+            return column
+        return [None if v is None else str(v)[: self.prefix] for v in column]
+
+    def fit(self, column: Sequence[Any], extra: Sequence[Any] = ()) -> Vocabulary:
+        return Vocabulary.fit(self._values(column), self.name, self.min_count, extra)
+
+    def encode(self, state: Vocabulary, column: Sequence[Any]) -> I64:
+        return state.encode(self._values(column))
+
+    # ---- Paddle -------------------------------------------------------------------------------
+    def paddle_build(self, layer: Any, state: Vocabulary) -> None:
+        from fusionrec._paddle import paddle
+
+        layer.add_sublayer("emb", paddle.nn.Embedding(state.rows, self.dim))
+        layer.add_sublayer("fc", paddle.nn.Linear(self.dim, self.fc))
+
+    def paddle_forward(self, layer: Any, x: Any) -> Any:
+        return layer.fc(layer.emb(x))
+
+    # ---- numpy training engine ----------------------------------------------------------------
+    def by_value(self, state: Vocabulary) -> bool:
+        return not self.id and state.rows <= BY_VALUE_MAX_ROWS
+
+    def train_forward(self, w: Params, x: I64) -> tuple[F32, F32]:
+        e = w["emb.weight"][x]
+        block: F32 = e @ w["fc.weight"] + w["fc.bias"]
+        return block, e
+
+    def train_backward(self, w: Params, x: I64, cache: F32, d_block: F32) -> dict[str, F32]:
+        return self._grads(w, cache, d_block, x)
+
+    def value_table(self, w: Params) -> F32:
+        value: F32 = w["emb.weight"] @ w["fc.weight"] + w["fc.bias"]
+        return value
+
+    def value_index(self, x: I64) -> I64:
+        return x[:, None]
+
+    def value_backward(self, w: Params, d_value: F32) -> dict[str, F32]:
+        return self._grads(w, w["emb.weight"], d_value, None)
+
+    def _grads(self, w: Params, e: F32, d_block: F32, x: I64 | None) -> dict[str, F32]:
+        """Gradients of ``fc(emb[x])``; ``x=None``: ``e`` is the whole table (by value)."""
+        d_emb = d_block @ w["fc.weight"].T
+        rows = len(w["emb.weight"])
+        return {
+            "fc.weight": e.T @ d_block,
+            "fc.bias": column_sums(d_block),
+            "emb.weight": d_emb if x is None else kernels().scatter_add(rows, x, d_emb),
+        }
+
+    # ---- numpy serving ------------------------------------------------------------------------
+    def fold(self, w: Params, out_block: F64) -> Fold:
+        fc = w["emb.weight"] @ w["fc.weight"] + w["fc.bias"]
+        table: F32 = (fc @ out_block).astype(np.float32)
+
+        def share(x: I64) -> F32:
+            out: F32 = table[x]
+            return out
+
+        return share

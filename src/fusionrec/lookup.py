@@ -1,0 +1,53 @@
+"""IdIndex: the one id -> row lookup (a table's rows by id), sorted once, searched per call."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from fusionrec.errors import ValidationError
+
+IntArray = npt.NDArray[np.int64]
+_FEW = 16
+
+
+class IdIndex:
+    """Rows of an id column by id; for repeated ids, the first row."""
+
+    def __init__(self, column: npt.ArrayLike) -> None:
+        ids = np.asarray(column)
+        self.order: IntArray = np.argsort(ids, kind="stable").astype(np.int64)
+        self.sorted_ids = ids[self.order]
+        self._rows: dict[object, int] | None = None  # for a few ids at a time, built on demand
+
+    def find(self, ids: npt.ArrayLike) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+        """Each id's row (meaningless where not found) and whether it was found.
+
+        A few ids (a recommend() call's hits) go through a dict: numpy's fixed cost per call
+        would otherwise dominate; more take one vectorized search.
+        """
+        if isinstance(ids, list) and len(ids) <= _FEW:
+            if self._rows is None:  # reversed: the first row of a repeated id is set last
+                ids_desc, rows_desc = self.sorted_ids.tolist()[::-1], self.order.tolist()[::-1]
+                self._rows = dict(zip(ids_desc, rows_desc, strict=True))
+            found_rows = [self._rows.get(i) for i in ids]
+            found = np.array([r is not None for r in found_rows], dtype=bool)
+            return np.array([r or 0 for r in found_rows], dtype=np.int64), found
+        query = np.asarray(ids)
+        if len(self.sorted_ids) == 0:
+            return np.zeros(len(query), dtype=np.int64), np.zeros(len(query), dtype=bool)
+        pos = np.minimum(np.searchsorted(self.sorted_ids, query), len(self.sorted_ids) - 1)
+        return self.order[pos], self.sorted_ids[pos] == query
+
+    def rows(self, ids: npt.ArrayLike, what: str = "id") -> IntArray:
+        """Each id's row; an unknown id raises :class:`ValidationError` naming the first."""
+        rows, found = self.find(ids)
+        if not np.all(found):
+            bad = np.asarray(ids)[np.argmin(found)]
+            raise ValidationError(f"unknown {what} {bad!r} ({int(np.sum(~found))} unknown)")
+        return rows
+
+
+def id_rows(column: npt.ArrayLike, ids: npt.ArrayLike, what: str = "id") -> IntArray:
+    """Rows of ``ids`` in the id ``column`` (see :class:`IdIndex`)."""
+    return IdIndex(column).rows(ids, what)

@@ -1,0 +1,1 @@
+"""Serving: Paddle-free towers over a schema's features."""

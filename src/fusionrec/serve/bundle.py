@@ -1,0 +1,212 @@
+"""ModelBundle: the trained towers, encoder and heads for inference, computed with numpy.
+
+Each tower is a :class:`~fusionrec.serve.tower.ServingTower` folded from the weights; the
+rating head and the vector layout (:mod:`fusionrec.model.layout`) turn tower outputs into
+the unit vectors a store ranks by and inner products back into ratings. No Paddle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fusionrec.config import ModelConfig
+from fusionrec.errors import ValidationError
+from fusionrec.features.encoder import FeatureEncoder
+from fusionrec.features.schema import SIDES, Features
+from fusionrec.model.layout import normalize, rating_dim, store_dim, vector_constants
+from fusionrec.serve.tower import ServingTower
+
+if TYPE_CHECKING:
+    from fusionrec.model.fusion import FusionModel
+
+FloatArray = npt.NDArray[np.float32]
+PREFIXES = {"user": "user_tower.", "item": "item_tower."}
+
+
+class ModelBundle:
+    """Trained towers, encoder and config for inference, computed with numpy (no Paddle).
+
+    ``user_vectors`` and ``movie_vectors`` give the unit-length float32 vectors the store ranks
+    by. ``ratings`` maps inner products of ``user_rating_vectors`` and ``movie_rating_vectors``
+    to predicted ratings. Those are the store vectors themselves unless the model has a separate
+    retrieval head (``shared_vectors`` is False), whose ranking need not follow the rating.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        encoder: FeatureEncoder,
+        weights: Mapping[str, npt.NDArray[np.float32]],
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.encoder = encoder
+        self.extra: dict[str, Any] = dict(extra or {})
+        self._rows = {s: encoder.input_rows(s) for s in SIDES}
+        for s in SIDES:
+            for name, rows in self._rows[s].items():
+                key = f"{PREFIXES[s]}{name}.emb.weight"
+                have = np.shape(weights[key])[0] if key in weights else None
+                if rows is not None and have != rows:
+                    raise ValidationError(
+                        f"weights have {have} rows for {s} feature {name!r}, the encoder {rows}"
+                    )
+        schema = encoder.schema
+        self._towers = {s: ServingTower(schema.side(s), weights, PREFIXES[s]) for s in SIDES}
+        self._ids = {s: (f.name if (f := schema.id_of(s)) is not None else None) for s in SIDES}
+        self.scale = float(np.asarray(weights["scale"]).reshape(-1)[0])
+        self.biased = config.use_biases
+        if self.biased:
+            self._ub = np.asarray(weights["user_bias.weight"])[:, 0].astype(np.float32)
+            self._mb = np.asarray(weights["item_bias.weight"])[:, 0].astype(np.float32)
+            self.mean = float(np.asarray(weights["global_mean"]).reshape(-1)[0])
+        calibration = np.asarray(weights.get("calibration", np.array([1.0, 0.0]))).reshape(-1)
+        self.slope, self.intercept = float(calibration[0]), float(calibration[1])
+        self.retrieval_only = config.objective == "retrieval"
+        self.constants = vector_constants(self.scale, self._mb if self.biased else None)
+        self.split = config.retrieval_start
+        self.rating_dim = rating_dim(config)
+
+    @classmethod
+    def from_model(
+        cls, model: FusionModel, encoder: FeatureEncoder, config: ModelConfig
+    ) -> ModelBundle:
+        """A bundle from a live (trained) model, without writing anything."""
+        return cls(config, encoder, model.numpy_weights())
+
+    @property
+    def dim(self) -> int:
+        """Width of user and movie vectors."""
+        return store_dim(self.config)
+
+    @property
+    def shared_vectors(self) -> bool:
+        """Whether the store's inner product is the rating score (no separate retrieval head)."""
+        return not self.split
+
+    def _check(self, features: Features, side: str) -> Features:
+        if not isinstance(features, Features):
+            raise ValidationError(f"expected {side} Features, got {type(features).__name__}")
+        for name, rows in self._rows[side].items():
+            if name not in features.columns:
+                raise ValidationError(f"{side} Features lack the column {name!r}")
+            arr = features[name]
+            if rows is None or not arr.size:
+                continue
+            if arr.size <= 64:  # one user's features: Python's min/max beat two numpy reductions
+                values = arr.ravel().tolist()
+                low, high = min(values), max(values)
+            else:
+                low, high = int(arr.min()), int(arr.max())
+            if low < 0 or high >= rows:
+                raise ValidationError(
+                    f"{side} feature {name!r} holds indices outside its vocabulary [0, {rows})"
+                )
+        return features
+
+    def _outputs(self, side: str, features: Features) -> FloatArray:
+        return self._towers[side].outputs(self._check(features, side))
+
+    def user_outputs(self, users: Features) -> FloatArray:
+        """User tower outputs [n, user_hidden + retrieval_hidden], before normalization."""
+        return self._outputs("user", users)
+
+    def movie_outputs(self, items: Features) -> FloatArray:
+        """Item tower outputs [n, movie_hidden + retrieval_hidden], before normalization."""
+        return self._outputs("item", items)
+
+    def user_vectors(self, users: Features) -> FloatArray:
+        """Unit-length float32 vectors [n, dim] to query the store with."""
+        if self.split:
+            return normalize(self.user_outputs(users)[:, self.split :])
+        return self.user_rating_vectors(users)
+
+    def movie_vectors(self, items: Features) -> FloatArray:
+        """Unit-length float32 vectors [n, dim] that the store holds."""
+        if self.split:
+            return normalize(self.movie_outputs(items)[:, self.split :])
+        return self.movie_rating_vectors(items)
+
+    def _rating_units(self, outputs: FloatArray) -> FloatArray:
+        """The normalized tower units the rating head uses (all of them without a split)."""
+        return normalize(outputs[:, : self.split] if self.split else outputs)
+
+    def user_serving_vectors(self, users: Features) -> tuple[FloatArray, FloatArray]:
+        """``(user_vectors, user_rating_vectors)`` from one tower pass, as recommending needs."""
+        outputs = self.user_outputs(users)
+        rating = self._user_rating_from(outputs)
+        if self.split:
+            return normalize(outputs[:, self.split :]), rating
+        return rating, rating
+
+    def user_rating_vectors(self, users: Features) -> FloatArray:
+        """Unit-length float32 vectors whose inner products :meth:`ratings` maps to ratings."""
+        return self._user_rating_from(self.user_outputs(users))
+
+    def _user_rating_from(self, outputs: FloatArray) -> FloatArray:
+        hat = self._rating_units(outputs)
+        if not self.biased:
+            return hat
+        k = self.constants
+        vec = np.zeros((len(hat), self.rating_dim), dtype=np.float32)
+        vec[:, :-2] = hat * np.float32(k["p"])
+        vec[:, -2] = k["q"]
+        return vec
+
+    def movie_rating_vectors(self, items: Features) -> FloatArray:
+        """The item side of :meth:`user_rating_vectors`."""
+        hat = self._rating_units(self.movie_outputs(items))
+        if not self.biased:
+            return hat
+        k = self.constants
+        ids = items[self._ids["item"]]  # type: ignore[index]
+        b = self._mb[ids] * np.float32(1.0 / k["k"])
+        vec = np.empty((len(hat), self.rating_dim), dtype=np.float32)
+        vec[:, :-2] = hat * np.float32(k["c"])
+        vec[:, -2] = b
+        vec[:, -1] = np.sqrt(np.maximum(1.0 - k["c"] ** 2 - b * b, 0.0))
+        return vec
+
+    def user_offsets(self, users: Features) -> FloatArray:
+        """Per-user rating offset added to ``ip / lam`` (mean + user bias; else 0).
+
+        Zero without biases and for a retrieval-only model (its calibration absorbs the mean).
+        """
+        if not self.biased or self.retrieval_only:
+            return np.zeros(len(users), dtype=np.float32)
+        ids = users[self._ids["user"]]  # type: ignore[index]
+        out: FloatArray = (self.mean + self._ub[ids]).astype(np.float32)
+        return out
+
+    def predict(self, users: Features, items: Features) -> FloatArray:
+        """Predicted ratings [n_users, n_items] of every given user for every given item."""
+        ip = self.user_rating_vectors(users) @ self.movie_rating_vectors(items).T
+        return self.ratings(ip, users)
+
+    def ratings(self, scores: npt.ArrayLike, users: Features) -> FloatArray:
+        """Rating-vector inner products [n, k] -> predicted ratings [n, k] (clipped if configured).
+
+        ``s = ip / lam`` is the model's score; rating = ``slope * s + intercept`` + the user's
+        offset, where ``(slope, intercept)`` is ``(1, 0)`` except for a retrieval-only model.
+        """
+        s = np.asarray(scores)
+        if s.ndim != 2 or s.dtype.kind not in "fiu":
+            raise ValidationError(f"scores must be a numeric [n, k] array, got shape {s.shape}")
+        if not isinstance(users, Features) or len(users) != s.shape[0]:
+            raise ValidationError(
+                f"users must be Features with one row per score row ({s.shape[0]})"
+            )
+        self._check(users, "user")
+        out: FloatArray = s.astype(np.float32) * np.float32(self.slope / self.constants["lam"])
+        out += np.float32(self.intercept)
+        out += self.user_offsets(users)[:, None]
+        if self.config.clip_ratings:
+            np.clip(out, self.config.rating_min, self.config.rating_max, out=out)
+        return out
+
+    def __repr__(self) -> str:
+        return f"ModelBundle(preset={self.config.name!r}, dim={self.dim})"

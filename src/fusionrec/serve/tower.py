@@ -1,0 +1,45 @@
+"""A tower's serving forward in numpy, folded from its weights.
+
+An embedding followed by linear layers is itself a lookup table, and the output layer over the
+concatenated blocks is linear, so each feature folds its block into its share of the output
+pre-activation (:meth:`fusionrec.features.kind.Feature.fold`): a tower's output is the sum of
+its features' shares, the output bias and a tanh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from fusionrec.features.kind import F32, Feature, Params
+from fusionrec.features.schema import Features
+
+
+class ServingTower:
+    """One tower computed with numpy from state-dict weights under ``prefix``."""
+
+    def __init__(
+        self, features: Sequence[Feature], weights: Mapping[str, Any], prefix: str
+    ) -> None:
+        self.features = tuple(features)
+        w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items() if k.startswith(prefix)}
+        out_w = w[prefix + "out.weight"]
+        cuts = np.cumsum([f.width for f in self.features])[:-1]
+        blocks = np.split(out_w, cuts, axis=0)
+        self._shares = [
+            f.fold(Params(w, f"{prefix}{f.name}."), block)
+            for f, block in zip(self.features, blocks, strict=True)
+        ]
+        self._bias = w[prefix + "out.bias"].astype(np.float32)
+        self.width = out_w.shape[1]
+
+    def outputs(self, features: Features) -> F32:
+        """Tower outputs [n, width] (tanh), before any normalization."""
+        pre = self._shares[0](features[self.features[0].name])
+        for f, share in zip(self.features[1:], self._shares[1:], strict=True):
+            pre += share(features[f.name])
+        pre += self._bias
+        out: F32 = np.tanh(pre)
+        return out

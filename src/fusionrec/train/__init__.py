@@ -1,0 +1,1 @@
+"""Training: the numpy engine's towers over a schema's features."""
