@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fusionrec import FaissStore, FusionRecommender, ModelConfig
 from fusionrec.atomic import _manifest
 from fusionrec.data import MovieLens, synthetic_movielens
 
@@ -22,6 +23,17 @@ def tiny_data() -> MovieLens:
 def small_data() -> MovieLens:
     """A data set with enough planted structure for a model to learn in seconds."""
     return synthetic_movielens(n_users=400, n_movies=200, n_ratings=20_000, seed=3)
+
+
+@pytest.fixture(scope="module")
+def indexed_rec(tiny_data: MovieLens) -> FusionRecommender:
+    """A recommender trained for one epoch on tiny data and indexed into an in-memory Faiss
+    store: one per test module, so a module's writes never reach another's."""
+    rec = FusionRecommender(ModelConfig.preset("rating", epochs=1, seed=0), progress=False)
+    rec.fit(tiny_data)
+    rec.store = FaissStore(dim=rec.bundle.dim)
+    rec.index_movies()
+    return rec
 
 
 def reseal_directory(root: Path, pointer: str) -> Path:

@@ -7,17 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fusionrec import FaissStore, FusionRecommender, ModelConfig, ValidationError
+from fusionrec import FusionRecommender, ValidationError
 from fusionrec.data import MovieLens
 
 
 @pytest.fixture(scope="module")
-def rec(tiny_data: MovieLens) -> FusionRecommender:
-    model = FusionRecommender(ModelConfig.preset("rating", epochs=1, seed=0), progress=False)
-    model.fit(tiny_data)
-    model.store = FaissStore(dim=model.bundle.dim)
-    model.index_movies()
-    return model
+def rec(indexed_rec: FusionRecommender) -> FusionRecommender:
+    return indexed_rec
 
 
 def test_user_ids_are_the_training_users_ascending(

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from fusionrec import (
-    FaissStore,
     FusionRecommender,
     ModelConfig,
     ModelDirError,
@@ -37,13 +36,8 @@ Reseal = Callable[[Path, str], Path]
 
 
 @pytest.fixture(scope="module")
-def rec(tiny_data: MovieLens) -> FusionRecommender:
-    """A recommender trained for one epoch on tiny data, indexed into Faiss."""
-    model = FusionRecommender(ModelConfig.preset("rating", epochs=1, seed=0), progress=False)
-    model.fit(tiny_data)
-    model.store = FaissStore(dim=model.bundle.dim)
-    model.index_movies()
-    return model
+def rec(indexed_rec: FusionRecommender) -> FusionRecommender:
+    return indexed_rec
 
 
 @pytest.fixture(scope="module")
