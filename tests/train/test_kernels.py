@@ -115,3 +115,25 @@ def test_sgd_update_in_place() -> None:
     expected = weights - np.float32(0.2) * (grad + np.float32(0.01) * weights)
     k.sgd_update(weights, grad, 0.2, 0.01)
     np.testing.assert_allclose(weights, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("decay", [0.0, 3e-4])
+def test_adam_update_gives_numpys_float32_results_to_the_bit(decay: float) -> None:
+    w, g, m = _floats(999), _floats(999), _floats(999) * 0.1
+    v = np.abs(_floats(999)) * 0.01
+    step, eps, wd = np.float32(7e-4), np.float32(3e-9), np.float32(decay)
+    grad = g + wd * w if decay else g
+    want_m = m * np.float32(0.9) + np.float32(1.0 - 0.9) * grad
+    want_v = v * np.float32(0.999) + np.float32(1.0 - 0.999) * (grad * grad)
+    want_w = w - step * want_m / (np.sqrt(want_v) + eps)
+    k.adam_update(w, g, m, v, step, 0.9, 0.999, eps, wd)
+    np.testing.assert_array_equal(m, want_m)
+    np.testing.assert_array_equal(v, want_v)
+    np.testing.assert_array_equal(w, want_w)
+
+
+def test_moving_average_gives_numpys_float32_results_to_the_bit() -> None:
+    average, weights, decay = _floats(999), _floats(999), np.float32(0.37)
+    want = average * decay + (np.float32(1.0) - decay) * weights
+    k.moving_average(average, weights, decay)
+    np.testing.assert_array_equal(average, want)

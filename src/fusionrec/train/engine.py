@@ -21,6 +21,7 @@ from fusionrec.config import ModelConfig
 from fusionrec.errors import ValidationError
 from fusionrec.features.encoder import FeatureEncoder
 from fusionrec.train.kernels import (
+    adam_update,
     pair_cosines,
     pair_cosines_backward,
     scatter_add,
@@ -258,10 +259,14 @@ class NumpyOptimizer:
         step = np.float32(c.learning_rate * corr2 / (1.0 - b1**self.t))
         eps_hat = np.float32(eps * corr2)
         for n in self.names:
-            g = grads[n] + wd * weights[n] if wd else grads[n]
-            m, v = self.m[n], self.v[n]
-            m *= np.float32(b1)
-            m += np.float32(1.0 - b1) * g
-            v *= np.float32(b2)
-            v += np.float32(1.0 - b2) * (g * g)
-            weights[n] -= step * m / (np.sqrt(v) + eps_hat)
+            adam_update(
+                weights[n].reshape(-1),
+                grads[n].reshape(-1),
+                self.m[n].reshape(-1),
+                self.v[n].reshape(-1),
+                step,
+                b1,
+                b2,
+                eps_hat,
+                wd,
+            )

@@ -197,3 +197,49 @@ def sgd_update(weights: F32, grad: F32, lr: float, decay: float) -> None:  # pra
     rate, wd = np.float32(lr), np.float32(decay)
     for i in range(weights.shape[0]):
         weights[i] -= rate * (grad[i] + wd * weights[i])
+
+
+# The update loops below do elementwise float32 maths in numpy's order, compiled without
+# fast-math: they give numpy's results to the bit, in one pass instead of six temporaries.
+_exact = numba.njit(cache=True, nogil=True)
+
+
+@_exact
+def adam_update(
+    weights: F32,
+    grad: F32,
+    m: F32,
+    v: F32,
+    step: np.float32,
+    beta1: float,
+    beta2: float,
+    eps: np.float32,
+    decay: np.float32,
+) -> None:  # pragma: no cover - compiled
+    """One Adam step on flat (1-D) arrays, in place (see ``NumpyOptimizer`` in ``engine``).
+
+    ``g = grad + decay * w``; ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g^2``;
+    ``w -= step * m / (sqrt(v) + eps)``, with ``step`` and ``eps`` bias-corrected by the caller;
+    the betas come as float64 so ``1 - beta`` rounds as numpy's ``np.float32(1.0 - beta)`` does.
+    """
+    b1, one_b1 = np.float32(beta1), np.float32(1.0 - beta1)
+    b2, one_b2 = np.float32(beta2), np.float32(1.0 - beta2)
+    for i in range(weights.shape[0]):
+        g = grad[i] + decay * weights[i] if decay != 0 else grad[i]
+        mi = m[i] * b1
+        mi += one_b1 * g
+        vi = v[i] * b2
+        vi += one_b2 * (g * g)
+        m[i] = mi
+        v[i] = vi
+        weights[i] -= step * mi / (np.float32(math.sqrt(vi)) + eps)
+
+
+@_exact
+def moving_average(average: F32, weights: F32, decay: np.float32) -> None:  # pragma: no cover
+    """``average = decay * average + (1 - decay) * weights`` on flat (1-D) arrays, in place."""
+    rest = np.float32(1.0) - decay
+    for i in range(average.shape[0]):
+        a = average[i] * decay
+        a += rest * weights[i]
+        average[i] = a

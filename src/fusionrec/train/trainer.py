@@ -35,7 +35,7 @@ from fusionrec.lookup import id_rows
 from fusionrec.model.fusion import FusionModel
 from fusionrec.train.blas import blas_threads
 from fusionrec.train.engine import Batch, FusedStep, NumpyOptimizer
-from fusionrec.train.kernels import unique_inverse
+from fusionrec.train.kernels import moving_average, unique_inverse
 from fusionrec.train.losses import accidental_hit_mask, log_sampling_probability
 
 IntArray = npt.NDArray[np.int64]
@@ -508,8 +508,7 @@ class WeightAverage:
         self.steps += 1
         d = np.float32(min(self.decay, (1 + self.steps) / (10 + self.steps)))
         for name, avg in self.weights.items():
-            avg *= d
-            avg += (np.float32(1.0) - d) * weights[name]
+            moving_average(avg.reshape(-1), weights[name].reshape(-1), d)
 
     def swap_in(self, model: FusionModel) -> dict[str, npt.NDArray[np.float32]]:
         """Load the averages into ``model``; return its own trained weights to restore later."""
