@@ -294,3 +294,28 @@ def test_refit_trains_again_on_training_and_validation(tiny_data: MovieLens) -> 
     assert refit_rmse < _test_rmse(plain_model, encoder, train, val)  # it has seen val now
     again, _, _ = _fit(train, config.replace(refit=True), val)
     assert _test_rmse(again, encoder, train, val) == refit_rmse
+
+
+def test_progress_prints_one_flushed_line_per_epoch_and_refit_epoch(
+    tiny_data: MovieLens, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = ModelConfig.preset("default", epochs=2, patience=0, batch_size=64)
+    encoder = FeatureEncoder.fit(tiny_data)
+    history = Trainer(config, progress=True).fit(FusionModel(config, encoder), encoder, tiny_data)
+    lines = capsys.readouterr().err.splitlines()
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    refits = [line for line in lines if line.startswith("refit epoch ")]
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1/2", "epoch 2/2"]
+    assert len(refits) == len(history.refit_epochs) == history.best_epoch
+    first = history.epochs[0]
+    assert f"loss {first.train_loss:.4f}, validation RMSE {first.val_rmse:.4f}" in epochs[0]
+    assert all("samples/s, elapsed " in line for line in epochs + refits)
+    assert "validation" not in refits[0]
+
+
+def test_no_progress_prints_nothing(
+    tiny_data: MovieLens, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fit(tiny_data, ModelConfig.preset("rating", epochs=1))
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""

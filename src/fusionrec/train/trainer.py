@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -188,6 +189,7 @@ class Trainer:
         self.threads = threads
         self._numpy: dict[int, tuple[FusedStep, NumpyOptimizer]] = {}
         self._average: WeightAverage | None = None
+        self._started = time.perf_counter()  # reset by fit: progress lines' elapsed time
 
     def _optimizer(self, model: FusionModel) -> paddle.optimizer.Optimizer:
         return self._optimizer_for([p for p in model.parameters() if not p.stop_gradient])
@@ -237,13 +239,14 @@ class Trainer:
         else:
             validate_ratings(validation, c, "validation data")
         initial = _state(model) if c.refit else None
+        self._started = time.perf_counter()
         history = self._train(model, encoder, train, validation, c.epochs, rng)
         if initial is not None:
             full = train.with_ratings(_concat(train.ratings, validation.ratings))
             validate_ratings(full, c, "training + validation data")
             seed_everything(c.seed)
             model.set_state_dict({k: paddle.to_tensor(v) for k, v in initial.items()})
-            refit = self._train(model, encoder, full, None, history.best_epoch, rng)
+            refit = self._train(model, encoder, full, None, history.best_epoch, rng, "refit ")
             history.refit_epochs = refit.epochs
             history.n_refit = refit.n_train
         return history
@@ -256,10 +259,12 @@ class Trainer:
         validation: MovieLens | None,
         epochs: int,
         rng: np.random.Generator,
+        label: str = "",
     ) -> History:
         """Train for up to ``epochs``; with ``validation``, early-stop and keep the best epoch.
 
-        Without it (the refit), every epoch runs and the last one is kept.
+        Without it (the refit), every epoch runs and the last one is kept. ``label`` prefixes
+        the progress lines.
         """
         c = self.config
         self._encoder = encoder
@@ -297,9 +302,10 @@ class Trainer:
                 pred = model.predict(va.users, va.movies, va.user_row, va.movie_row)
                 val = _rmse(va.y, pred)
                 ndcg = ranking.ndcg(model) if ranking is not None else math.nan
-            history.epochs.append(
-                EpochRecord(epoch, loss, val, seconds, len(tr.y) / max(seconds, 1e-9), ndcg)
-            )
+            record = EpochRecord(epoch, loss, val, seconds, len(tr.y) / max(seconds, 1e-9), ndcg)
+            history.epochs.append(record)
+            if self.progress:
+                self._report(f"{label}epoch {epoch}/{epochs}", record)
             value = ndcg if metric == "ndcg" else -val
             if va is None or value > best:
                 best = value
@@ -319,6 +325,17 @@ class Trainer:
             model.set_state_dict({k: paddle.to_tensor(v) for k, v in best_state.items()})
         model.eval()
         return history
+
+    def _report(self, name: str, record: EpochRecord) -> None:
+        """One progress line per epoch on stderr, flushed, so logs and pipes see it too."""
+        text = f"{name}: loss {record.train_loss:.4f}"
+        if not math.isnan(record.val_rmse):
+            text += f", validation RMSE {record.val_rmse:.4f}"
+        if not math.isnan(record.val_ndcg):
+            text += f", NDCG@{VALIDATION_K} {record.val_ndcg:.4f}"
+        elapsed = time.perf_counter() - self._started
+        text += f", {record.samples_per_second / 1000:.1f}k samples/s, elapsed {elapsed:.1f} s"
+        print(text, file=sys.stderr, flush=True)
 
     def _set_positives(self, tr: _Encoded) -> None:
         """Flag the softmax positives and their movies' log sampling probabilities.
