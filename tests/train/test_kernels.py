@@ -137,3 +137,21 @@ def test_moving_average_gives_numpys_float32_results_to_the_bit() -> None:
     want = average * decay + (np.float32(1.0) - decay) * weights
     k.moving_average(average, weights, decay)
     np.testing.assert_array_equal(average, want)
+
+
+@pytest.mark.parametrize("log_q", [True, False])
+@pytest.mark.parametrize("mask", [True, False])
+def test_sampled_softmax_rows_matches_sampled_softmax(log_q: bool, mask: bool) -> None:
+    from fusionrec.train.losses import sampled_softmax
+
+    b = 64
+    logits = _floats(b, b) * np.float32(5.0)
+    movie = RNG.integers(0, 20, b).astype(np.int64)  # repeats: accidental hits to mask
+    lq = (RNG.random(b) * -6.0).astype(np.float32)
+    want_loss, want_grad = sampled_softmax(logits, movie, lq if log_q else None, mask)
+    loss, grad = k.sampled_softmax_rows(
+        logits, movie, lq if log_q else np.zeros(0, np.float32), log_q, mask, 0.5
+    )
+    assert grad.dtype == np.float32
+    assert loss == pytest.approx(want_loss, rel=1e-12)
+    np.testing.assert_array_equal(grad, (want_grad * 0.5).astype(np.float32))

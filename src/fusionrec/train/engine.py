@@ -24,17 +24,18 @@ from fusionrec.train.kernels import (
     adam_update,
     pair_cosines,
     pair_cosines_backward,
+    sampled_softmax_rows,
     scatter_add,
     scatter_add_into,
     sgd_update,
     unit_rows,
     unit_rows_backward,
 )
-from fusionrec.train.losses import sampled_softmax
 from fusionrec.train.tower import TowerEngine
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
+_NO_LOG_Q: F32 = np.zeros(0, dtype=np.float32)
 
 
 @dataclass
@@ -208,13 +209,19 @@ class FusedStep:
             assert mid_rows is not None
             col_bias = w["item_bias.weight"][mid_rows[rows], 0]
             logits = logits + col_bias[None, :] * (inv_t / scale)
-        log_q = None
+        log_q = _NO_LOG_Q
         if c.logq_correction:
             if b.log_q is None:
                 raise ValidationError("logq_correction needs Batch.log_q")
-            log_q = b.log_q[rows]
-        value, dz64 = sampled_softmax(logits, mi, log_q, c.mask_accidental_hits)
-        dz = (dz64 * weight).astype(np.float32)
+            log_q = np.ascontiguousarray(b.log_q[rows], dtype=np.float32)
+        value, dz = sampled_softmax_rows(
+            np.ascontiguousarray(logits, dtype=np.float32),
+            np.ascontiguousarray(mi, dtype=np.int64),
+            log_q,
+            c.logq_correction,
+            c.mask_accidental_hits,
+            weight,
+        )
         scatter_add_into(d_un, ui, (dz @ mp) * inv_t)
         scatter_add_into(d_mn, mi, (dz.T @ up) * inv_t)
         if biased:

@@ -243,3 +243,49 @@ def moving_average(average: F32, weights: F32, decay: np.float32) -> None:  # pr
         a = average[i] * decay
         a += rest * weights[i]
         average[i] = a
+
+
+@_exact
+def sampled_softmax_rows(
+    logits: F32, movie: I64, log_q: F32, use_log_q: bool, mask_hits: bool, weight: float
+) -> tuple[float, F32]:  # pragma: no cover - compiled
+    """:func:`fusionrec.train.losses.sampled_softmax` fused into one pass per row.
+
+    Each row's logits -> logQ correction -> accidental-hit mask -> logsumexp -> gradient in
+    float64, as that function computes them, without its ``[B, B]`` float64 temporaries;
+    returns the mean loss and ``weight`` times the gradient, rounded to float32. Sums run in
+    row order rather than numpy's pairwise order, so the float64 values can differ in the
+    last digit; the float32 gradient almost never does (tests compare them).
+    """
+    b = logits.shape[0]
+    grad = np.empty((b, b), dtype=np.float32)
+    z = np.empty(b, dtype=np.float64)
+    total_loss = 0.0
+    for i in range(b):
+        row, mine = logits[i], movie[i]
+        top = -np.inf
+        for j in range(b):
+            v = np.float64(row[j])
+            if use_log_q:
+                v -= np.float64(log_q[j])
+            if mask_hits and j != i and movie[j] == mine:
+                v = -np.inf
+            z[j] = v
+            if v > top:
+                top = v
+        total = 0.0
+        for j in range(b):
+            e = math.exp(z[j] - top)
+            z[j] = e
+            total += e
+        own = np.float64(row[i])
+        if use_log_q:
+            own -= np.float64(log_q[i])
+        total_loss += math.log(total) + top - own
+        out = grad[i]
+        for j in range(b):
+            p = z[j] / total
+            if j == i:
+                p -= 1.0
+            out[j] = np.float32(p / b * weight)
+    return total_loss / b, grad
