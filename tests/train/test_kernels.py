@@ -155,3 +155,19 @@ def test_sampled_softmax_rows_matches_sampled_softmax(log_q: bool, mask: bool) -
     assert grad.dtype == np.float32
     assert loss == pytest.approx(want_loss, rel=1e-12)
     np.testing.assert_array_equal(grad, (want_grad * 0.5).astype(np.float32))
+
+
+def test_lazy_adam_rows_updates_touched_rows_as_adam_and_leaves_the_rest() -> None:
+    w, g, m = _floats(6, 5), _floats(6, 5), _floats(6, 5) * 0.1
+    v = np.abs(_floats(6, 5)) * 0.01
+    g[[1, 4]] = 0.0  # rows no lookup touched
+    g[2, :4] = 0.0  # touched, with one nonzero entry
+    want = [a.copy() for a in (w, g, m, v)]
+    step, eps, wd = np.float32(7e-4), np.float32(3e-9), np.float32(3e-4)
+    for r in (0, 2, 3, 5):
+        k.adam_update(want[0][r], want[1][r], want[2][r], want[3][r], step, 0.9, 0.999, eps, wd)
+    before = [a.copy() for a in (w, m, v)]
+    k.lazy_adam_rows(w, g, m, v, step, 0.9, 0.999, eps, wd)
+    for got, expected, old in zip((w, m, v), (want[0], want[2], want[3]), before, strict=True):
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(got[[1, 4]], old[[1, 4]])

@@ -22,6 +22,7 @@ from fusionrec.errors import ValidationError
 from fusionrec.features.encoder import FeatureEncoder
 from fusionrec.train.kernels import (
     adam_update,
+    lazy_adam_rows,
     pair_cosines,
     pair_cosines_backward,
     sampled_softmax_rows,
@@ -240,12 +241,25 @@ class NumpyOptimizer:
     """Paddle's SGD / Adam update rules (with L2 ``weight_decay``) on numpy arrays, in place.
 
     Adam follows ``paddle.optimizer.Adam``: bias corrections folded into the step size and
-    epsilon scaled by ``sqrt(1 - beta2^t)``.
+    epsilon scaled by ``sqrt(1 - beta2^t)``. With ``config.lazy_adam`` the 2-D tables named in
+    ``tables`` (the embeddings) get the lazy update of ``lazy_mode=True``: only rows with a
+    gradient change.
     """
 
-    def __init__(self, config: ModelConfig, weights: dict[str, F32], names: list[str]) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        weights: dict[str, F32],
+        names: list[str],
+        tables: frozenset[str] = frozenset(),
+    ) -> None:
         self.c = config
         self.names = names
+        self.lazy = (
+            frozenset(n for n in tables if weights[n].ndim == 2)
+            if config.lazy_adam
+            else frozenset()
+        )
         self.t = 0
         adam = config.optimizer == "adam"
         self.m = {n: np.zeros_like(weights[n]) for n in names} if adam else {}
@@ -266,6 +280,11 @@ class NumpyOptimizer:
         step = np.float32(c.learning_rate * corr2 / (1.0 - b1**self.t))
         eps_hat = np.float32(eps * corr2)
         for n in self.names:
+            if n in self.lazy:
+                lazy_adam_rows(
+                    weights[n], grads[n], self.m[n], self.v[n], step, b1, b2, eps_hat, wd
+                )
+                continue
             adam_update(
                 weights[n].reshape(-1),
                 grads[n].reshape(-1),

@@ -289,3 +289,44 @@ def sampled_softmax_rows(
                 p -= 1.0
             out[j] = np.float32(p / b * weight)
     return total_loss / b, grad
+
+
+@_exact
+def lazy_adam_rows(
+    weights: F32,
+    grad: F32,
+    m: F32,
+    v: F32,
+    step: np.float32,
+    beta1: float,
+    beta2: float,
+    eps: np.float32,
+    decay: np.float32,
+) -> None:  # pragma: no cover - compiled
+    """:func:`adam_update` on the rows of 2-D arrays whose gradient is not all zero.
+
+    The lazy Adam of embedding tables (Paddle's ``lazy_mode``): a row no lookup of the batch
+    touched keeps its weights and moments; touched rows get exactly :func:`adam_update`'s
+    arithmetic.
+    """
+    b1, one_b1 = np.float32(beta1), np.float32(1.0 - beta1)
+    b2, one_b2 = np.float32(beta2), np.float32(1.0 - beta2)
+    for r in range(weights.shape[0]):
+        gr = grad[r]
+        touched = False
+        for i in range(gr.shape[0]):
+            if gr[i] != 0:
+                touched = True
+                break
+        if not touched:
+            continue
+        wr, mr, vr = weights[r], m[r], v[r]
+        for i in range(wr.shape[0]):
+            g = gr[i] + decay * wr[i] if decay != 0 else gr[i]
+            mi = mr[i] * b1
+            mi += one_b1 * g
+            vi = vr[i] * b2
+            vi += one_b2 * (g * g)
+            mr[i] = mi
+            vr[i] = vi
+            wr[i] -= step * mi / (np.float32(math.sqrt(vi)) + eps)

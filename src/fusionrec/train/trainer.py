@@ -183,6 +183,8 @@ class Trainer:
             raise ValidationError(f"engine must be one of {ENGINES}, got {engine!r}")
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValidationError(f"threads must be an int >= 1, got {threads!r}")
+        if config.lazy_adam and engine != "numpy":
+            raise ValidationError("ModelConfig.lazy_adam needs the numpy engine")
         self.config = config
         self.progress = progress
         self.engine = engine
@@ -499,9 +501,14 @@ class Trainer:
         if state is None:
             named = dict(model.named_parameters())
             names = [k for k, p in named.items() if not p.stop_gradient]
+            tables = frozenset(
+                f"{layer_name}.weight"
+                for layer_name, layer in model.named_sublayers()
+                if isinstance(layer, paddle.nn.Embedding)
+            )
             state = (
                 FusedStep(self.config, names, self._encoder),
-                NumpyOptimizer(self.config, weights, names),
+                NumpyOptimizer(self.config, weights, names, tables & set(names)),
             )
             self._numpy[id(model)] = state
         return state[0], state[1], weights
