@@ -18,6 +18,7 @@ Writes ``benchmarks/results/model.json`` and prints markdown.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
@@ -76,8 +77,14 @@ def _evaluate(
     return _rmse_mae(test.ratings.rating, model.predict(uf, mf, urow, mrow))
 
 
-def rating_folds(path: Any, presets: list[str], folds: list[int], seed: int) -> dict[str, Any]:
-    """Per-fold test RMSE/MAE of the presets and both baselines."""
+def rating_folds(
+    path: Any,
+    presets: list[str],
+    folds: list[int],
+    seed: int,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Per-fold test RMSE/MAE of the presets (with config ``overrides``) and both baselines."""
     out: dict[str, Any] = {}
     all_folds = official_folds(path)
     for k in folds:
@@ -91,7 +98,7 @@ def rating_folds(path: Any, presets: list[str], folds: list[int], seed: int) -> 
             "bias": _rmse_mae(y, BiasBaseline().fit(train.ratings).predict(r.user_id, r.movie_id)),
         }
         for name in presets:
-            config = ModelConfig.preset(name, seed=seed)
+            config = ModelConfig.preset(name, seed=seed, **(overrides or {}))
             model, encoder, history, seconds = _train(config, train)
             row[name] = {
                 **_evaluate(model, encoder, train, test),
@@ -277,7 +284,15 @@ def main() -> None:
     parser.add_argument(
         "--out", default="model", help="results name (benchmarks/results/NAME.json)"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
+        help="a config override for every preset's fold runs, e.g. lazy_adam=true",
+    )
     args = parser.parse_args()
+    overrides = {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.set)}
     path = resolve_ml100k(args.data_dir)
     presets = args.presets.split(",")
     folds = [int(x) for x in args.folds.split(",")]
@@ -293,9 +308,11 @@ def main() -> None:
             "ratings predicted with the unknown user id",
             "speed": "best epoch of 2 on u1.base minus validation, batch 256",
         },
-        "presets": {n: ModelConfig.preset(n, seed=args.seed).to_dict() for n in presets},
+        "presets": {
+            n: ModelConfig.preset(n, seed=args.seed, **overrides).to_dict() for n in presets
+        },
         "machine": machine_info(),
-        "folds": rating_folds(path, presets, folds, args.seed),
+        "folds": rating_folds(path, presets, folds, args.seed, overrides),
     }
     if not args.skip_cold:
         results["cold_start"] = cold_start(path, args.seed)

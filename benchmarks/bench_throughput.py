@@ -5,6 +5,10 @@ validation split in its own process, through the public API only; the rounds alt
 checkouts so both see the same machine load. Reported: the best epoch's samples/s per run and
 the best over the rounds.
 
+``--variant default:lazy_adam=true`` adds a preset with config overrides, run on this
+checkout only (the other may not know the field). Each checkout's figures are also reported
+as ratios to its own reference preset from the same run.
+
 Run: cd benchmarks && python bench_throughput.py --other-src /path/to/other/checkout/src
 """
 
@@ -28,19 +32,31 @@ from fusionrec import FeatureEncoder, FusionModel, ModelConfig, Trainer
 from fusionrec.data import official_folds, random_split
 train, _ = official_folds(sys.argv[1])[0]
 fit, val = random_split(train, test_fraction=0.05, seed=0)
-config = ModelConfig.preset(sys.argv[2], epochs=3, patience=0, refit=False)
+overrides = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+config = ModelConfig.preset(sys.argv[2], epochs=3, patience=0, refit=False, **overrides)
 encoder = FeatureEncoder.fit(train)
 history = Trainer(config, progress=False).fit(FusionModel(config, encoder), encoder, fit, val)
 print(json.dumps(max(e.samples_per_second for e in history.epochs)))
 """
 
 
+def _variant(spec: str) -> tuple[str, dict[str, Any]]:
+    """``preset:field=value,...`` -> the preset and its overrides (values read as JSON)."""
+    preset, _, rest = spec.partition(":")
+    overrides = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value)
+    return preset, overrides
+
+
 def _run(src: Path | None, path: Path, preset: str) -> float:
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = str(src)
+    name, overrides = _variant(preset)
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(path), preset],
+        [sys.executable, "-c", _CHILD, str(path), name, json.dumps(overrides)],
         env=env,
         check=True,
         capture_output=True,
@@ -58,21 +74,34 @@ def main() -> None:
     parser.add_argument("--presets", default=",".join(PRESETS))
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", default="throughput")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="PRESET:FIELD=JSON[,FIELD=JSON]: a preset with overrides, this checkout only",
+    )
     args = parser.parse_args()
     path = resolve_ml100k(args.data_dir)
     here = Path(__file__).resolve().parents[1] / "src"
     checkouts = {"this": here, args.other_name: Path(args.other_src).resolve()}
     start = time.perf_counter()
     runs: dict[str, dict[str, list[float]]] = {}
-    for preset in args.presets.split(","):
-        runs[preset] = {name: [] for name in checkouts}
+    for preset in [*args.presets.split(","), *args.variant]:
+        where = checkouts if ":" not in preset else {"this": here}
+        runs[preset] = {name: [] for name in where}
         for _ in range(args.rounds):
-            for name, src in checkouts.items():
+            for name, src in where.items():
                 runs[preset][name].append(_run(src, path, preset))
                 print(preset, name, f"{runs[preset][name][-1]:,.0f} samples/s", flush=True)
     best: dict[str, Any] = {p: {name: max(v) for name, v in r.items()} for p, r in runs.items()}
     for b in best.values():
-        b["ratio"] = b["this"] / b[args.other_name]
+        if args.other_name in b:
+            b["ratio"] = b["this"] / b[args.other_name]
+    if "reference" in best:
+        for b in best.values():
+            for name in checkouts:
+                if name in b:
+                    b[f"{name}_to_reference"] = b[name] / best["reference"][name]
     write_results(
         args.out,
         {

@@ -173,11 +173,20 @@ def test_fresh_process_recommend(workflow: dict[str, Path]) -> None:
 def test_quickstart_synthetic_runs_the_whole_workflow(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert (
-        main(["quickstart", "--synthetic", "--workdir", str(tmp_path), "--epochs", "1", "-q"]) == 0
-    )
-    out = capsys.readouterr().out
-    assert "[4/4] top 5 for a new user" in out and "timings:" in out
+    assert main(["quickstart", "--synthetic", "--workdir", str(tmp_path), "--epochs", "1"]) == 0
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "[4/4] top 5 for 2 new users" in out and "timings:" in out
+    # one progress line per epoch (training, then refit) although stderr is no terminal here
+    assert [line.split(":")[0] for line in captured.err.splitlines() if "epoch" in line] == [
+        "epoch 1/1",
+        "refit epoch 1/1",
+    ]
+    young = out.split("age 25, gender F, occupation 4")[1].split("age 56")[0]
+    old = out.split("age 56, gender M, occupation 13")[1].split("timings:")[0]
+    young_ids, old_ids = _ranked_ids(young), _ranked_ids(old)
+    assert len(young_ids) == len(old_ids) == 5
+    assert young_ids != old_ids  # demographics alone change the recommendations
     assert "then refit on all" in out  # the default preset trains again on every rating
     assert (tmp_path / "model" / "recommender.json").exists()
     assert (tmp_path / "fusionrec.db").exists()
@@ -199,6 +208,12 @@ def test_quickstart_synthetic_runs_the_whole_workflow(
         == 0
     )
     assert len(json.loads(capsys.readouterr().out)) == 5
+
+
+def _ranked_ids(table: str) -> list[int]:
+    """The movie ids of a printed recommendation table, in rank order."""
+    rows = [line.split() for line in table.splitlines()]
+    return [int(row[1]) for row in rows if len(row) > 2 and row[0].isdigit()]
 
 
 def test_quickstart_without_network_names_the_alternatives(

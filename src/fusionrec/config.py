@@ -116,9 +116,13 @@ class ModelConfig:
     picks the early-stopping metric (``auto``: RMSE for rating and joint, validation NDCG@10
     for retrieval).
 
-    Training: ``weight_average`` is the decay of a moving average of the weights that is
-    evaluated and kept instead of the last step's (0 = off); ``refit`` trains again from the
-    initial weights on training + validation ratings for the epoch count early stopping chose.
+    Training: ``lazy_adam`` (off in every preset; numpy engine only) makes Adam update only
+    the embedding rows a batch's gradient touches, as Paddle's ``lazy_mode`` does: untouched
+    rows keep their weights and moments (no L2 decay either), which saves most of the update
+    on large tables but changes the results. ``weight_average`` is the decay of a moving
+    average of the weights that is evaluated and kept instead of the last step's (0 = off);
+    ``refit`` trains again from the initial weights on training + validation ratings for the
+    epoch count early stopping chose.
 
     The field defaults are the rating-only base (``ModelConfig() == ModelConfig.preset("rating")``);
     the library's default model is ``ModelConfig.preset("default")``.
@@ -150,6 +154,7 @@ class ModelConfig:
     batch_size: int = 256
     epochs: int = 40
     weight_decay: float = 3e-4
+    lazy_adam: bool = False
     dropout: float = 0.3
     user_id_dropout: float = 0.1
     patience: int = 5
@@ -259,6 +264,10 @@ class ModelConfig:
             raise ConfigError(f"ModelConfig.learning_rate must be > 0, got {self.learning_rate}")
         if self.weight_decay < 0:
             raise ConfigError(f"ModelConfig.weight_decay must be >= 0, got {self.weight_decay}")
+        if self.lazy_adam and self.optimizer != "adam":
+            raise ConfigError(
+                f"ModelConfig.lazy_adam needs optimizer 'adam', got {self.optimizer!r}"
+            )
         for name in ("dropout", "user_id_dropout", "weight_average"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(

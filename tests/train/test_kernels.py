@@ -115,3 +115,59 @@ def test_sgd_update_in_place() -> None:
     expected = weights - np.float32(0.2) * (grad + np.float32(0.01) * weights)
     k.sgd_update(weights, grad, 0.2, 0.01)
     np.testing.assert_allclose(weights, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("decay", [0.0, 3e-4])
+def test_adam_update_gives_numpys_float32_results_to_the_bit(decay: float) -> None:
+    w, g, m = _floats(999), _floats(999), _floats(999) * 0.1
+    v = np.abs(_floats(999)) * 0.01
+    step, eps, wd = np.float32(7e-4), np.float32(3e-9), np.float32(decay)
+    grad = g + wd * w if decay else g
+    want_m = m * np.float32(0.9) + np.float32(1.0 - 0.9) * grad
+    want_v = v * np.float32(0.999) + np.float32(1.0 - 0.999) * (grad * grad)
+    want_w = w - step * want_m / (np.sqrt(want_v) + eps)
+    k.adam_update(w, g, m, v, step, 0.9, 0.999, eps, wd)
+    np.testing.assert_array_equal(m, want_m)
+    np.testing.assert_array_equal(v, want_v)
+    np.testing.assert_array_equal(w, want_w)
+
+
+def test_moving_average_gives_numpys_float32_results_to_the_bit() -> None:
+    average, weights, decay = _floats(999), _floats(999), np.float32(0.37)
+    want = average * decay + (np.float32(1.0) - decay) * weights
+    k.moving_average(average, weights, decay)
+    np.testing.assert_array_equal(average, want)
+
+
+@pytest.mark.parametrize("log_q", [True, False])
+@pytest.mark.parametrize("mask", [True, False])
+def test_sampled_softmax_rows_matches_sampled_softmax(log_q: bool, mask: bool) -> None:
+    from fusionrec.train.losses import sampled_softmax
+
+    b = 64
+    logits = _floats(b, b) * np.float32(5.0)
+    movie = RNG.integers(0, 20, b).astype(np.int64)  # repeats: accidental hits to mask
+    lq = (RNG.random(b) * -6.0).astype(np.float32)
+    want_loss, want_grad = sampled_softmax(logits, movie, lq if log_q else None, mask)
+    loss, grad = k.sampled_softmax_rows(
+        logits, movie, lq if log_q else np.zeros(0, np.float32), log_q, mask, 0.5
+    )
+    assert grad.dtype == np.float32
+    assert loss == pytest.approx(want_loss, rel=1e-12)
+    np.testing.assert_array_equal(grad, (want_grad * 0.5).astype(np.float32))
+
+
+def test_lazy_adam_rows_updates_touched_rows_as_adam_and_leaves_the_rest() -> None:
+    w, g, m = _floats(6, 5), _floats(6, 5), _floats(6, 5) * 0.1
+    v = np.abs(_floats(6, 5)) * 0.01
+    g[[1, 4]] = 0.0  # rows no lookup touched
+    g[2, :4] = 0.0  # touched, with one nonzero entry
+    want = [a.copy() for a in (w, g, m, v)]
+    step, eps, wd = np.float32(7e-4), np.float32(3e-9), np.float32(3e-4)
+    for r in (0, 2, 3, 5):
+        k.adam_update(want[0][r], want[1][r], want[2][r], want[3][r], step, 0.9, 0.999, eps, wd)
+    before = [a.copy() for a in (w, m, v)]
+    k.lazy_adam_rows(w, g, m, v, step, 0.9, 0.999, eps, wd)
+    for got, expected, old in zip((w, m, v), (want[0], want[2], want[3]), before, strict=True):
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(got[[1, 4]], old[[1, 4]])

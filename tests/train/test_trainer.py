@@ -294,3 +294,65 @@ def test_refit_trains_again_on_training_and_validation(tiny_data: MovieLens) -> 
     assert refit_rmse < _test_rmse(plain_model, encoder, train, val)  # it has seen val now
     again, _, _ = _fit(train, config.replace(refit=True), val)
     assert _test_rmse(again, encoder, train, val) == refit_rmse
+
+
+def test_progress_prints_one_flushed_line_per_epoch_and_refit_epoch(
+    tiny_data: MovieLens, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = ModelConfig.preset("default", epochs=2, patience=0, batch_size=64)
+    encoder = FeatureEncoder.fit(tiny_data)
+    history = Trainer(config, progress=True).fit(FusionModel(config, encoder), encoder, tiny_data)
+    lines = capsys.readouterr().err.splitlines()
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    refits = [line for line in lines if line.startswith("refit epoch ")]
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1/2", "epoch 2/2"]
+    assert len(refits) == len(history.refit_epochs) == history.best_epoch
+    first = history.epochs[0]
+    assert f"loss {first.train_loss:.4f}, validation RMSE {first.val_rmse:.4f}" in epochs[0]
+    assert all("samples/s, elapsed " in line for line in epochs + refits)
+    assert "validation" not in refits[0]
+
+
+def test_no_progress_prints_nothing(
+    tiny_data: MovieLens, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fit(tiny_data, ModelConfig.preset("rating", epochs=1))
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
+def test_lazy_adam_leaves_untouched_embedding_rows_and_updates_dense_weights() -> None:
+    from fusionrec.train.engine import NumpyOptimizer
+
+    rng = np.random.default_rng(0)
+    weights = {n: rng.normal(size=(4, 3)).astype(np.float32) for n in ("emb", "fc")}
+    start = {n: w.copy() for n, w in weights.items()}
+    grads = {n: rng.normal(size=(4, 3)).astype(np.float32) for n in ("emb", "fc")}
+    for g in grads.values():
+        g[2] = 0.0
+    config = ModelConfig(weight_decay=0.1, lazy_adam=True)
+    NumpyOptimizer(config, weights, ["emb", "fc"], frozenset({"emb"})).step(weights, grads)
+    np.testing.assert_array_equal(weights["emb"][2], start["emb"][2])
+    assert not np.array_equal(weights["fc"][2], start["fc"][2])  # dense Adam: L2 still moves it
+    assert not np.array_equal(weights["emb"][[0, 1, 3]], start["emb"][[0, 1, 3]])
+    dense = {n: w.copy() for n, w in start.items()}
+    NumpyOptimizer(config.replace(lazy_adam=False), dense, ["emb", "fc"], frozenset({"emb"})).step(
+        dense, grads
+    )
+    np.testing.assert_array_equal(dense["fc"], weights["fc"])
+    assert not np.array_equal(dense["emb"][2], start["emb"][2])
+
+
+def test_lazy_adam_reaches_the_embedding_tables_of_a_fit(tiny_data: MovieLens) -> None:
+    config = ModelConfig.preset("default", epochs=1, lazy_adam=True)
+    encoder = FeatureEncoder.fit(tiny_data)
+    trainer = Trainer(config, progress=False)
+    history = trainer.fit(FusionModel(config, encoder), encoder, tiny_data)
+    assert np.isfinite(history.best_val_rmse)
+    (_, optimizer), *_ = trainer._numpy.values()
+    assert any("user_bias" in n for n in optimizer.lazy)
+    assert sum(n.endswith("emb.weight") for n in optimizer.lazy) >= 4  # ids, genres, title...
+    with pytest.raises(ValidationError, match="numpy engine"):
+        Trainer(config, engine="paddle")
+    with pytest.raises(ConfigError, match="lazy_adam"):
+        ModelConfig.preset("reference", lazy_adam=True)

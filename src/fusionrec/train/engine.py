@@ -21,19 +21,22 @@ from fusionrec.config import ModelConfig
 from fusionrec.errors import ValidationError
 from fusionrec.features.encoder import FeatureEncoder
 from fusionrec.train.kernels import (
+    adam_update,
+    lazy_adam_rows,
     pair_cosines,
     pair_cosines_backward,
+    sampled_softmax_rows,
     scatter_add,
     scatter_add_into,
     sgd_update,
     unit_rows,
     unit_rows_backward,
 )
-from fusionrec.train.losses import sampled_softmax
 from fusionrec.train.tower import TowerEngine
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
+_NO_LOG_Q: F32 = np.zeros(0, dtype=np.float32)
 
 
 @dataclass
@@ -207,13 +210,19 @@ class FusedStep:
             assert mid_rows is not None
             col_bias = w["item_bias.weight"][mid_rows[rows], 0]
             logits = logits + col_bias[None, :] * (inv_t / scale)
-        log_q = None
+        log_q = _NO_LOG_Q
         if c.logq_correction:
             if b.log_q is None:
                 raise ValidationError("logq_correction needs Batch.log_q")
-            log_q = b.log_q[rows]
-        value, dz64 = sampled_softmax(logits, mi, log_q, c.mask_accidental_hits)
-        dz = (dz64 * weight).astype(np.float32)
+            log_q = np.ascontiguousarray(b.log_q[rows], dtype=np.float32)
+        value, dz = sampled_softmax_rows(
+            np.ascontiguousarray(logits, dtype=np.float32),
+            np.ascontiguousarray(mi, dtype=np.int64),
+            log_q,
+            c.logq_correction,
+            c.mask_accidental_hits,
+            weight,
+        )
         scatter_add_into(d_un, ui, (dz @ mp) * inv_t)
         scatter_add_into(d_mn, mi, (dz.T @ up) * inv_t)
         if biased:
@@ -232,12 +241,25 @@ class NumpyOptimizer:
     """Paddle's SGD / Adam update rules (with L2 ``weight_decay``) on numpy arrays, in place.
 
     Adam follows ``paddle.optimizer.Adam``: bias corrections folded into the step size and
-    epsilon scaled by ``sqrt(1 - beta2^t)``.
+    epsilon scaled by ``sqrt(1 - beta2^t)``. With ``config.lazy_adam`` the 2-D tables named in
+    ``tables`` (the embeddings) get the lazy update of ``lazy_mode=True``: only rows with a
+    gradient change.
     """
 
-    def __init__(self, config: ModelConfig, weights: dict[str, F32], names: list[str]) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        weights: dict[str, F32],
+        names: list[str],
+        tables: frozenset[str] = frozenset(),
+    ) -> None:
         self.c = config
         self.names = names
+        self.lazy = (
+            frozenset(n for n in tables if weights[n].ndim == 2)
+            if config.lazy_adam
+            else frozenset()
+        )
         self.t = 0
         adam = config.optimizer == "adam"
         self.m = {n: np.zeros_like(weights[n]) for n in names} if adam else {}
@@ -258,10 +280,19 @@ class NumpyOptimizer:
         step = np.float32(c.learning_rate * corr2 / (1.0 - b1**self.t))
         eps_hat = np.float32(eps * corr2)
         for n in self.names:
-            g = grads[n] + wd * weights[n] if wd else grads[n]
-            m, v = self.m[n], self.v[n]
-            m *= np.float32(b1)
-            m += np.float32(1.0 - b1) * g
-            v *= np.float32(b2)
-            v += np.float32(1.0 - b2) * (g * g)
-            weights[n] -= step * m / (np.sqrt(v) + eps_hat)
+            if n in self.lazy:
+                lazy_adam_rows(
+                    weights[n], grads[n], self.m[n], self.v[n], step, b1, b2, eps_hat, wd
+                )
+                continue
+            adam_update(
+                weights[n].reshape(-1),
+                grads[n].reshape(-1),
+                self.m[n].reshape(-1),
+                self.v[n].reshape(-1),
+                step,
+                b1,
+                b2,
+                eps_hat,
+                wd,
+            )

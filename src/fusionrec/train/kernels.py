@@ -197,3 +197,136 @@ def sgd_update(weights: F32, grad: F32, lr: float, decay: float) -> None:  # pra
     rate, wd = np.float32(lr), np.float32(decay)
     for i in range(weights.shape[0]):
         weights[i] -= rate * (grad[i] + wd * weights[i])
+
+
+# The update loops below do elementwise float32 maths in numpy's order, compiled without
+# fast-math: they give numpy's results to the bit, in one pass instead of six temporaries.
+_exact = numba.njit(cache=True, nogil=True)
+
+
+@_exact
+def adam_update(
+    weights: F32,
+    grad: F32,
+    m: F32,
+    v: F32,
+    step: np.float32,
+    beta1: float,
+    beta2: float,
+    eps: np.float32,
+    decay: np.float32,
+) -> None:  # pragma: no cover - compiled
+    """One Adam step on flat (1-D) arrays, in place (see ``NumpyOptimizer`` in ``engine``).
+
+    ``g = grad + decay * w``; ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g^2``;
+    ``w -= step * m / (sqrt(v) + eps)``, with ``step`` and ``eps`` bias-corrected by the caller;
+    the betas come as float64 so ``1 - beta`` rounds as numpy's ``np.float32(1.0 - beta)`` does.
+    """
+    b1, one_b1 = np.float32(beta1), np.float32(1.0 - beta1)
+    b2, one_b2 = np.float32(beta2), np.float32(1.0 - beta2)
+    for i in range(weights.shape[0]):
+        g = grad[i] + decay * weights[i] if decay != 0 else grad[i]
+        mi = m[i] * b1
+        mi += one_b1 * g
+        vi = v[i] * b2
+        vi += one_b2 * (g * g)
+        m[i] = mi
+        v[i] = vi
+        weights[i] -= step * mi / (np.float32(math.sqrt(vi)) + eps)
+
+
+@_exact
+def moving_average(average: F32, weights: F32, decay: np.float32) -> None:  # pragma: no cover
+    """``average = decay * average + (1 - decay) * weights`` on flat (1-D) arrays, in place."""
+    rest = np.float32(1.0) - decay
+    for i in range(average.shape[0]):
+        a = average[i] * decay
+        a += rest * weights[i]
+        average[i] = a
+
+
+@_exact
+def sampled_softmax_rows(
+    logits: F32, movie: I64, log_q: F32, use_log_q: bool, mask_hits: bool, weight: float
+) -> tuple[float, F32]:  # pragma: no cover - compiled
+    """:func:`fusionrec.train.losses.sampled_softmax` fused into one pass per row.
+
+    Each row's logits -> logQ correction -> accidental-hit mask -> logsumexp -> gradient in
+    float64, as that function computes them, without its ``[B, B]`` float64 temporaries;
+    returns the mean loss and ``weight`` times the gradient, rounded to float32. Sums run in
+    row order rather than numpy's pairwise order, so the float64 values can differ in the
+    last digit; the float32 gradient almost never does (tests compare them).
+    """
+    b = logits.shape[0]
+    grad = np.empty((b, b), dtype=np.float32)
+    z = np.empty(b, dtype=np.float64)
+    total_loss = 0.0
+    for i in range(b):
+        row, mine = logits[i], movie[i]
+        top = -np.inf
+        for j in range(b):
+            v = np.float64(row[j])
+            if use_log_q:
+                v -= np.float64(log_q[j])
+            if mask_hits and j != i and movie[j] == mine:
+                v = -np.inf
+            z[j] = v
+            if v > top:
+                top = v
+        total = 0.0
+        for j in range(b):
+            e = math.exp(z[j] - top)
+            z[j] = e
+            total += e
+        own = np.float64(row[i])
+        if use_log_q:
+            own -= np.float64(log_q[i])
+        total_loss += math.log(total) + top - own
+        out = grad[i]
+        for j in range(b):
+            p = z[j] / total
+            if j == i:
+                p -= 1.0
+            out[j] = np.float32(p / b * weight)
+    return total_loss / b, grad
+
+
+@_exact
+def lazy_adam_rows(
+    weights: F32,
+    grad: F32,
+    m: F32,
+    v: F32,
+    step: np.float32,
+    beta1: float,
+    beta2: float,
+    eps: np.float32,
+    decay: np.float32,
+) -> None:  # pragma: no cover - compiled
+    """:func:`adam_update` on the rows of 2-D arrays whose gradient is not all zero.
+
+    The lazy Adam of embedding tables (Paddle's ``lazy_mode``): a row no lookup of the batch
+    touched keeps its weights and moments; touched rows get exactly :func:`adam_update`'s
+    arithmetic.
+    """
+    b1, one_b1 = np.float32(beta1), np.float32(1.0 - beta1)
+    b2, one_b2 = np.float32(beta2), np.float32(1.0 - beta2)
+    for r in range(weights.shape[0]):
+        gr = grad[r]
+        touched = False
+        for i in range(gr.shape[0]):
+            if gr[i] != 0:
+                touched = True
+                break
+        if not touched:
+            continue
+        wr, mr, vr = weights[r], m[r], v[r]
+        for i in range(wr.shape[0]):
+            g = gr[i] + decay * wr[i] if decay != 0 else gr[i]
+            mi = mr[i] * b1
+            mi += one_b1 * g
+            vi = vr[i] * b2
+            vi += one_b2 * (g * g)
+            mr[i] = mi
+            vr[i] = vi
+            wr[i] -= step * mi / (np.float32(math.sqrt(vi)) + eps)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -35,7 +36,7 @@ from fusionrec.lookup import id_rows
 from fusionrec.model.fusion import FusionModel
 from fusionrec.train.blas import blas_threads
 from fusionrec.train.engine import Batch, FusedStep, NumpyOptimizer
-from fusionrec.train.kernels import unique_inverse
+from fusionrec.train.kernels import moving_average, unique_inverse
 from fusionrec.train.losses import accidental_hit_mask, log_sampling_probability
 
 IntArray = npt.NDArray[np.int64]
@@ -182,12 +183,15 @@ class Trainer:
             raise ValidationError(f"engine must be one of {ENGINES}, got {engine!r}")
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValidationError(f"threads must be an int >= 1, got {threads!r}")
+        if config.lazy_adam and engine != "numpy":
+            raise ValidationError("ModelConfig.lazy_adam needs the numpy engine")
         self.config = config
         self.progress = progress
         self.engine = engine
         self.threads = threads
         self._numpy: dict[int, tuple[FusedStep, NumpyOptimizer]] = {}
         self._average: WeightAverage | None = None
+        self._started = time.perf_counter()  # reset by fit: progress lines' elapsed time
 
     def _optimizer(self, model: FusionModel) -> paddle.optimizer.Optimizer:
         return self._optimizer_for([p for p in model.parameters() if not p.stop_gradient])
@@ -237,13 +241,14 @@ class Trainer:
         else:
             validate_ratings(validation, c, "validation data")
         initial = _state(model) if c.refit else None
+        self._started = time.perf_counter()
         history = self._train(model, encoder, train, validation, c.epochs, rng)
         if initial is not None:
             full = train.with_ratings(_concat(train.ratings, validation.ratings))
             validate_ratings(full, c, "training + validation data")
             seed_everything(c.seed)
             model.set_state_dict({k: paddle.to_tensor(v) for k, v in initial.items()})
-            refit = self._train(model, encoder, full, None, history.best_epoch, rng)
+            refit = self._train(model, encoder, full, None, history.best_epoch, rng, "refit ")
             history.refit_epochs = refit.epochs
             history.n_refit = refit.n_train
         return history
@@ -256,10 +261,12 @@ class Trainer:
         validation: MovieLens | None,
         epochs: int,
         rng: np.random.Generator,
+        label: str = "",
     ) -> History:
         """Train for up to ``epochs``; with ``validation``, early-stop and keep the best epoch.
 
-        Without it (the refit), every epoch runs and the last one is kept.
+        Without it (the refit), every epoch runs and the last one is kept. ``label`` prefixes
+        the progress lines.
         """
         c = self.config
         self._encoder = encoder
@@ -297,9 +304,10 @@ class Trainer:
                 pred = model.predict(va.users, va.movies, va.user_row, va.movie_row)
                 val = _rmse(va.y, pred)
                 ndcg = ranking.ndcg(model) if ranking is not None else math.nan
-            history.epochs.append(
-                EpochRecord(epoch, loss, val, seconds, len(tr.y) / max(seconds, 1e-9), ndcg)
-            )
+            record = EpochRecord(epoch, loss, val, seconds, len(tr.y) / max(seconds, 1e-9), ndcg)
+            history.epochs.append(record)
+            if self.progress:
+                self._report(f"{label}epoch {epoch}/{epochs}", record)
             value = ndcg if metric == "ndcg" else -val
             if va is None or value > best:
                 best = value
@@ -319,6 +327,17 @@ class Trainer:
             model.set_state_dict({k: paddle.to_tensor(v) for k, v in best_state.items()})
         model.eval()
         return history
+
+    def _report(self, name: str, record: EpochRecord) -> None:
+        """One progress line per epoch on stderr, flushed, so logs and pipes see it too."""
+        text = f"{name}: loss {record.train_loss:.4f}"
+        if not math.isnan(record.val_rmse):
+            text += f", validation RMSE {record.val_rmse:.4f}"
+        if not math.isnan(record.val_ndcg):
+            text += f", NDCG@{VALIDATION_K} {record.val_ndcg:.4f}"
+        elapsed = time.perf_counter() - self._started
+        text += f", {record.samples_per_second / 1000:.1f}k samples/s, elapsed {elapsed:.1f} s"
+        print(text, file=sys.stderr, flush=True)
 
     def _set_positives(self, tr: _Encoded) -> None:
         """Flag the softmax positives and their movies' log sampling probabilities.
@@ -482,9 +501,14 @@ class Trainer:
         if state is None:
             named = dict(model.named_parameters())
             names = [k for k, p in named.items() if not p.stop_gradient]
+            tables = frozenset(
+                f"{layer_name}.weight"
+                for layer_name, layer in model.named_sublayers()
+                if isinstance(layer, paddle.nn.Embedding)
+            )
             state = (
                 FusedStep(self.config, names, self._encoder),
-                NumpyOptimizer(self.config, weights, names),
+                NumpyOptimizer(self.config, weights, names, tables & set(names)),
             )
             self._numpy[id(model)] = state
         return state[0], state[1], weights
@@ -508,8 +532,7 @@ class WeightAverage:
         self.steps += 1
         d = np.float32(min(self.decay, (1 + self.steps) / (10 + self.steps)))
         for name, avg in self.weights.items():
-            avg *= d
-            avg += (np.float32(1.0) - d) * weights[name]
+            moving_average(avg.reshape(-1), weights[name].reshape(-1), d)
 
     def swap_in(self, model: FusionModel) -> dict[str, npt.NDArray[np.float32]]:
         """Load the averages into ``model``; return its own trained weights to restore later."""
