@@ -877,14 +877,10 @@ def _read_saved(version: Version) -> _Saved:
         state = json.loads(state_file.read_bytes().decode("utf-8"))
     if not isinstance(state, dict):
         raise ModelDirError(f"{state_file}: expected a JSON object, got {type(state).__name__}")
-    occupations = state.get("occupations")
-    if (
-        not isinstance(occupations, list)
-        or not occupations
-        or not all(isinstance(o, str) and o for o in occupations)
-    ):
+    occupations = state.get("occupations")  # empty for data without demographics (ml-25m)
+    if not isinstance(occupations, list) or not all(isinstance(o, str) and o for o in occupations):
         raise ModelDirError(
-            f"{state_file}: occupations must be a non-empty list of names, got {occupations!r:.80}"
+            f"{state_file}: occupations must be a list of names, got {occupations!r:.80}"
         )
     _saved_store_settings(state_file, state.get("store"))
     return _Saved(
