@@ -33,8 +33,10 @@ MAX_TAGS = 20
 
 _CHUNK_BYTES = 1 << 25  # ratings.csv is parsed 32 MiB at a time: bounded temporaries
 _MAX_FAST_DIGITS = 18  # longer numbers take the checked per-line path (int64 overflow)
-#: The separators of one regular ratings line: ``u,m,r.f,t\n``.
-_LINE_PATTERN = np.array([ord(","), ord(","), ord("."), ord(","), ord("\n")], dtype=np.uint8)
+_INT64_MAX = 2**63 - 1
+_DIGITS = b"0123456789"
+#: What is left of one regular ratings line ``u,m,r.f,t`` without its digits.
+_SKELETON = b",,.,\n"
 _TO_SPACES = bytes.maketrans(b",.", b"  ")
 _RATING = re.compile(rb" *(\d{1,3})(?:\.(\d{1,9}))? *")
 
@@ -62,7 +64,8 @@ def read_csv_ratings(source: Source) -> tuple[Ratings, npt.NDArray[np.int64]]:
     n = 0
     line = 2
     for piece in _chunks(raw, start):
-        values, numbers = _parse_chunk(piece, label, line)
+        newlines = piece.count(b"\n")
+        values, numbers = _parse_chunk(piece, newlines, label, line)
         rows = len(values)
         tenths = values[:, 2] * 10 + values[:, 3]
         bad = np.flatnonzero((tenths < 5) | (tenths > 50) | (tenths % 5 != 0))
@@ -79,7 +82,7 @@ def read_csv_ratings(source: Source) -> tuple[Ratings, npt.NDArray[np.int64]]:
         stamp[n : n + rows] = values[:, 4]
         lines[n : n + rows] = numbers
         n += rows
-        line += piece.count(b"\n")
+        line += newlines
     ratings = Ratings(user_id=user[:n], movie_id=movie[:n], rating=rating[:n], timestamp=stamp[:n])
     return ratings, lines[:n]
 
@@ -136,18 +139,20 @@ def _read_tags(
     """Each movie's tags, lowercased and stripped, most applied first (ties: first seen)."""
     label = source.label("tags.csv")
     row_of = {int(m): i for i, m in enumerate(movie_ids.tolist())}
+    row_of_text = {str(m): i for m, i in row_of.items()}  # the files' spelling: no int()
     counts: dict[tuple[int, str], int] = {}
     orphans = blank = 0
     for number, fields in _csv_rows(source, "tags.csv", TAGS_HEADER):
-        _, mid_text, tag, _ = fields
-        mid = _int_field(mid_text, "movieId", label, number)
-        text = tag.strip().lower()
+        index = row_of_text.get(fields[1])
+        if index is None:
+            index = row_of.get(_int_field(fields[1], "movieId", label, number))
+        text = fields[2].strip().lower()
         if not text:
             blank += 1
-        elif mid not in row_of:
+        elif index is None:
             orphans += 1
         else:
-            key = (row_of[mid], text)
+            key = (index, text)
             counts[key] = counts.get(key, 0) + 1
     per_movie: list[list[tuple[int, int, str]]] = [[] for _ in range(len(movie_ids))]
     for order, ((index, text), count) in enumerate(counts.items()):
@@ -236,43 +241,44 @@ def _chunks(raw: bytes, start: int) -> Iterator[bytes]:
 
 
 def _parse_chunk(
-    piece: bytes, label: str, first_line: int
+    piece: bytes, newlines: int, label: str, first_line: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Rows ``[user, movie, whole stars, tenths, timestamp]`` and their line numbers."""
-    fast = _parse_fast(piece)
+    fast = _parse_fast(piece, newlines)
     if fast is not None:
         return fast, first_line + np.arange(len(fast), dtype=np.int64)
     return _parse_slow(piece, label, first_line)
 
 
-def _parse_fast(piece: bytes) -> npt.NDArray[np.int64] | None:
-    """One vectorized pass over a perfectly regular chunk (CRLF allowed), else None."""
+def _parse_fast(piece: bytes, newlines: int) -> npt.NDArray[np.int64] | None:
+    """One vectorized pass over a perfectly regular chunk (CRLF allowed), else None.
+
+    Regular: every line is ``digits,digits,digits.digit,digits`` (no blank line, sign, space
+    or empty field), checked with byte-level scans before numpy parses the numbers.
+    """
     if b"\r" in piece:
         piece = piece.replace(b"\r\n", b"\n")
         if b"\r" in piece:
             return None
     body = piece if piece.endswith(b"\n") else piece + b"\n"
+    rows = newlines + (body is not piece)
+    if body.translate(None, _DIGITS) != _SKELETON * rows:
+        return None  # something besides digits and the separators of four fields
     chars = np.frombuffer(body, dtype=np.uint8)
-    is_sep = (chars == ord(",")) | (chars == ord(".")) | (chars == ord("\n"))
-    seps = np.flatnonzero(is_sep)
-    digits = np.count_nonzero((chars >= ord("0")) & (chars <= ord("9")))
-    if len(seps) % 5 or digits + len(seps) != len(chars):
-        return None  # a blank line, a sign, a space, a letter or a wrong field count
-    if not np.array_equal(
-        chars[seps].reshape(-1, 5), np.broadcast_to(_LINE_PATTERN, (len(seps) // 5, 5))
-    ):
-        return None
-    widths = (np.diff(seps, prepend=-1) - 1).reshape(-1, 5)
-    if widths.min() < 1 or widths.max() > _MAX_FAST_DIGITS or np.any(widths[:, 3] != 1):
-        return None  # an empty field, a long number, or not one decimal of the rating
+    is_sep = chars < ord("0")  # only the separators are left below the digits
+    if is_sep[0] or np.any(is_sep[1:] & is_sep[:-1]):
+        return None  # an empty field
+    dots = np.flatnonzero(chars == ord("."))
+    if np.any(chars[dots + 2] != ord(",")):
+        return None  # not exactly one decimal: 3.50 and 3.05 take the checked path
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             values = np.fromstring(body.translate(_TO_SPACES), dtype=np.int64, sep=" ")
     except (ValueError, DeprecationWarning):
         return None
-    if len(values) != len(seps):
-        return None
+    if len(values) != 5 * rows or values.max() >= _INT64_MAX:
+        return None  # numpy saturates what overflows: the checked path names it
     return values.reshape(-1, 5)
 
 

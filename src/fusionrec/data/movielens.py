@@ -167,7 +167,9 @@ def _csv_catalog(source: Source, ratings: Ratings) -> _Catalog:
     read = read_csv_movies(source)
     ids = ratings.user_id
     if len(ids) and np.all(ids[1:] >= ids[:-1]):  # the files are sorted by user: no sort
-        users = ids[np.flatnonzero(np.diff(ids, prepend=ids[0] - 1))]
+        first = np.ones(len(ids), dtype=bool)
+        np.not_equal(ids[1:], ids[:-1], out=first[1:])
+        users = ids[first]
     else:
         users = np.unique(ids)
     return _Catalog(Users(user_id=users), read.movies, (), read.genres, read.notes)
