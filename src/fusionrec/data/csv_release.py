@@ -32,7 +32,7 @@ NO_GENRES = "(no genres listed)"
 MAX_TAGS = 20
 
 _CHUNK_BYTES = 1 << 25  # ratings.csv is parsed 32 MiB at a time: bounded temporaries
-_MAX_FAST_DIGITS = 18  # longer numbers take the checked per-line path (int64 overflow)
+_MAX_FAST_DIGITS = 18  # longer ids take parse_int, which names an int64 overflow
 _INT64_MAX = 2**63 - 1
 _DIGITS = b"0123456789"
 #: What is left of one regular ratings line ``u,m,r.f,t`` without its digits.
