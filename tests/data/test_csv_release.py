@@ -218,6 +218,7 @@ def test_bad_line_in_a_later_chunk_is_named(
         ("movies.csv", 3, "29,Two fields\n", "expected 3 fields separated by ',', found 2"),
         ("movies.csv", 3, "x29,Title,Drama\n", "movieId is not an integer"),
         ("tags.csv", 3, "1,abc,tag,1\n", "movieId is not an integer: 'abc'"),
+        ("tags.csv", 3, "1,\uff11\uff12,tag,1\n", "movieId is not an integer: '\uff11\uff12'"),
     ],
 )
 def test_format_errors_name_file_and_line(

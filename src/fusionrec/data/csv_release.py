@@ -181,7 +181,9 @@ def _objects(values: Sequence[object]) -> npt.NDArray[np.object_]:
 
 def _int_field(text: str, what: str, label: str, line: int) -> int:
     """A plain-digit field the quick way; anything else through the checked parser."""
-    if text.isascii() and text.isdigit() and len(text) <= _MAX_FAST_DIGITS:
+    if not text.isascii():  # (parse_int reads Latin-1 text; these files are UTF-8)
+        raise format_error(label, line, f"{what} is not an integer: {shown(text)}")
+    if text.isdigit() and len(text) <= _MAX_FAST_DIGITS:
         return int(text)
     return parse_int(text, what, label, line)
 
