@@ -16,6 +16,7 @@ from fusionrec.data import (
     OrphanRatingsWarning,
     csv_release,
     load_movielens,
+    load_movies_file,
     synthetic_csv_release,
     write_movielens,
 )
@@ -298,3 +299,14 @@ def test_writer_refuses_what_would_not_read_back(tmp_path: Path, csv_data: Movie
     with pytest.raises(ValidationError, match="every user needs a rating"):
         write_movielens(lonely, tmp_path / "c", "ml-25m")
     assert not any(p.exists() for p in (tmp_path / "a", tmp_path / "b", tmp_path / "c"))
+
+
+def test_load_movies_file(ml25m_dir: Path, tmp_path: Path) -> None:
+    movies = load_movies_file(ml25m_dir / "movies.csv")
+    assert movies.title.tolist()[0] == "Misérables, Les"
+    assert movies.tags[0] == ("classic", "dark, gritty")  # from the tags.csv beside it
+    renamed = tmp_path / "catalog.txt"
+    renamed.write_bytes((ml25m_dir / "movies.csv").read_bytes())
+    alone = load_movies_file(renamed)  # by its header; no tags.csv beside it
+    assert alone.movie_id.tolist() == movies.movie_id.tolist()
+    assert alone.tags.tolist() == [()] * len(movies)

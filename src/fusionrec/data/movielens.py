@@ -28,7 +28,7 @@ from fusionrec.data._parse import (
     text_lines,
 )
 from fusionrec.data._source import Source
-from fusionrec.data.csv_release import read_csv_movies, read_csv_ratings
+from fusionrec.data.csv_release import MOVIES_HEADER, read_csv_movies, read_csv_ratings
 from fusionrec.data.tables import (
     AGE_BUCKETS,
     ML1M_GENRES,
@@ -124,10 +124,12 @@ def load_movielens(
 
 
 def load_movies_file(path: str | Path) -> Movies:
-    """Read one movie file: an ml-1m ``movies.dat`` or an ml-100k ``u.item``.
+    """Read one movie file: an ml-1m ``movies.dat``, an ml-100k ``u.item`` or the
+    ``movies.csv`` of ml-20m, ml-25m and ml-32m.
 
-    The format comes from the file name, else from the first line (``::`` means ml-1m).
-    For ``u.item``, genre names come from a ``u.genre`` next to it when present.
+    The format comes from the file name, else from the first line (``::`` means ml-1m, the
+    csv header ``movieId,title,genres`` the csv releases). For ``u.item``, genre names come
+    from a ``u.genre`` next to it when present; for ``movies.csv``, tags from a ``tags.csv``.
     """
     file = Path(path).expanduser()
     if not file.is_file():
@@ -136,9 +138,17 @@ def load_movies_file(path: str | Path) -> Movies:
         fmt: Format = "ml-1m"
     elif file.name == "u.item":
         fmt = "ml-100k"
+    elif file.name == "movies.csv":
+        fmt = "ml-25m"
     else:
         first = next((line for _, line in text_lines(file.read_bytes())), "")
-        fmt = "ml-1m" if "::" in first else "ml-100k"
+        if first.rstrip() == ",".join(MOVIES_HEADER):
+            fmt = "ml-25m"
+        else:
+            fmt = "ml-1m" if "::" in first else "ml-100k"
+    if fmt == "ml-25m":
+        with Source.single_file(file, "movies.csv", siblings=("tags.csv",)) as source:
+            return read_csv_movies(source).movies
     if fmt == "ml-1m":
         with Source.single_file(file, "movies.dat") as source:
             return _read_ml1m_movies(source)[0]
