@@ -1,7 +1,8 @@
 """The in-memory schema every loader produces: users, movies and ratings as numpy columns.
 
-One schema for ml-1m and ml-100k (and synthetic data), so everything downstream is
-format-blind. Tables are immutable dataclasses of equal-length numpy arrays.
+One schema for ml-1m, ml-100k, the csv releases (ml-20m, ml-25m, ml-32m) and synthetic data,
+so everything downstream is format-blind. Tables are immutable dataclasses of equal-length
+numpy arrays.
 """
 
 from __future__ import annotations
