@@ -180,9 +180,9 @@ def test_non_utf8_encoder_json_is_a_model_dir_error(copy: Path, reseal: Reseal) 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("occupations", 5, "occupations must be a non-empty list"),
-        ("occupations", "abc", "occupations must be a non-empty list"),
-        ("occupations", [], "occupations must be a non-empty list"),
+        ("occupations", 5, "occupations must be a list of names"),
+        ("occupations", "abc", "occupations must be a list of names"),
+        ("occupations", ["", "x"], "occupations must be a list of names"),
         ("store", [1], "'store' must be an object"),
     ],
 )

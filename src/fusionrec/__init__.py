@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         Numeric,
         Schema,
         Text,
+        movielens_csv_schema,
         movielens_schema,
     )
     from fusionrec.model import FusionModel, MovieTower, UserTower
@@ -78,6 +79,7 @@ _LAZY = {
     "Numeric": "fusionrec.features",
     "Schema": "fusionrec.features",
     "Text": "fusionrec.features",
+    "movielens_csv_schema": "fusionrec.features",
     "movielens_schema": "fusionrec.features",
     "FusionModel": "fusionrec.model",
     "MovieTower": "fusionrec.model",
@@ -155,6 +157,7 @@ __all__ = [
     "leave_last_out",
     "load_model_dir",
     "load_movielens",
+    "movielens_csv_schema",
     "movielens_schema",
     "official_folds",
     "random_split",

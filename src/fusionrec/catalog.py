@@ -126,13 +126,16 @@ def movies_to_json(movies: Movies) -> dict[str, list[object]]:
         "title": [str(t) for t in movies.title],
         "year": [int(y) for y in movies.year],
         "genres": [list(g) for g in movies.genres],
+        **({"tags": [list(t) for t in movies.tags]} if any(movies.tags) else {}),
     }
 
 
 def movies_from_json(columns: Any) -> Movies:
     """Rebuild a movie table from :func:`movies_to_json` output; ValueError if malformed."""
-    if not isinstance(columns, dict) or set(columns) != set(_MOVIE_COLUMNS):
-        raise ValueError(f"expected an object with exactly the keys {list(_MOVIE_COLUMNS)}")
+    if not isinstance(columns, dict) or set(columns) - {"tags"} != set(_MOVIE_COLUMNS):
+        raise ValueError(
+            f"expected an object with exactly the keys {list(_MOVIE_COLUMNS)} (and maybe tags)"
+        )
     ids, titles, years, genre_lists = (columns[k] for k in _MOVIE_COLUMNS)
     if not all(isinstance(c, list) for c in (ids, titles, years, genre_lists)):
         raise ValueError("every column must be a list")
@@ -151,11 +154,21 @@ def movies_from_json(columns: Any) -> Movies:
     genres[:] = [tuple(g) for g in genre_lists]
     title_array = np.empty(len(titles), dtype=object)
     title_array[:] = titles
+    tags = None
+    if "tags" in columns:
+        tag_lists = columns["tags"]
+        if not isinstance(tag_lists, list) or len(tag_lists) != len(ids):
+            raise ValueError("tags must be a list as long as the other columns")
+        if not all(isinstance(t, list) and all(isinstance(x, str) for x in t) for t in tag_lists):
+            raise ValueError("tags must hold lists of strings")
+        tags = np.empty(len(tag_lists), dtype=object)
+        tags[:] = [tuple(t) for t in tag_lists]
     return Movies(
         movie_id=np.asarray(ids, dtype=np.int64),
         title=title_array,
         year=np.asarray(years, dtype=np.int64),
         genres=genres,
+        tags=tags,  # type: ignore[arg-type]
     )
 
 
@@ -178,9 +191,12 @@ def merge_movies(base: Movies, extra: Movies) -> Movies:
     genres[:] = list(kept.genres) + list(extra.genres)
     titles = np.empty(len(genres), dtype=object)
     titles[:] = list(kept.title) + list(extra.title)
+    tags = np.empty(len(genres), dtype=object)
+    tags[:] = list(kept.tags) + list(extra.tags)
     return Movies(
         movie_id=np.concatenate([kept.movie_id, extra.movie_id]),
         title=titles,
         year=np.concatenate([kept.year, extra.year]),
         genres=genres,
+        tags=tags,
     )

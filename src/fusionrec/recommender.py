@@ -105,7 +105,8 @@ class FusionRecommender:
     predicts ratings and ranks well. ``store`` is any :class:`~fusionrec.stores.VectorStore`;
     when omitted, a :class:`~fusionrec.stores.MilvusStore` on Milvus Lite (``./fusionrec.db``)
     is opened the first time one is needed, with the model's vector dimension. ``schema``
-    declares the towers' features (default: :func:`fusionrec.features.movielens_schema`);
+    declares the towers' features (default: :func:`fusionrec.features.movielens_schema`, or
+    :func:`~fusionrec.features.movielens_csv_schema` for data without demographics);
     each feature reads the table column of its name.
     """
 
@@ -552,6 +553,11 @@ class FusionRecommender:
             assert self._users is not None
             users = self._users.take(rows)
             return bundle.encoder.encode_users(users), ids
+        if not {"gender", "age", "occupation"} & {f.name for f in bundle.encoder.schema.user}:
+            raise ValidationError(
+                "this model's users have no demographic features (e.g. trained on ml-25m): "
+                "pass the id of a user from the training data"
+            )
         columns = [ages, genders, occupations]
         if any(c is None for c in columns) or any(v is None for c in columns for v in (c or [])):
             raise ValidationError(
@@ -871,14 +877,10 @@ def _read_saved(version: Version) -> _Saved:
         state = json.loads(state_file.read_bytes().decode("utf-8"))
     if not isinstance(state, dict):
         raise ModelDirError(f"{state_file}: expected a JSON object, got {type(state).__name__}")
-    occupations = state.get("occupations")
-    if (
-        not isinstance(occupations, list)
-        or not occupations
-        or not all(isinstance(o, str) and o for o in occupations)
-    ):
+    occupations = state.get("occupations")  # empty for data without demographics (ml-25m)
+    if not isinstance(occupations, list) or not all(isinstance(o, str) and o for o in occupations):
         raise ModelDirError(
-            f"{state_file}: occupations must be a non-empty list of names, got {occupations!r:.80}"
+            f"{state_file}: occupations must be a list of names, got {occupations!r:.80}"
         )
     _saved_store_settings(state_file, state.get("store"))
     return _Saved(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from fusionrec.data import (
     RemoteArchive,
     download_movielens,
     load_movielens,
+    synthetic_csv_release,
     write_movielens,
 )
 from fusionrec.errors import DownloadError, ValidationError
@@ -161,11 +163,44 @@ def test_connection_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_unknown_name_and_published_table(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="unknown data set 'ml-20m'"):
-        download_movielens("ml-20m", tmp_path)
+    with pytest.raises(ValidationError, match="unknown data set 'ml-10m'"):
+        download_movielens("ml-10m", tmp_path)
     assert DATASETS["ml-1m"].url == "https://files.grouplens.org/datasets/movielens/ml-1m.zip"
     assert DATASETS["ml-100k"].filename == "ml-100k.zip"
-    assert all(len(a.sha256) == 64 for a in DATASETS.values())
+    assert sorted(DATASETS) == ["ml-100k", "ml-1m", "ml-20m", "ml-25m", "ml-32m"]
+    for name, archive in DATASETS.items():
+        assert archive.url == f"https://files.grouplens.org/datasets/movielens/{name}.zip"
+        pinned = archive.sha256
+        assert pinned is None or re.fullmatch("[0-9a-f]{64}", pinned), name
+    assert DATASETS["ml-32m"].sha256 is None  # no public source pins it: never invented
+
+
+def test_release_without_pinned_hash_needs_one(
+    tmp_path: Path, server: Server, archive: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.files["ml-32m.zip"] = archive
+    monkeypatch.setitem(DATASETS, "ml-32m", RemoteArchive(server.url("ml-32m.zip"), None))
+    with pytest.raises(ValidationError, match=r"ml-32m has no pinned SHA-256.*pass sha256="):
+        download_movielens("ml-32m", tmp_path / "cache")
+    assert server.hits == []  # refused before any network access
+    with pytest.raises(ValidationError, match="64 hexadecimal digits"):
+        download_movielens("ml-32m", tmp_path / "cache", sha256="abc")
+    path = download_movielens("ml-32m", tmp_path / "cache", sha256=_sha(archive).upper())
+    assert path.read_bytes() == archive
+    with pytest.raises(DownloadError, match="SHA-256 mismatch"):
+        download_movielens("ml-32m", tmp_path / "other", sha256="0" * 64)
+    assert list((tmp_path / "other").iterdir()) == []
+
+
+def test_csv_release_downloads_and_loads(
+    tmp_path: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = synthetic_csv_release(n_users=20, n_movies=15, n_ratings=120, seed=3)
+    payload = write_movielens(data, tmp_path / "src" / "ml-25m.zip", "ml-25m").read_bytes()
+    server.files["ml-25m.zip"] = payload
+    monkeypatch.setitem(DATASETS, "ml-25m", RemoteArchive(server.url("ml-25m.zip"), _sha(payload)))
+    loaded = load_movielens(download_movielens("ml-25m", tmp_path / "cache"))
+    assert len(loaded.ratings) == 120 and loaded.notes[0] == "format: ml-25m"
 
 
 def test_default_cache_dir_from_env(

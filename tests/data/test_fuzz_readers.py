@@ -1,8 +1,9 @@
 """Property-based fuzzing of the MovieLens readers with random bytes and random fields.
 
 Expected: a FusionrecError with a one-line message, or a data set that keeps the schema's
-invariants (tables of equal-length columns, distinct ids, ratings 1..5 naming known users
-and movies, no repeated pair) — never another exception or a hang. Budget: about 25 s.
+invariants (tables of equal-length columns, distinct ids, ratings 1..5 — half stars 0.5..5
+for the csv releases — naming known users and movies, no repeated pair) — never another
+exception or a hang. Budget: about 25 s.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from fusionrec.data import (
     Movies,
     load_movielens,
     load_movies_file,
+    synthetic_csv_release,
     synthetic_movielens,
     write_movielens,
 )
@@ -40,8 +42,9 @@ FUZZ = settings(
 FORMATS = {
     "ml-1m": ("ratings.dat", "users.dat", "movies.dat"),
     "ml-100k": ("u.data", "u.user", "u.item", "u.genre", "u.occupation"),
+    "ml-25m": ("ratings.csv", "movies.csv", "tags.csv"),
 }
-SEPARATORS = {"ml-1m": "::", "ml-100k": "|"}
+SEPARATORS = {"ml-1m": "::", "ml-100k": "|", "ml-25m": ","}
 
 #: Field text that probes the parsers: signs, padding, separators, huge and odd numbers.
 fields_text = st.one_of(
@@ -55,8 +58,12 @@ fields_text = st.one_of(
 @pytest.fixture(scope="module")
 def sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     data = synthetic_movielens(n_users=8, n_movies=6, n_ratings=30, seed=1)
+    csv_data = synthetic_csv_release(n_users=8, n_movies=6, n_ratings=30, seed=1)
     root = tmp_path_factory.mktemp("fuzz-sets")
-    return {fmt: write_movielens(data, root / fmt, fmt) for fmt in FORMATS}  # type: ignore[arg-type]
+    return {
+        fmt: write_movielens(csv_data if fmt == "ml-25m" else data, root / fmt, fmt)  # type: ignore[arg-type]
+        for fmt in FORMATS
+    }
 
 
 def check_load(path: Path) -> None:
@@ -77,13 +84,16 @@ def check_invariants(data: MovieLens) -> None:
     assert len(np.unique(movies.movie_id)) == len(movies)
     assert ratings.rating.dtype == np.float32 and ratings.user_id.dtype == np.int64
     if len(ratings):
-        assert ratings.rating.min() >= 1 and ratings.rating.max() <= 5
+        lowest = 1.0 if data.has_demographics else 0.5
+        assert ratings.rating.min() >= lowest and ratings.rating.max() <= 5
+        assert np.all(ratings.rating * 2 == np.rint(ratings.rating * 2))
         assert np.isin(ratings.user_id, users.user_id).all()
         assert np.isin(ratings.movie_id, movies.movie_id).all()
         pairs = np.stack([ratings.user_id, ratings.movie_id], axis=1)
         assert len(np.unique(pairs, axis=0)) == len(ratings)
     assert all(isinstance(t, str) for t in movies.title)
     assert all(isinstance(g, tuple) for g in movies.genres)
+    assert all(isinstance(t, tuple) and all(isinstance(x, str) for x in t) for t in movies.tags)
 
 
 def _copy(path: Path, folder: str) -> Path:

@@ -123,7 +123,7 @@ def test_unwritable_ratings_and_vocabularies(tmp_path: Path, small: MovieLens) -
         write_movielens(other_occupations, tmp_path / "b", "ml-1m")
     assert len(load_movielens(write_movielens(other_occupations, tmp_path / "c", "ml-100k")).users)
     with pytest.raises(ValidationError, match="format must be"):
-        write_movielens(small, tmp_path / "d", "ml-25m")  # type: ignore[arg-type]
+        write_movielens(small, tmp_path / "d", "ml-10m")  # type: ignore[arg-type]
 
 
 def test_genre_missing_from_vocabulary(tmp_path: Path, small: MovieLens) -> None:

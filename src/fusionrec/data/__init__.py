@@ -1,4 +1,5 @@
-"""MovieLens data: schema, ml-1m/ml-100k readers and writers, downloads, synthetic data, splits."""
+"""MovieLens data: schema, readers and writers (ml-100k, ml-1m, ml-20m/25m/32m), downloads,
+synthetic data, splits."""
 
 from fusionrec.data.download import DATASETS, RemoteArchive, download_movielens
 from fusionrec.data.movielens import (
@@ -9,9 +10,10 @@ from fusionrec.data.movielens import (
     load_movies_file,
 )
 from fusionrec.data.splits import leave_last_out, official_folds, random_split
-from fusionrec.data.synthetic import synthetic_movielens
+from fusionrec.data.synthetic import synthetic_csv_release, synthetic_movielens
 from fusionrec.data.tables import (
     AGE_BUCKETS,
+    CSV_GENRES,
     ML1M_GENRES,
     ML1M_OCCUPATIONS,
     ML100K_OCCUPATIONS,
@@ -26,6 +28,7 @@ from fusionrec.data.writer import write_movielens
 
 __all__ = [
     "AGE_BUCKETS",
+    "CSV_GENRES",
     "DATASETS",
     "ML1M_GENRES",
     "ML1M_OCCUPATIONS",
@@ -46,6 +49,7 @@ __all__ = [
     "load_movies_file",
     "official_folds",
     "random_split",
+    "synthetic_csv_release",
     "synthetic_movielens",
     "write_movielens",
 ]

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 import numpy.typing as npt
 
+from fusionrec.data.tables import UNKNOWN_YEAR
 from fusionrec.errors import DataFormatError
 
 _INT = re.compile(rb"[+-]?\d+")
@@ -22,6 +23,9 @@ _MAX_FAST_DIGITS = 18  # longer fields take the checked per-line path (int64 ove
 _INT64_MAX = 2**63 - 1
 _MAX_INT64_DIGITS = 19
 _SHOWN_CHARS = 40
+#: Matched against the last characters only: a regex over a whole (maybe megabyte-long)
+#: field that backtracks over whitespace runs is quadratic, a hang on a crafted file.
+_YEAR_SUFFIX = re.compile(r"\((\d{4})\)")
 
 
 def format_error(label: str, line: int, reason: str) -> DataFormatError:
@@ -185,3 +189,12 @@ def shown(text: bytes | str) -> str:
     if len(value) <= _SHOWN_CHARS:
         return repr(value)
     return f"{value[:_SHOWN_CHARS]!r}... ({len(value)} characters)"
+
+
+def split_title(title: str) -> tuple[str, int]:
+    """``"Heat (1995)"`` -> ``("Heat", 1995)``; a title without a trailing year keeps year 0."""
+    body = title.rstrip()
+    match = _YEAR_SUFFIX.fullmatch(body[-6:])
+    if match is None:
+        return title, UNKNOWN_YEAR
+    return body[:-6].rstrip(), int(match.group(1))

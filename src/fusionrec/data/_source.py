@@ -21,7 +21,16 @@ _ZIP_ERRORS = (
 )
 
 #: File names that identify a MovieLens directory (any one of them is enough to find it).
-MARKERS = ("ratings.dat", "movies.dat", "users.dat", "u.data", "u.item", "u.user")
+MARKERS = (
+    "ratings.dat",
+    "movies.dat",
+    "users.dat",
+    "u.data",
+    "u.item",
+    "u.user",
+    "ratings.csv",
+    "movies.csv",
+)
 
 
 class Source:

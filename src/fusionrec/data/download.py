@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -22,10 +23,14 @@ from fusionrec.errors import DownloadError, ValidationError
 
 @dataclass(frozen=True)
 class RemoteArchive:
-    """Where a data set is published and the SHA-256 of the published archive."""
+    """Where a data set is published and the SHA-256 of the published archive.
+
+    ``sha256`` is None for a release whose SHA-256 no source we could check pins; such an
+    archive is downloaded only when the caller passes the checksum.
+    """
 
     url: str
-    sha256: str
+    sha256: str | None
 
     @property
     def filename(self) -> str:
@@ -34,18 +39,37 @@ class RemoteArchive:
 
 
 #: The published archives; tests patch this table to point at a local server.
+#: GroupLens publishes only MD5s (``<name>.zip.md5``); the SHA-256s below are those pinned by
+#: tensorflow/datasets in tensorflow_datasets/url_checksums/movielens.txt (each with the
+#: archive's size: ml-100k 4,924,029 bytes, ml-1m 5,917,549, ml-20m 198,702,078, ml-25m
+#: 261,978,986) and agree with other public loaders that pin them.
 DATASETS: dict[str, RemoteArchive] = {
     "ml-100k": RemoteArchive(
         url="https://files.grouplens.org/datasets/movielens/ml-100k.zip",
-        sha256="50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c9a1b6b",
+        sha256="50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229",
     ),
     "ml-1m": RemoteArchive(
         url="https://files.grouplens.org/datasets/movielens/ml-1m.zip",
         sha256="a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
     ),
+    "ml-20m": RemoteArchive(
+        url="https://files.grouplens.org/datasets/movielens/ml-20m.zip",
+        sha256="96f243c338a8665f6bcc89c53edf6ee39162a846940de6b7c8c48aeada765ff3",
+    ),
+    "ml-25m": RemoteArchive(
+        url="https://files.grouplens.org/datasets/movielens/ml-25m.zip",
+        sha256="8b21cfb7eb1706b4ec0aac894368d90acf26ebdfb6aced3ebd4ad5bd1eb9c6aa",
+    ),
+    # No public source we could check pins the SHA-256 of ml-32m.zip (GroupLens gives an
+    # MD5): download_movielens("ml-32m", sha256=...) needs the caller's checksum.
+    "ml-32m": RemoteArchive(
+        url="https://files.grouplens.org/datasets/movielens/ml-32m.zip",
+        sha256=None,
+    ),
 }
 
 _CHUNK = 1 << 20
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def default_cache_dir() -> Path:
@@ -55,18 +79,32 @@ def default_cache_dir() -> Path:
 
 
 def download_movielens(
-    name: str, cache_dir: str | Path | None = None, *, timeout: float = 60.0
+    name: str,
+    cache_dir: str | Path | None = None,
+    *,
+    timeout: float = 60.0,
+    sha256: str | None = None,
 ) -> Path:
     """Path of the verified ``<name>.zip`` in ``cache_dir``, downloading it if needed.
 
     A cached archive whose SHA-256 matches is reused without touching the network; one that
     does not match is deleted and fetched again. Raises DownloadError (naming the URL and
     the reason) on network failure or checksum mismatch, leaving no file behind.
+    ``sha256`` replaces the pinned checksum; a release without one (ml-32m) requires it.
     Pass the result to :func:`~fusionrec.data.load_movielens`.
     """
     if name not in DATASETS:
         raise ValidationError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}")
     archive = DATASETS[name]
+    if sha256 is not None:
+        if not _HEX64.fullmatch(sha256):
+            raise ValidationError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}")
+        archive = RemoteArchive(archive.url, sha256.lower())
+    if archive.sha256 is None:
+        raise ValidationError(
+            f"{name} has no pinned SHA-256 (GroupLens publishes only an MD5): pass "
+            f"sha256= with the checksum of {archive.url} that you trust"
+        )
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)

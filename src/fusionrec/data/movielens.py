@@ -1,4 +1,5 @@
-"""Readers for the two MovieLens file formats: ml-1m (``::``) and ml-100k (``|`` and tab).
+"""Readers for the MovieLens file formats: ml-1m (``::``), ml-100k (``|`` and tab) and the csv
+releases ml-20m, ml-25m and ml-32m (read by :mod:`fusionrec.data.csv_release`).
 
 :func:`load_movielens` detects the format, parses users, movies and ratings into the shared
 schema and applies the orphan policy: ratings whose user or movie is missing are dropped
@@ -18,8 +19,16 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from fusionrec.data._parse import format_error, parse_int, parse_int_table, shown, text_lines
+from fusionrec.data._parse import (
+    format_error,
+    parse_int,
+    parse_int_table,
+    shown,
+    split_title,
+    text_lines,
+)
 from fusionrec.data._source import Source
+from fusionrec.data.csv_release import MOVIES_HEADER, read_csv_movies, read_csv_ratings
 from fusionrec.data.tables import (
     AGE_BUCKETS,
     ML1M_GENRES,
@@ -34,7 +43,8 @@ from fusionrec.data.tables import (
 )
 from fusionrec.errors import DataFormatError, DataIntegrityError, ValidationError
 
-Format = Literal["ml-1m", "ml-100k"]
+#: ``"ml-25m"`` names the csv format that ml-20m, ml-25m and ml-32m share.
+Format = Literal["ml-1m", "ml-100k", "ml-25m"]
 OrphanPolicy = Literal["drop", "error"]
 DuplicatePolicy = Literal["last", "error"]
 
@@ -42,9 +52,6 @@ DuplicatePolicy = Literal["last", "error"]
 ML100K_GENRES: tuple[str, ...] = ("unknown", *ML1M_GENRES)
 
 _RATING_FIELDS = ("user id", "movie id", "rating", "timestamp")
-#: Matched against the last characters only: a regex over a whole (maybe megabyte-long)
-#: field that backtracks over whitespace runs is quadratic, a hang on a crafted file.
-_YEAR_SUFFIX = re.compile(r"\((\d{4})\)")
 _DIGITS4 = re.compile(r"\d{4}")
 
 
@@ -70,7 +77,10 @@ class _Catalog:
 def load_movielens(
     path: str | Path, *, orphans: OrphanPolicy = "drop", duplicates: DuplicatePolicy = "last"
 ) -> MovieLens:
-    """Load an ml-1m or ml-100k data set from a directory or a .zip archive.
+    """Load an ml-1m, ml-100k, ml-20m, ml-25m or ml-32m data set from a directory or a .zip.
+
+    The csv releases (ml-20m, ml-25m, ml-32m) have no demographics: their users are the ids
+    that rated, with ``MovieLens.occupations == ()``; their movies carry tags from tags.csv.
 
     ``orphans="drop"`` (default) drops ratings whose user or movie is missing, records the
     count in ``dropped_ratings`` and warns (OrphanRatingsWarning); ``orphans="error"``
@@ -85,9 +95,14 @@ def load_movielens(
         raise ValidationError(f"duplicates must be 'last' or 'error', got {duplicates!r}")
     with Source(path) as source:
         fmt = detect_format(source)
-        catalog = read_catalog(source, fmt)
-        ratings_file = "ratings.dat" if fmt == "ml-1m" else "u.data"
-        ratings, lines = read_ratings(source, ratings_file, fmt)
+        if fmt == "ml-25m":
+            ratings_file = "ratings.csv"
+            ratings, lines = read_csv_ratings(source)
+            catalog = _csv_catalog(source, ratings)
+        else:
+            catalog = read_catalog(source, fmt)
+            ratings_file = "ratings.dat" if fmt == "ml-1m" else "u.data"
+            ratings, lines = read_ratings(source, ratings_file, fmt)
         label = source.label(ratings_file)
     ratings, lines, repeated = apply_duplicate_policy(ratings, lines, duplicates, label)
     ratings, dropped = apply_orphan_policy(ratings, lines, catalog, orphans, label)
@@ -109,10 +124,12 @@ def load_movielens(
 
 
 def load_movies_file(path: str | Path) -> Movies:
-    """Read one movie file: an ml-1m ``movies.dat`` or an ml-100k ``u.item``.
+    """Read one movie file: an ml-1m ``movies.dat``, an ml-100k ``u.item`` or the
+    ``movies.csv`` of ml-20m, ml-25m and ml-32m.
 
-    The format comes from the file name, else from the first line (``::`` means ml-1m).
-    For ``u.item``, genre names come from a ``u.genre`` next to it when present.
+    The format comes from the file name, else from the first line (``::`` means ml-1m, the
+    csv header ``movieId,title,genres`` the csv releases). For ``u.item``, genre names come
+    from a ``u.genre`` next to it when present; for ``movies.csv``, tags from a ``tags.csv``.
     """
     file = Path(path).expanduser()
     if not file.is_file():
@@ -121,9 +138,17 @@ def load_movies_file(path: str | Path) -> Movies:
         fmt: Format = "ml-1m"
     elif file.name == "u.item":
         fmt = "ml-100k"
+    elif file.name == "movies.csv":
+        fmt = "ml-25m"
     else:
         first = next((line for _, line in text_lines(file.read_bytes())), "")
-        fmt = "ml-1m" if "::" in first else "ml-100k"
+        if first.rstrip() == ",".join(MOVIES_HEADER):
+            fmt = "ml-25m"
+        else:
+            fmt = "ml-1m" if "::" in first else "ml-100k"
+    if fmt == "ml-25m":
+        with Source.single_file(file, "movies.csv", siblings=("tags.csv",)) as source:
+            return read_csv_movies(source).movies
     if fmt == "ml-1m":
         with Source.single_file(file, "movies.dat") as source:
             return _read_ml1m_movies(source)[0]
@@ -132,15 +157,32 @@ def load_movies_file(path: str | Path) -> Movies:
 
 
 def detect_format(source: Source) -> Format:
-    """``"ml-1m"`` if the set has ``ratings.dat``, ``"ml-100k"`` if it has ``u.data``."""
+    """``"ml-1m"`` if the set has ``ratings.dat``, ``"ml-100k"`` if it has ``u.data``,
+    ``"ml-25m"`` (the csv format of ml-20m, ml-25m and ml-32m) if it has ``ratings.csv``."""
     if source.exists("ratings.dat"):
         return "ml-1m"
     if source.exists("u.data"):
         return "ml-100k"
+    if source.exists("ratings.csv"):
+        return "ml-25m"
     raise DataFormatError(
         f"{source.path}: no MovieLens data found (expected ratings.dat, movies.dat, users.dat "
-        "for ml-1m or u.data, u.item, u.user for ml-100k)"
+        "for ml-1m, u.data, u.item, u.user for ml-100k or ratings.csv, movies.csv for "
+        "ml-20m, ml-25m and ml-32m)"
     )
+
+
+def _csv_catalog(source: Source, ratings: Ratings) -> _Catalog:
+    """A csv release's movies (with tags) and its users: the ids that rated, ascending."""
+    read = read_csv_movies(source)
+    ids = ratings.user_id
+    if len(ids) and np.all(ids[1:] >= ids[:-1]):  # the files are sorted by user: no sort
+        first = np.ones(len(ids), dtype=bool)
+        np.not_equal(ids[1:], ids[:-1], out=first[1:])
+        users = ids[first]
+    else:
+        users = np.unique(ids)
+    return _Catalog(Users(user_id=users), read.movies, (), read.genres, read.notes)
 
 
 def read_catalog(source: Source, fmt: Format) -> _Catalog:
@@ -181,6 +223,8 @@ def apply_duplicate_policy(
     """Keep each (user, movie) pair's last rating in file order (warning with the count), or
     raise DataIntegrityError on the first repeat (``policy="error"``)."""
     n = len(ratings)
+    if _strictly_sorted(ratings.user_id, ratings.movie_id):
+        return ratings, lines, 0  # sorted by (user, movie) as the files ship: no repeats
     order = np.lexsort((np.arange(n), ratings.movie_id, ratings.user_id))
     users, movies = ratings.user_id[order], ratings.movie_id[order]
     last = np.ones(n, dtype=bool)
@@ -207,6 +251,14 @@ def apply_duplicate_policy(
     )
     keep = np.sort(order[last])
     return ratings.take(keep), lines[keep], n_repeated
+
+
+def _strictly_sorted(users: npt.NDArray[np.int64], movies: npt.NDArray[np.int64]) -> bool:
+    """Whether the (user, movie) pairs strictly increase: a linear check before a sort."""
+    if len(users) < 2:
+        return True
+    same_user = users[1:] == users[:-1]
+    return bool(np.all((users[1:] > users[:-1]) | (same_user & (movies[1:] > movies[:-1]))))
 
 
 def apply_orphan_policy(
@@ -239,15 +291,6 @@ def apply_orphan_policy(
         stacklevel=3,
     )
     return ratings.take(known), n_orphans
-
-
-def split_title(title: str) -> tuple[str, int]:
-    """``"Heat (1995)"`` -> ``("Heat", 1995)``; a title without a trailing year keeps year 0."""
-    body = title.rstrip()
-    match = _YEAR_SUFFIX.fullmatch(body[-6:])
-    if match is None:
-        return title, UNKNOWN_YEAR
-    return body[:-6].rstrip(), int(match.group(1))
 
 
 def _fields(line: str, sep: str, count: int, label: str, number: int) -> list[str]:

@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from fusionrec.data.tables import (
     AGE_BUCKETS,
+    CSV_GENRES,
     ML1M_GENRES,
     ML1M_OCCUPATIONS,
     UNKNOWN_YEAR,
@@ -121,6 +122,53 @@ def synthetic_movielens(
             f"synthetic: n_users={n_users} n_movies={n_movies} n_ratings={n_ratings} "
             f"seed={seed} latent_dim={LATENT_DIM}",
         ),
+    )
+
+
+def synthetic_csv_release(
+    n_users: int = 500,
+    n_movies: int = 300,
+    n_ratings: int = 20_000,
+    seed: int = 0,
+) -> MovieLens:
+    """:func:`synthetic_movielens` shaped like ml-20m/25m/32m: users are ids only, ratings
+    half stars, genres the csv releases' names, and movies carry lowercase tags.
+
+    A deterministic 40% of the ratings lose half a star (5 -> 4.5, ..., 1 -> 0.5); a movie's
+    tags are its genre names lowercased, plus ``"classic"`` before 1970; every tenth movie
+    has none.
+    """
+    base = synthetic_movielens(n_users, n_movies, n_ratings, seed)
+    rng = np.random.default_rng(seed + 1)
+    rating = base.ratings.rating - np.float32(0.5) * (rng.random(len(base.ratings)) < 0.4)
+    renamed = {"Children's": "Children"}
+    genres = np.empty(len(base.movies), dtype=object)
+    genres[:] = [tuple(renamed.get(g, g) for g in row) for row in base.movies.genres]
+    tags = np.empty(len(base.movies), dtype=object)
+    for i, (row, year) in enumerate(zip(genres, base.movies.year.tolist(), strict=True)):
+        old = ("classic",) if UNKNOWN_YEAR < year < 1970 else ()
+        tags[i] = () if i % 10 == 0 else (*(g.lower() for g in row), *old)
+    movies = Movies(
+        movie_id=base.movies.movie_id,
+        title=base.movies.title,
+        year=base.movies.year,
+        genres=genres,
+        tags=tags,
+    )
+    ratings = Ratings(
+        user_id=base.ratings.user_id,
+        movie_id=base.ratings.movie_id,
+        rating=rating.astype(np.float32),
+        timestamp=base.ratings.timestamp,
+    )
+    return MovieLens(
+        users=Users(user_id=base.users.user_id),
+        movies=movies,
+        ratings=ratings,
+        occupations=(),
+        genres=CSV_GENRES,
+        source=f"synthetic-csv(seed={seed})",
+        notes=(*base.notes, "csv release: half stars, tags, no demographics"),
     )
 
 

@@ -1,13 +1,14 @@
 """The in-memory schema every loader produces: users, movies and ratings as numpy columns.
 
-One schema for ml-1m and ml-100k (and synthetic data), so everything downstream is
-format-blind. Tables are immutable dataclasses of equal-length numpy arrays.
+One schema for ml-1m, ml-100k, the csv releases (ml-20m, ml-25m, ml-32m) and synthetic data,
+so everything downstream is format-blind. Tables are immutable dataclasses of equal-length
+numpy arrays.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -89,8 +90,37 @@ ML1M_GENRES: tuple[str, ...] = (
     "Western",
 )
 
+#: The genre names of the csv releases (ml-20m, ml-25m, ml-32m): "Children" without the
+#: apostrophe and "IMAX"; their "(no genres listed)" reads as no genres.
+CSV_GENRES: tuple[str, ...] = (
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "IMAX",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
+
 #: The year stored for a movie whose title carries none.
 UNKNOWN_YEAR = 0
+
+#: What a user without demographics (the csv releases) holds: no gender, age or occupation.
+UNKNOWN_GENDER = ""
+UNKNOWN_AGE = 0
+UNKNOWN_OCCUPATION = -1
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
@@ -114,6 +144,12 @@ def _check_lengths(table: object) -> None:
         raise ValidationError(f"{type(table).__name__} columns differ in length: {lengths}")
 
 
+def _filled(n: int, value: object, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
+    out = np.empty(n, dtype=dtype)
+    out.fill(value)  # fill, not out[:] =, so a tuple is one value per row
+    return out
+
+
 def _take(table: T, index: npt.ArrayLike) -> T:
     idx = np.asarray(index)
     return type(table)(**{f.name: getattr(table, f.name)[idx] for f in fields(table)})
@@ -124,19 +160,27 @@ class Users:
     """User table: id, gender ("M"/"F"), ml-1m age bucket, integer occupation id, zip code.
 
     ``zip_code`` is the files' text ("" when a source has none; omitted, it is all "").
+    Data sets without demographics (the csv releases) give ids only: omitted, gender is
+    ``UNKNOWN_GENDER``, age ``UNKNOWN_AGE`` and occupation ``UNKNOWN_OCCUPATION``.
     """
 
     user_id: IntArray
-    gender: StrArray
-    age: IntArray
-    occupation: IntArray
+    gender: StrArray = None  # type: ignore[assignment]
+    age: IntArray = None  # type: ignore[assignment]
+    occupation: IntArray = None  # type: ignore[assignment]
     zip_code: ObjArray = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        if self.zip_code is None:
-            zip_code = np.empty(len(self.user_id), dtype=object)
-            zip_code[:] = ""
-            object.__setattr__(self, "zip_code", zip_code)
+        n = len(self.user_id)
+        defaults: dict[str, tuple[object, npt.DTypeLike]] = {
+            "gender": (UNKNOWN_GENDER, "<U1"),
+            "age": (UNKNOWN_AGE, np.int64),
+            "occupation": (UNKNOWN_OCCUPATION, np.int64),
+            "zip_code": ("", object),
+        }
+        for name, (value, dtype) in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, _filled(n, value, dtype))
         _check_lengths(self)
 
     def __len__(self) -> int:
@@ -149,14 +193,21 @@ class Users:
 
 @dataclass(frozen=True)
 class Movies:
-    """Movie table: id, title without the year, year (``UNKNOWN_YEAR`` if absent), genres."""
+    """Movie table: id, title without the year, year (``UNKNOWN_YEAR`` if absent), genres, tags.
+
+    ``tags`` are the csv releases' user tags of each movie, lowercased, most applied first;
+    omitted (ml-100k, ml-1m), every movie has none.
+    """
 
     movie_id: IntArray
     title: ObjArray  # str per movie
     year: IntArray
     genres: ObjArray  # tuple[str, ...] per movie
+    tags: ObjArray = None  # type: ignore[assignment]  # tuple[str, ...] per movie
 
     def __post_init__(self) -> None:
+        if self.tags is None:
+            object.__setattr__(self, "tags", _filled(len(self.movie_id), (), object))
         _check_lengths(self)
 
     def __len__(self) -> int:
@@ -203,6 +254,11 @@ class MovieLens:
     source: str = "memory"
     dropped_ratings: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def has_demographics(self) -> bool:
+        """Whether users carry gender, age and occupation (false for the csv releases)."""
+        return bool(self.occupations)
 
     def with_ratings(self, ratings: Ratings) -> MovieLens:
         """The same users and movies with another rating table (how splits are made)."""

@@ -1,4 +1,6 @@
-"""Write a MovieLens object in the real ml-1m or ml-100k file formats (Latin-1, atomically).
+"""Write a MovieLens object in the real ml-1m, ml-100k or ml-25m file formats, atomically.
+
+ml-1m and ml-100k are Latin-1; ml-25m (the csv format ml-20m and ml-32m share) is UTF-8.
 
 Used to make synthetic data sets that exercise the readers end to end, and to convert data:
 ``load_movielens(write_movielens(data, path))`` gives back the same tables.
@@ -6,6 +8,7 @@ Used to make synthetic data sets that exercise the readers end to end, and to co
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import shutil
@@ -17,11 +20,20 @@ from typing import Literal
 import numpy as np
 
 from fusionrec.atomic import write_bytes_atomic
-from fusionrec.data.movielens import split_title
+from fusionrec.data._parse import split_title
+from fusionrec.data.csv_release import (
+    MAX_TAGS,
+    MOVIES_HEADER,
+    NO_GENRES,
+    RATINGS_HEADER,
+    TAGS_HEADER,
+)
 from fusionrec.data.tables import AGE_BUCKETS, ML1M_OCCUPATIONS, UNKNOWN_YEAR, MovieLens
 from fusionrec.errors import ValidationError
 
-WriteFormat = Literal["ml-1m", "ml-100k"]
+WriteFormat = Literal["ml-1m", "ml-100k", "ml-25m"]
+
+_RATING_ROWS_PER_CHUNK = 1_000_000  # ratings.csv is formatted a million lines at a time
 
 #: An age in years for each ml-1m bucket; ``age_to_bucket`` maps it back to the same bucket.
 REPRESENTATIVE_AGE: dict[int, int] = {1: 16, 18: 21, 25: 30, 35: 40, 45: 47, 50: 53, 56: 60}
@@ -34,19 +46,21 @@ def write_movielens(
     *,
     overwrite: bool = False,
 ) -> Path:
-    """Write ``data`` as an ml-1m or ml-100k directory (or a ``.zip`` of one) at ``path``.
+    """Write ``data`` as an ml-1m, ml-100k or ml-25m directory (or a ``.zip`` of one) at ``path``.
 
     The files appear atomically: they are written under a temporary name in the same folder
     and renamed into place. Zip codes are not part of the schema and are written as
-    ``00000``; ml-100k ages are written as a representative age of each bucket.
+    ``00000``; ml-100k ages are written as a representative age of each bucket. ml-25m
+    (also the format of ml-20m and ml-32m) has no users file: demographics are not written.
     Returns ``path``.
     """
     target = Path(path).expanduser()
-    if format not in ("ml-1m", "ml-100k"):
-        raise ValidationError(f"format must be 'ml-1m' or 'ml-100k', got {format!r}")
+    renderers = {"ml-1m": _render_ml1m, "ml-100k": _render_ml100k, "ml-25m": _render_csv}
+    if format not in renderers:
+        raise ValidationError(f"format must be one of {sorted(renderers)}, got {format!r}")
     if target.exists() and not overwrite:
         raise ValidationError(f"{target} already exists (pass overwrite=True to replace it)")
-    files = _render_ml1m(data) if format == "ml-1m" else _render_ml100k(data)
+    files = renderers[format](data)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix == ".zip":
         _write_zip(target, files, folder=target.stem)
@@ -215,3 +229,82 @@ def _render_ml100k(data: MovieLens) -> dict[str, bytes]:
         "u.occupation": _encode("".join(f"{o}\n" for o in occupations), "u.occupation"),
         "u.info": info.encode("ascii"),
     }
+
+
+def _render_csv(data: MovieLens) -> dict[str, bytes]:
+    """ratings.csv, movies.csv and tags.csv of the csv releases (UTF-8, quoted as needed)."""
+    rated = np.unique(data.ratings.user_id)
+    if len(rated) != len(data.users) or not np.array_equal(rated, np.sort(data.users.user_id)):
+        raise ValidationError(
+            "ml-25m has no users file (its users are the ids that rated): every user needs a "
+            "rating and every rating a user"
+        )
+    return {
+        "ratings.csv": _csv_rating_lines(data),
+        "movies.csv": _csv_movie_lines(data),
+        "tags.csv": _csv_tag_lines(data),
+    }
+
+
+def _csv_rating_lines(data: MovieLens) -> bytes:
+    r = data.ratings
+    halves = np.asarray(r.rating, dtype=np.float64) * 2
+    if len(halves) and (np.any(halves != np.rint(halves)) or halves.min() < 1 or halves.max() > 10):
+        raise ValidationError("ratings must be half stars 0.5..5.0 to be written as ml-25m")
+    tenths = np.rint(halves).astype(np.int64) * 5
+    parts = [(",".join(RATINGS_HEADER) + "\n").encode("ascii")]
+    for start in range(0, len(r), _RATING_ROWS_PER_CHUNK):
+        stop = min(len(r), start + _RATING_ROWS_PER_CHUNK)
+        t = tenths[start:stop]
+        table = np.stack(
+            [
+                r.user_id[start:stop],
+                r.movie_id[start:stop],
+                t // 10,
+                t % 10,
+                r.timestamp[start:stop],
+            ],
+            axis=1,
+        ).astype(np.int64)
+        lines = "%d,%d,%d.%d,%d\n" * len(table)
+        parts.append((lines % tuple(table.ravel().tolist())).encode("ascii"))
+    return b"".join(parts)
+
+
+def _csv_movie_lines(data: MovieLens) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(MOVIES_HEADER)
+    for mid, title, year, genres in zip(
+        data.movies.movie_id.tolist(),
+        data.movies.title,
+        data.movies.year.tolist(),
+        data.movies.genres,
+        strict=True,
+    ):
+        _check_text(title, (), f"title of movie {mid}")
+        for genre in genres:
+            _check_text(genre, ("|",), f"genre of movie {mid}")
+            if not genre or genre == NO_GENRES:
+                raise ValidationError(
+                    f"movie {mid} has the genre {genre!r}, which ml-25m cannot hold"
+                )
+        writer.writerow([mid, _full_title(mid, title, year), "|".join(genres) or NO_GENRES])
+    return out.getvalue().encode("utf-8")
+
+
+def _csv_tag_lines(data: MovieLens) -> bytes:
+    """Each movie's tags once, in order, by the first user (the reader keeps only the tags)."""
+    user = int(data.users.user_id[0]) if len(data.users) else 1
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(TAGS_HEADER)
+    for mid, tags in zip(data.movies.movie_id.tolist(), data.movies.tags, strict=True):
+        if len(tags) > MAX_TAGS or len(set(tags)) != len(tags):
+            raise ValidationError(f"movie {mid} needs at most {MAX_TAGS} distinct tags")
+        for tag in tags:
+            _check_text(tag, (), f"tag of movie {mid}")
+            if not tag or tag != tag.strip().lower():
+                raise ValidationError(f"tag {tag!r} of movie {mid} is not lowercase and stripped")
+            writer.writerow([user, mid, tag, 0])
+    return out.getvalue().encode("utf-8")

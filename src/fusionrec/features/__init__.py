@@ -9,7 +9,7 @@ Paddle layer, its numpy training forward/backward and its numpy serving forward.
 from fusionrec.features.categorical import Categorical
 from fusionrec.features.encoder import FORMAT_VERSION, FeatureEncoder, table_columns
 from fusionrec.features.kind import Feature
-from fusionrec.features.movielens import movielens_schema
+from fusionrec.features.movielens import movielens_csv_schema, movielens_schema
 from fusionrec.features.multi_categorical import MultiCategorical
 from fusionrec.features.numeric import Numeric
 from fusionrec.features.schema import Features, Schema
@@ -30,6 +30,7 @@ __all__ = [
     "Schema",
     "Text",
     "Vocabulary",
+    "movielens_csv_schema",
     "movielens_schema",
     "table_columns",
     "tokenize",

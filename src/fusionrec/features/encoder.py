@@ -51,11 +51,12 @@ class FeatureEncoder:
     # ---- building ---------------------------------------------------------------------------
     @classmethod
     def fit(cls, data: MovieLens, schema: Schema | None = None) -> FeatureEncoder:
-        """Fit ``schema`` (default: the MovieLens schema) on a data set's users and movies."""
-        from fusionrec.features.movielens import movielens_declared, movielens_schema
+        """Fit ``schema`` (default: the MovieLens schema of the data set's kind) on a data set's
+        users and movies."""
+        from fusionrec.features.movielens import default_schema, movielens_declared
 
         return cls.fit_columns(
-            schema if schema is not None else movielens_schema(),
+            schema if schema is not None else default_schema(data),
             table_columns(data.users),
             table_columns(data.movies),
             movielens_declared(data),

@@ -1,4 +1,5 @@
-"""MovieLens as a schema: the book's user and movie features, with the book's sizes.
+"""MovieLens as a schema: the book's user and movie features, with the book's sizes, and
+the features of the csv releases, which have no user demographics.
 
 Besides the feature kinds, the only module that names MovieLens fields. The presets of
 :class:`~fusionrec.config.ModelConfig` are expressed against this schema.
@@ -40,6 +41,29 @@ def movielens_schema(
             *item_extra,
         ),
     )
+
+
+def movielens_csv_schema(
+    user_extra: Sequence[Feature] = (), item_extra: Sequence[Feature] = ()
+) -> Schema:
+    """The csv releases' features (ml-20m, ml-25m, ml-32m have no demographics): user id;
+    movie id, genres, title, tags (each tag seen on at least two movies), year."""
+    return Schema(
+        user=(Categorical("user_id", dim=32, fc=32, id=True), *user_extra),
+        item=(
+            Categorical("movie_id", dim=32, fc=32, id=True),
+            MultiCategorical("genres", dim=32),
+            Text("title", dim=32, filters=32, window=3, max_words=15),
+            MultiCategorical("tags", dim=32, min_count=2),
+            Categorical("year", dim=16, fc=16),
+            *item_extra,
+        ),
+    )
+
+
+def default_schema(data: MovieLens) -> Schema:
+    """The schema a data set trains with when none is given: by whether it has demographics."""
+    return movielens_schema() if data.has_demographics else movielens_csv_schema()
 
 
 def movielens_declared(data: MovieLens) -> dict[str, Sequence[Any]]:
