@@ -53,7 +53,7 @@ from fusionrec.server.schemas import (
     StatusOut,
     UserIn,
 )
-from fusionrec.stores import Filter
+from fusionrec.stores import Filter, Predicate, parse_filter
 
 log = logging.getLogger("fusionrec.server")
 
@@ -330,10 +330,15 @@ def _add_page(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
-def _filter(body: FilterIn | None) -> Filter | None:
+def _filter(body: FilterIn | None) -> Predicate | None:
+    """The request's filter: its fields (ANDed) and its ``expr`` string form, if any."""
     if body is None:
         return None
-    return Filter(genres_any=body.genres_any, year_between=body.year_between, ids=body.ids)
+    flt = Filter(genres_any=body.genres_any, year_between=body.year_between, ids=body.ids)
+    if body.expr is None:
+        return flt
+    parsed = parse_filter(body.expr)
+    return parsed if flt.core() is None else flt & parsed
 
 
 def _hits(results: list[Recommendation]) -> list[dict[str, Any]]:
@@ -364,7 +369,7 @@ def _item(service: Service, movie_id: int) -> dict[str, Any]:
 
 
 def _similar(
-    rec: FusionRecommender, movie_id: int, k: int, flt: Filter | None
+    rec: FusionRecommender, movie_id: int, k: int, flt: Predicate | None
 ) -> list[Recommendation]:
     if not rec.store.get([movie_id]):
         raise NotFoundError(f"movie id {movie_id} is not in the vector store")
