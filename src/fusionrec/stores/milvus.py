@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import re
 import sqlite3
 import threading
@@ -199,9 +200,7 @@ def _flatten_index(info: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _list(values: Sequence[Any]) -> str:
-    return (
-        "[" + ", ".join(json.dumps(v) if isinstance(v, str) else literal(v) for v in values) + "]"
-    )
+    return "[" + ", ".join(_value(v) for v in values) + "]"
 
 
 def _text_max(spec: MetadataField) -> int:
@@ -224,47 +223,103 @@ def id_in(ids: Iterable[int]) -> str:
     return lowest if len(values) == 1 else f"({expr} or {lowest})"
 
 
-def filter_expression(flt: Predicate | None) -> str:
+def filter_expression(flt: Predicate | None, fields: Fields | None = None) -> str:
     """Compile a filter predicate into a Milvus boolean expression ("" for no filter).
 
     Strings are JSON-quoted (quotes and backslashes escaped; control characters are refused
-    when the predicate is built), so a value can never end the literal early.
+    when the predicate is built), so a value can never end the literal early. Negations are
+    pushed down to the leaves (``!=``, ``not in``, complemented ranges), since Milvus Lite
+    cannot evaluate ``not (...)``; a negated ``contains_any`` tests each element position
+    up to the field's ``max_items`` (Milvus reads a position past the end as not in any
+    list). ``fields`` (default: the movie fields) gives those bounds and the int fields,
+    whose fractional range bounds are rounded inward (Milvus refuses INT64 against float).
     """
     if flt is None:
         return ""
     core = flt.core()
-    return "" if core is None else _compile(core)
+    specs = {f.name: f for f in fields or fields_from_settings(None)}
+    return "" if core is None else _Compiler(specs).compile(core, negate=False)
 
 
-def _compile(p: Predicate) -> str:
-    if isinstance(p, Eq):
-        return f"{p.field} == {_value(p.value)}"
-    if isinstance(p, OneOf):
-        return f"{p.field} in {_list(p.values)}"
-    if isinstance(p, Range):
-        parts = [f"{p.field} {op} {value!r}" for op, value in p.comparisons()]
-        return parts[0] if len(parts) == 1 else f"({' and '.join(parts)})"
-    if isinstance(p, ContainsAny):
-        return f"ARRAY_CONTAINS_ANY({p.field}, {_list(p.values)})"
-    if isinstance(p, Ids):
-        return id_in(p.ids) if p.ids else "(id < 0 and id > 0)"
-    if isinstance(p, And):
-        return " and ".join(_group(child, Or) for child in p.children)
-    if isinstance(p, Or):
-        return " or ".join(_group(child, And) for child in p.children)
-    if isinstance(p, Not):
-        return f"not ({_compile(p.child)})"
-    raise TypeError(f"not a core predicate: {p!r}")
+class _Compiler:
+    """Predicate -> Milvus expression, with negation pushed to the leaves.
+
+    Each step returns the text and its top-level connective ("and", "or" or "" for one
+    term), so that a combination parenthesizes exactly the parts that need it.
+    """
+
+    def __init__(self, fields: Mapping[str, MetadataField]) -> None:
+        self.fields = fields
+
+    def compile(self, p: Predicate, negate: bool) -> str:
+        return self.expr(p, negate)[0]
+
+    def expr(self, p: Predicate, negate: bool) -> tuple[str, str]:
+        if isinstance(p, Not):
+            return self.expr(p.child, not negate)
+        if isinstance(p, (And, Or)):
+            joiner = "and" if isinstance(p, And) != negate else "or"
+            parts = [self.expr(child, negate) for child in p.children]
+            return _join([f"({t})" if c and c != joiner else t for t, c in parts], joiner)
+        if isinstance(p, Eq):
+            return f"{p.field} {'!=' if negate else '=='} {_value(p.value)}", ""
+        if isinstance(p, OneOf):
+            return f"{p.field} {'not in' if negate else 'in'} {_list(p.values)}", ""
+        if isinstance(p, Range):
+            return self.range(p, negate)
+        if isinstance(p, ContainsAny):
+            if not negate:
+                return f"ARRAY_CONTAINS_ANY({p.field}, {_list(p.values)})", ""
+            spec = self.fields.get(p.field)
+            positions = range(spec.max_items if spec is not None else 64)
+            return _join([f"{p.field}[{i}] not in {_list(p.values)}" for i in positions], "and")
+        if isinstance(p, Ids):
+            return _ids_expr(p.ids, negate)
+        raise TypeError(f"not a core predicate: {p!r}")
+
+    def range(self, p: Range, negate: bool) -> tuple[str, str]:
+        bounds = p.comparisons()
+        spec = self.fields.get(p.field)
+        if spec is not None and spec.type == "int":
+            bounds = [_int_bound(op, value) for op, value in bounds]
+        if negate:
+            bounds = [(_COMPLEMENT[op], value) for op, value in bounds]
+        parts = [f"{p.field} {op} {value!r}" for op, value in bounds]
+        text, joiner = _join(parts, "or" if negate else "and")
+        return (f"({text})", "") if joiner else (text, "")
 
 
-def _group(child: Predicate, looser: type[Predicate]) -> str:
-    """A child expression, parenthesized when it is a combination of the other kind."""
-    text = _compile(child)
-    return f"({text})" if isinstance(child, looser) else text
+def _join(parts: list[str], joiner: str) -> tuple[str, str]:
+    return (parts[0], "") if len(parts) == 1 else (f" {joiner} ".join(parts), joiner)
+
+
+_COMPLEMENT = {">=": "<", ">": "<=", "<=": ">", "<": ">="}
+
+
+def _ids_expr(ids: tuple[int, ...], negate: bool) -> tuple[str, str]:
+    if not ids:
+        return ("(id < 0 or id >= 0)" if negate else "(id < 0 and id > 0)"), ""
+    if not negate:
+        return id_in(ids), ""  # one term, parenthesized by id_in when it has two
+    rest = [i for i in ids if i != _INT64_MIN]
+    parts = [f"id not in [{', '.join(map(str, rest))}]"] if rest else []
+    if len(rest) < len(ids):
+        parts.append(f"id >= {_INT64_MIN + 1}")
+    return _join(parts, "and")
+
+
+def _int_bound(op: str, value: float) -> tuple[str, int | float]:
+    """A bound on an int field as an int: ``>= 2.5`` is ``>= 3``, ``< 2.5`` is ``<= 2``."""
+    if float(value).is_integer():
+        return op, int(value)
+    if op in (">", ">="):
+        return ">=", math.ceil(value)
+    return "<=", math.floor(value)
 
 
 def _value(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, str) else literal(value)
+    """A literal; non-ASCII stays UTF-8, as Milvus reads ``\\u00e9`` as six characters."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else literal(value)
 
 
 class MilvusStore(VectorStore):
@@ -809,7 +864,7 @@ class MilvusStore(VectorStore):
         filter: Predicate | None,
         excludes: list[frozenset[int]],
     ) -> list[list[Hit]]:
-        base = filter_expression(filter)
+        base = filter_expression(filter, self._fields)
         shared = all(e == excludes[0] for e in excludes)
         limit = k + max(len(e) for e in excludes)
         if shared and (len(excludes[0]) > EXCLUDE_OVERFETCH_MAX or limit > _MAX_TOPK):
