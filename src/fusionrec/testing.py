@@ -589,6 +589,7 @@ class MetadataFieldsConformance:
             ~Eq("in_stock", True) | Range("price", lo=35),
             Or(Ids([int(i) for i in products[0][:4]]), Eq("brand", "globex")),
             And(Not(OneOf("brand", ["acme"])), Range("stock", hi=5), Eq("in_stock", True)),
+            Or(*(Eq("sku_name", f'SKU-{i} "{BRANDS[i % 4]}"') for i in range(0, 120, 2))),
         ]
         for flt in filters:
             matched = self.check_filtered(catalog, products, flt)

@@ -290,7 +290,18 @@ class _Compiler:
 
 
 def _join(parts: list[str], joiner: str) -> tuple[str, str]:
-    return (parts[0], "") if len(parts) == 1 else (f" {joiner} ".join(parts), joiner)
+    """Parts joined by one connective; long chains as a balanced tree of parentheses, as
+    Milvus Lite fails on a flat chain of about 50 (measured: 48 pass, 56 fail)."""
+    if len(parts) == 1:
+        return parts[0], ""
+    if len(parts) <= _FLAT_MAX:
+        return f" {joiner} ".join(parts), joiner
+    half = len(parts) // 2
+    left, right = _join(parts[:half], joiner)[0], _join(parts[half:], joiner)[0]
+    return f"({left}) {joiner} ({right})", joiner
+
+
+_FLAT_MAX = 8
 
 
 _COMPLEMENT = {">=": "<", ">": "<=", "<=": ">", "<": ">="}
