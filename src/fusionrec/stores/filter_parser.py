@@ -216,8 +216,8 @@ class _Parser:
 
 def _unquote(text: str, token: _Token) -> str:
     body = token.text[1:-1]
-    if token.text[0] == "'":  # to JSON's quoting: \' is ', a bare " needs escaping
-        body = re.sub(r"\\(.)|\"", _requote, body, flags=re.DOTALL)
+    # to JSON's quoting: \' is ', and a bare " (only in single quotes) needs escaping
+    body = re.sub(r"\\(.)|\"", _requote, body, flags=re.DOTALL)
     try:
         value = json.loads(f'"{body}"')
     except ValueError as exc:
