@@ -62,6 +62,8 @@ def test_parses(text: str, expected: object) -> None:
         ("id in ['x']", "position 3: ids holds 'x'"),
         ("a = 1 and " * 60 + "a = 1", None),
         ("not " * 200 + "a = 1", "nested deeper than 100"),
+        ("a = " + "9" * 5000, "position 4: number too long"),
+        ("a = 1e999", "position 2: Eq('a') holds inf"),
     ],
 )
 def test_errors_point_at_the_position(text: str, fragment: str | None) -> None:

@@ -207,5 +207,13 @@ def normalize_metadata(
 
 
 def copy_metadata(meta: dict[str, Any]) -> dict[str, Any]:
-    """A copy a caller may modify: lists are copied, scalars are immutable."""
-    return {key: list(value) if type(value) is list else value for key, value in meta.items()}
+    """A copy a caller may modify: lists are copied, scalars are immutable.
+
+    Runs on every hit of a search, so it copies the dict once and then only its lists
+    (cheaper, in a timeit run, than rebuilding the dict field by field).
+    """
+    out = meta.copy()
+    for key, value in meta.items():
+        if value.__class__ is list:
+            out[key] = value.copy()
+    return out

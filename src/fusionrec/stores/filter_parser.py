@@ -204,6 +204,8 @@ class _Parser:
             return _unquote(self.text, token)
         if self.accept("number"):
             text = token.text
+            if len(text) > 400:  # int() refuses over 4300 digits; no int64 needs 20
+                raise self.fail("number too long", token)
             if re.fullmatch(r"[-+]?\d+", text):
                 return int(text)
             return float(text)
