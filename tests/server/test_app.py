@@ -117,6 +117,7 @@ def test_recommend_filter(client: TestClient) -> None:
         ({**NEW_USER, "filter": {"sql": "1"}}, 422, "body.filter.sql"),
         ({**NEW_USER, "filter": {"expr": "year >"}}, 400, "position 6"),
         ({**NEW_USER, "filter": {"expr": "price < 3"}}, 400, "unknown field 'price'"),
+        ({**NEW_USER, "filter": {"expr": "year > 1 or " * 200 + "year > 1"}}, 422, "expr"),
     ],
 )
 def test_bad_recommend_requests_get_one_line_4xx(

@@ -38,6 +38,7 @@ from fusionrec.server.schemas import (
     MAX_ADD_ITEMS,
     MAX_BATCH_USERS,
     MAX_BODY_BYTES,
+    MAX_FILTER_EXPR,
     MAX_FILTER_IDS,
     MAX_K,
     AddedOut,
@@ -207,6 +208,7 @@ def _add_monitoring(app: FastAPI, service: Service) -> None:
                 "max_add_items": MAX_ADD_ITEMS,
                 "max_add_interactions": MAX_ADD_INTERACTIONS,
                 "max_filter_ids": MAX_FILTER_IDS,
+                "max_filter_expr": MAX_FILTER_EXPR,
                 "max_body_bytes": MAX_BODY_BYTES,
             },
         }
