@@ -68,6 +68,26 @@ def test_train_index_recommend(
         ["recommend", "--model-dir", model, "-u", "1", "--genre", "Drama", "-k", "3", "--json"],
     )
     assert len(drama) == 3 and all("Drama" in r["genres"] for r in drama)  # type: ignore[operator]
+    expr = "year >= 1990 and not genres contains_any ['Drama', 'Comedy']"
+    recent = _json_out(
+        capsys,
+        ["recommend", "--model-dir", model, "-u", "1", "--filter", expr, "-k", "4", "--json"],
+    )
+    assert len(recent) == 4
+    for row in recent:
+        assert int(row["year"]) >= 1990  # type: ignore[call-overload]
+        assert not {"Drama", "Comedy"} & set(row["genres"])  # type: ignore[call-overload]
+    both = ["--genre", "Drama", "--filter", "year < 1990"]
+    old = _json_out(
+        capsys, ["recommend", "--model-dir", model, "-u", "1", *both, "-k", "2", "--json"]
+    )
+    assert old and all("Drama" in r["genres"] and int(r["year"]) < 1990 for r in old)  # type: ignore[operator, call-overload]
+    capsys.readouterr()
+    bad = ["recommend", "--model-dir", model, "-u", "1", "--filter", "price < 20"]
+    assert main(bad) == 1
+    assert "unknown field 'price'" in capsys.readouterr().err
+    assert main([*bad[:-1], "year <"]) == 1
+    assert "position 6" in capsys.readouterr().err
 
     assert main(["recommend", "--model-dir", model, "-a", "30", "-g", "M", "-j", "programmer"]) == 0
     table = capsys.readouterr().out.splitlines()

@@ -56,7 +56,25 @@ if TYPE_CHECKING:
     from fusionrec.recommender import EvaluationResult, FusionRecommender, Recommendation
     from fusionrec.serve.bundle import ModelBundle
     from fusionrec.serve.model_dir import load_model_dir, save_model_dir
-    from fusionrec.stores import FaissStore, Filter, Hit, MilvusStore, StoredItem, VectorStore
+    from fusionrec.stores import (
+        And,
+        ContainsAny,
+        Eq,
+        FaissStore,
+        Filter,
+        Hit,
+        Ids,
+        MetadataField,
+        MilvusStore,
+        Not,
+        OneOf,
+        Or,
+        Predicate,
+        Range,
+        StoredItem,
+        VectorStore,
+        parse_filter,
+    )
     from fusionrec.train.trainer import History, Trainer
 
 _LAZY = {
@@ -93,6 +111,17 @@ _LAZY = {
     "MilvusStore": "fusionrec.stores",
     "StoredItem": "fusionrec.stores",
     "VectorStore": "fusionrec.stores",
+    "And": "fusionrec.stores",
+    "ContainsAny": "fusionrec.stores",
+    "Eq": "fusionrec.stores",
+    "Ids": "fusionrec.stores",
+    "MetadataField": "fusionrec.stores",
+    "Not": "fusionrec.stores",
+    "OneOf": "fusionrec.stores",
+    "Or": "fusionrec.stores",
+    "Predicate": "fusionrec.stores",
+    "Range": "fusionrec.stores",
+    "parse_filter": "fusionrec.stores",
     "History": "fusionrec.train.trainer",
     "Trainer": "fusionrec.train.trainer",
 }
@@ -113,13 +142,16 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "And",
     "Categorical",
     "CollectionNotFoundError",
     "ConfigError",
+    "ContainsAny",
     "DataFormatError",
     "DataIntegrityError",
     "DimensionMismatchError",
     "DownloadError",
+    "Eq",
     "EvaluationResult",
     "FaissStore",
     "FeatureEncoder",
@@ -131,6 +163,8 @@ __all__ = [
     "FusionrecError",
     "History",
     "Hit",
+    "Ids",
+    "MetadataField",
     "MilvusStore",
     "ModelBundle",
     "ModelConfig",
@@ -138,8 +172,13 @@ __all__ = [
     "MovieLens",
     "MovieTower",
     "MultiCategorical",
+    "Not",
     "NotFittedError",
     "Numeric",
+    "OneOf",
+    "Or",
+    "Predicate",
+    "Range",
     "ReadOnlyStoreError",
     "Recommendation",
     "Schema",
@@ -160,6 +199,7 @@ __all__ = [
     "movielens_csv_schema",
     "movielens_schema",
     "official_folds",
+    "parse_filter",
     "random_split",
     "save_model_dir",
     "synthetic_movielens",

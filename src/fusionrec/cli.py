@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("-j", "--occupation", help="occupation id or name")
     rec.add_argument("-k", type=int, default=5, help="how many movies (default 5)")
     rec.add_argument("--genre", action="append", help="only these genres (repeatable)")
+    rec.add_argument("--filter", metavar="EXPR", help=_FILTER_HELP)
     rec.add_argument("--include-seen", action="store_true", help="keep movies the user rated")
     rec.add_argument("--json", action="store_true", help="print a JSON list")
     rec.set_defaults(handler=cmd_recommend)
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     similar.add_argument("-m", "--movie-id", type=int, required=True)
     similar.add_argument("-k", type=int, default=5)
     similar.add_argument("--genre", action="append")
+    similar.add_argument("--filter", metavar="EXPR", help=_FILTER_HELP)
     similar.add_argument("--json", action="store_true")
     similar.set_defaults(handler=cmd_similar)
 
@@ -267,7 +269,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             occupation=occupation,
             k=args.k,
             exclude_seen=not args.include_seen,
-            filter=_genre_filter(args.genre),
+            filter=_filter(args.genre, args.filter),
         )
     _print_recommendations(results, as_json=args.json)
     return 0
@@ -277,7 +279,8 @@ def cmd_similar(args: argparse.Namespace) -> int:
     """``fusionrec similar``: movies closest to ``-m MOVIE_ID``."""
     rec = _load_for_serving(args)
     with rec:
-        results = rec.similar_movies(args.movie_id, k=args.k, filter=_genre_filter(args.genre))
+        flt = _filter(args.genre, args.filter)
+        results = rec.similar_movies(args.movie_id, k=args.k, filter=flt)
     _print_recommendations(results, as_json=args.json)
     return 0
 
@@ -504,12 +507,22 @@ def _port(text: str) -> int:
     return port
 
 
-def _genre_filter(genres: list[str] | None) -> Any:
-    if not genres:
-        return None
-    from fusionrec.stores import Filter
+_FILTER_HELP = (
+    'only items matching a filter expression, e.g. "year >= 1990 and genres contains_any '
+    "['Comedy']\" (docs/stores.md); combined with --genre by AND"
+)
 
-    return Filter(genres_any=list(genres))
+
+def _filter(genres: list[str] | None, expr: str | None) -> Any:
+    """The search filter of ``--genre`` (any of them) and ``--filter EXPR``, ANDed."""
+    from fusionrec.stores import Filter, Predicate, parse_filter
+
+    parts: list[Predicate] = [Filter(genres_any=list(genres))] if genres else []
+    if expr is not None:
+        parts.append(parse_filter(expr))
+    if len(parts) < 2:
+        return parts[0] if parts else None
+    return parts[0] & parts[1]
 
 
 def _print_recommendations(results: list[Recommendation], *, as_json: bool) -> None:

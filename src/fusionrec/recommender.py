@@ -33,7 +33,7 @@ from fusionrec.serve.bundle import ModelBundle
 from fusionrec.serve.model_dir import read_model_files, reading
 
 if TYPE_CHECKING:
-    from fusionrec.stores import Filter, Hit, VectorStore
+    from fusionrec.stores import Hit, Predicate, VectorStore
     from fusionrec.train.trainer import History
 
 #: Where the default store (Milvus Lite) keeps its file, relative to the working directory.
@@ -270,7 +270,7 @@ class FusionRecommender:
         occupation: int | str | None = None,
         k: int = 10,
         exclude_seen: bool = True,
-        filter: Filter | None = None,
+        filter: Predicate | None = None,
     ) -> list[Recommendation]:
         """Top-``k`` movies for a known user (by id) or a new one (by age, gender, occupation)."""
         demographic = age is not None or gender is not None or occupation is not None
@@ -293,7 +293,7 @@ class FusionRecommender:
         occupations: Sequence[int | str | None] | None = None,
         k: int = 10,
         exclude_seen: bool = True,
-        filter: Filter | None = None,
+        filter: Predicate | None = None,
     ) -> list[list[Recommendation]]:
         """Recommendations for many users in one store search (the fast path).
 
@@ -315,7 +315,7 @@ class FusionRecommender:
         return self._to_recommendations(results, bundle, features, rating_vectors)
 
     def similar_movies(
-        self, movie_id: int, k: int = 10, filter: Filter | None = None
+        self, movie_id: int, k: int = 10, filter: Predicate | None = None
     ) -> list[Recommendation]:
         """Movies whose vectors lie closest to ``movie_id``'s; score is that similarity.
 

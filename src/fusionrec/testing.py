@@ -12,6 +12,9 @@ inherited ``test_`` methods::
 
 Exact stores (``store.exact``) must return exactly numpy's brute-force top k; approximate
 ones must reach ``min_recall`` and honour filters, exclusions and k all the same.
+:class:`MetadataFieldsConformance` runs the same checks on a non-movie payload (a product
+catalog: str, float, int, bool and list[str] fields) and every filter predicate; its
+``make_store`` also takes the fields to keep.
 Requires pytest (imported here); uses synthetic data only.
 """
 
@@ -29,6 +32,9 @@ import pytest
 
 from fusionrec.errors import DimensionMismatchError, FilterError, ValidationError
 from fusionrec.stores.base import Filter, Hit, VectorStore
+from fusionrec.stores.fields import MetadataField
+from fusionrec.stores.filter_parser import parse_filter
+from fusionrec.stores.filters import And, ContainsAny, Eq, Ids, Not, OneOf, Or, Predicate, Range
 from fusionrec.stores.registry import open_store
 
 GENRES = ("Action", "Comedy", "Drama", "Horror", "Sci-Fi", "Film-Noir")
@@ -433,3 +439,210 @@ class VectorStoreConformance:
             filled, results, brute_force(new_ids, new_vectors, queries, self.k), self.k
         )
         assert filled.get([min(old_ids)]) == []
+
+
+#: A non-movie payload: a product catalog's metadata, one field of every type.
+PRODUCT_FIELDS: tuple[MetadataField, ...] = (
+    MetadataField("sku_name", "str", max_length=128),
+    MetadataField("brand", "str", max_length=32),
+    MetadataField("category", "list[str]", max_length=32, max_items=8),
+    MetadataField("price", "float"),
+    MetadataField("stock", "int"),
+    MetadataField("in_stock", "bool"),
+)
+CATEGORIES = ("tools", "garden", 'kid\'s "toys"', "cuisine-été", "back\\slash", "sale")
+BRANDS = ("acme", "globex", "initech", "O'Neil")
+
+
+def random_products(
+    n: int, dim: int, seed: int = 0, first_id: int = 1
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], list[dict[str, Any]]]:
+    """Synthetic products (see :data:`PRODUCT_FIELDS`); some have no category at all."""
+    ids, vectors, _ = random_items(n, dim, seed, first_id)
+    meta: list[dict[str, Any]] = []
+    for i in range(n):
+        cats = [CATEGORIES[i % 6], CATEGORIES[(i // 6) % 6]] if i % 5 else []
+        meta.append(
+            {
+                "sku_name": f'SKU-{i} "{BRANDS[i % 4]}"',
+                "brand": BRANDS[i % 4],
+                "category": list(dict.fromkeys(cats)),
+                "price": round(0.5 + (i * 37 % 400) / 10, 2),
+                "stock": i % 13 - 2,
+                "in_stock": i % 3 != 0,
+            }
+        )
+    return ids, vectors, meta
+
+
+class MetadataFieldsConformance:
+    """Declared metadata fields and every filter predicate, on a product payload.
+
+    Subclass and implement :meth:`make_store`, which creates a store keeping ``fields``.
+    """
+
+    dim: ClassVar[int] = 16
+    n_items: ClassVar[int] = 300
+    k: ClassVar[int] = 10
+    min_recall: ClassVar[float] = 0.9
+
+    def make_store(self, dim: int, tmp_path: Path, fields: Sequence[MetadataField]) -> VectorStore:
+        """Return a new, empty store of dimension ``dim`` keeping ``fields``."""
+        raise NotImplementedError
+
+    def reopen_store(self, store: VectorStore, tmp_path: Path) -> VectorStore:
+        """Close ``store`` and open it again; default: ``open_store(store.settings())``."""
+        settings = store.settings()
+        store.close()
+        return open_store(settings)
+
+    @pytest.fixture
+    def products(
+        self,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], list[dict[str, Any]]]:
+        return random_products(self.n_items, self.dim)
+
+    @pytest.fixture
+    def catalog(self, tmp_path: Path, products: Any) -> Iterator[VectorStore]:
+        made = self.make_store(self.dim, tmp_path, PRODUCT_FIELDS)
+        try:
+            made.upsert(*products)
+            yield made
+        finally:
+            made.close()
+
+    def check_filtered(self, store: VectorStore, products: Any, flt: Predicate) -> int:
+        """Search with ``flt``; hits must be brute force over the matching items (k of them
+        while enough match) and satisfy ``matches``. Returns how many items match."""
+        ids, vectors, meta = products
+        mask = np.array([flt.matches(int(i), m) for i, m in zip(ids, meta, strict=True)])
+        queries = random_queries(8, self.dim)
+        results = store.search(queries, self.k, filter=flt)
+        want = brute_force(ids, vectors, queries, self.k, [mask] * len(queries))
+        got = hit_ids(results)
+        for row, expected in zip(got, want, strict=True):
+            assert len(row) == len(expected) == min(self.k, int(mask.sum())), (flt, row)
+        if store.exact:
+            assert got == want, flt
+        else:
+            assert recall(got, want) >= self.min_recall, flt
+        for hits in results:
+            assert all(flt.matches(h.id, h.metadata) for h in hits), flt
+        return int(mask.sum())
+
+    def test_fields_are_kept(self, catalog: VectorStore, products: Any) -> None:
+        ids, vectors, meta = products
+        assert catalog.fields == PRODUCT_FIELDS
+        got = catalog.get([int(ids[7]), int(ids[5])])
+        assert [g.metadata for g in got] == [meta[7], meta[5]]
+        assert isinstance(got[0].metadata["price"], float)
+        assert type(got[0].metadata["in_stock"]) is bool
+        hit = catalog.search(vectors[7], 1)[0][0]
+        assert hit.id == int(ids[7]) and hit.metadata == meta[7]
+        catalog.upsert([1], vectors[:1], [{"sku_name": "bare"}])
+        (bare,) = catalog.get([1])
+        assert bare.metadata == {
+            "sku_name": "bare",
+            "brand": "",
+            "category": [],
+            "price": 0.0,
+            "stock": 0,
+            "in_stock": False,
+        }
+        assert json.loads(json.dumps(catalog.settings())) == catalog.settings()
+
+    def test_metadata_is_validated_against_fields(self, catalog: VectorStore) -> None:
+        vector = random_queries(1, self.dim)
+        for bad in (
+            {"title": "a movie"},
+            {"price": "cheap"},
+            {"price": float("nan")},
+            {"stock": 2.5},
+            {"in_stock": 1},
+            {"category": "tools"},
+            {"category": ["x"] * 9},
+            {"brand": "b" * 33},
+        ):
+            with pytest.raises(ValidationError, match="metadata\\[0\\]"):
+                catalog.upsert([1], vector, [bad])
+        assert catalog.count() == self.n_items
+
+    def test_every_predicate_returns_k_hits(self, catalog: VectorStore, products: Any) -> None:
+        filters: list[Predicate] = [
+            Range("price", hi=20, include_hi=False),
+            ContainsAny("category", ["tools"]),
+            ContainsAny("category", ['kid\'s "toys"', "cuisine-été", "back\\slash"]),
+            Range("price", hi=20, include_hi=False) & ContainsAny("category", ["garden"]),
+            Eq("in_stock", True),
+            Eq("in_stock", False),
+            Eq("brand", "O'Neil"),
+            Eq("sku_name", 'SKU-12 "acme"'),
+            Eq("price", 3.2),
+            Eq("stock", 4),
+            OneOf("brand", ["acme", "initech"]),
+            OneOf("stock", [-2, 0, 7]),
+            Range("stock", lo=3, hi=8),
+            Range("stock", lo=-1.5, hi=2.5),
+            Range("price", lo=10.5),
+            Range("price", lo=10.5, hi=30, include_lo=False),
+            ~ContainsAny("category", ["tools", "garden"]),
+            ~Eq("in_stock", True) | Range("price", lo=35),
+            Or(Ids([int(i) for i in products[0][:4]]), Eq("brand", "globex")),
+            And(Not(OneOf("brand", ["acme"])), Range("stock", hi=5), Eq("in_stock", True)),
+            Or(*(Eq("sku_name", f'SKU-{i} "{BRANDS[i % 4]}"') for i in range(0, 120, 2))),
+        ]
+        for flt in filters:
+            matched = self.check_filtered(catalog, products, flt)
+            assert 0 < matched < self.n_items, flt
+        assert catalog.search(random_queries(2, self.dim), self.k, filter=Eq("brand", "x")) == [
+            [],
+            [],
+        ]
+
+    def test_string_form_filters(self, catalog: VectorStore, products: Any) -> None:
+        for text in (
+            "price < 20 and category contains_any ['tools', 'garden']",
+            "not in_stock = true or (stock >= 5 and brand in ['acme', \"O'Neil\"])",
+            "brand != 'acme' and not category contains_any ['sale']",
+            "sku_name = 'SKU-12 \"acme\"' or price <= 2",
+        ):
+            flt = parse_filter(text)
+            assert self.check_filtered(catalog, products, flt) > 0, text
+            again = parse_filter(str(flt))
+            assert hit_ids(catalog.search(random_queries(3, self.dim), self.k, filter=flt)) == (
+                hit_ids(catalog.search(random_queries(3, self.dim), self.k, filter=again))
+            )
+
+    def test_filters_that_do_not_fit_the_fields(self, catalog: VectorStore) -> None:
+        query = random_queries(1, self.dim)
+        for flt, message in (
+            (Eq("colour", "red"), "unknown field"),
+            (Filter(genres_any=["Drama"]), "unknown field"),
+            (Eq("price", "cheap"), "price"),
+            (Eq("in_stock", 1), "in_stock"),
+            (Eq("stock", 2.5), "stock"),
+            (OneOf("brand", [1, 2]), "brand"),
+            (Eq("category", "tools"), "contains_any"),
+            (ContainsAny("brand", ["acme"]), "list"),
+            (Range("in_stock", lo=0), "int or float"),
+            (Range("sku_name", hi=3), "int or float"),
+            (Eq("price", 1.0) & Eq("nope", 1), "unknown field"),
+        ):
+            with pytest.raises(FilterError, match=message):
+                catalog.search(query, self.k, filter=flt)
+
+    def test_fields_survive_reopen(
+        self, catalog: VectorStore, products: Any, tmp_path: Path
+    ) -> None:
+        ids, _, meta = products
+        flt = parse_filter("price < 20 and category contains_any ['tools']")
+        queries = random_queries(4, self.dim)
+        before = hit_ids(catalog.search(queries, self.k, filter=flt))
+        reopened = self.reopen_store(catalog, tmp_path)
+        try:
+            assert reopened.fields == PRODUCT_FIELDS
+            assert hit_ids(reopened.search(queries, self.k, filter=flt)) == before
+            (item,) = reopened.get([int(ids[9])])
+            assert item.metadata == meta[9]
+        finally:
+            reopened.close()

@@ -92,6 +92,12 @@ def test_recommend_filter(client: TestClient) -> None:
         [3, 5],
         [5, 3],
     )
+    expr = {"genres_any": ["Comedy"], "expr": "year < 1990 or genres contains_any ['Drama']"}
+    items = client.post("/api/recommend", json={**NEW_USER, "k": 5, "filter": expr}).json()
+    assert items["items"] and all(
+        "Comedy" in h["genres"] and (h["year"] < 1990 or "Drama" in h["genres"])
+        for h in items["items"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -109,6 +115,9 @@ def test_recommend_filter(client: TestClient) -> None:
         ({**NEW_USER, "filter": {"year_between": [2000, 1990]}}, 400, "lo > hi"),
         ({**NEW_USER, "filter": {"genres_any": []}}, 400, "genres_any is empty"),
         ({**NEW_USER, "filter": {"sql": "1"}}, 422, "body.filter.sql"),
+        ({**NEW_USER, "filter": {"expr": "year >"}}, 400, "position 6"),
+        ({**NEW_USER, "filter": {"expr": "price < 3"}}, 400, "unknown field 'price'"),
+        ({**NEW_USER, "filter": {"expr": "year > 1 or " * 200 + "year > 1"}}, 422, "expr"),
     ],
 )
 def test_bad_recommend_requests_get_one_line_4xx(
@@ -272,7 +281,7 @@ _fields = st.fixed_dictionaries(
         "filter": _json
         | st.fixed_dictionaries(
             {},
-            optional={"genres_any": _json, "year_between": _json, "ids": _json},
+            optional={"genres_any": _json, "year_between": _json, "ids": _json, "expr": _json},
         ),
     },
 )

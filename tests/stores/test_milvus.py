@@ -20,7 +20,7 @@ from fusionrec.errors import (
     StoreError,
     StoreInUseError,
 )
-from fusionrec.stores import Filter, MilvusStore
+from fusionrec.stores import Eq, Filter, Ids, MetadataField, MilvusStore, Not, Or, parse_filter
 from fusionrec.stores.milvus import _flatten_index, filter_expression
 from fusionrec.testing import random_items, random_queries
 
@@ -32,6 +32,30 @@ def test_filter_expression_translation() -> None:
         "(year >= 1990 and year <= 1999) and id in [3, 4]"
     )
     assert filter_expression(None) == ""
+
+
+def test_negation_is_compiled_down_to_the_leaves() -> None:
+    fields = (
+        MetadataField("tags", "list[str]", max_items=2),
+        MetadataField("n", "int"),
+        MetadataField("x", "float"),
+        MetadataField("s", "str"),
+    )
+    cases = {
+        "not (s = 'a' or n in [1, 2])": 's != "a" and n not in [1, 2]',
+        "not (x >= 1 and x < 2.5)": "x < 1 or x >= 2.5",
+        "not (x >= 1 and x < 2.5) and s = 'é'": '(x < 1 or x >= 2.5) and s == "é"',
+        "not tags contains_any ['a']": 'tags[0] not in ["a"] and tags[1] not in ["a"]',
+        "n > 1.5 and n <= 7.9 or not n < -0.5": "(n >= 2 and n <= 7) or n > -1",
+        "not id in [1, 2]": "id not in [1, 2]",
+        "not (id in [1] or s = 'q\"')": 'id not in [1] and s != "q\\""',
+    }
+    for text, want in cases.items():
+        assert filter_expression(parse_filter(text), fields) == want, text
+    assert filter_expression(Not(Ids([])), fields) == "(id < 0 or id >= 0)"
+    assert filter_expression(Ids([]), fields) == "(id < 0 and id > 0)"
+    long = filter_expression(Or(*(Eq("n", i) for i in range(20))), fields)
+    assert long.count("(") == long.count(")") > 0 and long.count(" or ") == 19
 
 
 def test_index_description_is_flattened() -> None:
@@ -160,7 +184,7 @@ _LOG_CHECK = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from fusionrec.stores import Filter, MilvusStore
+    from fusionrec.stores import Eq, Filter, Ids, MetadataField, MilvusStore, Not, Or, parse_filter
     from fusionrec.testing import random_items, random_queries
     with MilvusStore(sys.argv[1], dim=8, index=sys.argv[2]) as store:
         store.upsert(*random_items(300, 8))

@@ -11,6 +11,7 @@ from fusionrec.server.schemas import (
     MAX_ADD_ITEMS,
     MAX_BATCH_USERS,
     MAX_BODY_BYTES,
+    MAX_FILTER_EXPR,
     MAX_FILTER_IDS,
     MAX_K,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "MAX_ADD_ITEMS",
     "MAX_BATCH_USERS",
     "MAX_BODY_BYTES",
+    "MAX_FILTER_EXPR",
     "MAX_FILTER_IDS",
     "MAX_K",
     "create_app",

@@ -38,6 +38,7 @@ from fusionrec.server.schemas import (
     MAX_ADD_ITEMS,
     MAX_BATCH_USERS,
     MAX_BODY_BYTES,
+    MAX_FILTER_EXPR,
     MAX_FILTER_IDS,
     MAX_K,
     AddedOut,
@@ -53,7 +54,7 @@ from fusionrec.server.schemas import (
     StatusOut,
     UserIn,
 )
-from fusionrec.stores import Filter
+from fusionrec.stores import Filter, Predicate, parse_filter
 
 log = logging.getLogger("fusionrec.server")
 
@@ -207,6 +208,7 @@ def _add_monitoring(app: FastAPI, service: Service) -> None:
                 "max_add_items": MAX_ADD_ITEMS,
                 "max_add_interactions": MAX_ADD_INTERACTIONS,
                 "max_filter_ids": MAX_FILTER_IDS,
+                "max_filter_expr": MAX_FILTER_EXPR,
                 "max_body_bytes": MAX_BODY_BYTES,
             },
         }
@@ -330,10 +332,15 @@ def _add_page(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
-def _filter(body: FilterIn | None) -> Filter | None:
+def _filter(body: FilterIn | None) -> Predicate | None:
+    """The request's filter: its fields (ANDed) and its ``expr`` string form, if any."""
     if body is None:
         return None
-    return Filter(genres_any=body.genres_any, year_between=body.year_between, ids=body.ids)
+    flt = Filter(genres_any=body.genres_any, year_between=body.year_between, ids=body.ids)
+    if body.expr is None:
+        return flt
+    parsed = parse_filter(body.expr)
+    return parsed if flt.core() is None else flt & parsed
 
 
 def _hits(results: list[Recommendation]) -> list[dict[str, Any]]:
@@ -364,7 +371,7 @@ def _item(service: Service, movie_id: int) -> dict[str, Any]:
 
 
 def _similar(
-    rec: FusionRecommender, movie_id: int, k: int, flt: Filter | None
+    rec: FusionRecommender, movie_id: int, k: int, flt: Predicate | None
 ) -> list[Recommendation]:
     if not rec.store.get([movie_id]):
         raise NotFoundError(f"movie id {movie_id} is not in the vector store")

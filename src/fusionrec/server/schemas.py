@@ -20,6 +20,8 @@ MAX_ADD_ITEMS = 1000
 MAX_ADD_INTERACTIONS = 10_000
 #: Most ids in a filter's id list.
 MAX_FILTER_IDS = 10_000
+#: Longest filter expression (string form) in a request.
+MAX_FILTER_EXPR = 2000
 #: Largest request body accepted, in bytes (checked before parsing).
 MAX_BODY_BYTES = 2 * 2**20
 
@@ -41,6 +43,12 @@ class FilterIn(_Body):
         default=None, min_length=2, max_length=2, description="inclusive [lo, hi]"
     )
     ids: list[Id] | None = Field(default=None, max_length=MAX_FILTER_IDS)
+    expr: str | None = Field(
+        default=None,
+        max_length=MAX_FILTER_EXPR,
+        description='a filter in its string form, e.g. "year >= 1990 and not genres '
+        "contains_any ['Horror']\" (docs/stores.md)",
+    )
 
 
 class UserIn(_Body):

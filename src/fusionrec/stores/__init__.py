@@ -1,5 +1,8 @@
 """Vector stores: one API (VectorStore) over Milvus (Lite or server) and Faiss, plus a registry.
 
+Items carry declared metadata fields (MetadataField); filters are predicates over them (Eq,
+OneOf, Range, ContainsAny, Ids, And, Or, Not, or parse_filter's string form).
+
 Backends load lazily: ``fusionrec.stores.MilvusStore`` imports pymilvus on first use only.
 """
 
@@ -8,6 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fusionrec.stores.base import Filter, Hit, StoredItem, VectorStore
+from fusionrec.stores.fields import MOVIE_FIELDS, MetadataField
+from fusionrec.stores.filter_parser import parse_filter
+from fusionrec.stores.filters import And, ContainsAny, Eq, Ids, Not, OneOf, Or, Predicate, Range
 from fusionrec.stores.registry import (
     ENTRY_POINT_GROUP,
     available_backends,
@@ -23,15 +29,27 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "MOVIE_FIELDS",
+    "And",
+    "ContainsAny",
+    "Eq",
     "FaissStore",
     "Filter",
     "Hit",
+    "Ids",
+    "MetadataField",
     "MilvusStore",
+    "Not",
+    "OneOf",
+    "Or",
+    "Predicate",
+    "Range",
     "StoredItem",
     "VectorStore",
     "available_backends",
     "create",
     "open_store",
+    "parse_filter",
     "register",
     "unregister",
 ]

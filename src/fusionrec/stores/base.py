@@ -19,6 +19,16 @@ import numpy.typing as npt
 from typing_extensions import Self
 
 from fusionrec.errors import DimensionMismatchError, FilterError, StoreError, ValidationError
+from fusionrec.stores.fields import MOVIE_FIELDS, Fields, MetadataField, normalize_metadata
+from fusionrec.stores.filters import (
+    And,
+    ContainsAny,
+    Ids,
+    Predicate,
+    Range,
+    check_filter_ids,
+    matches_nothing,
+)
 
 FloatMatrix = npt.NDArray[np.float32]
 IdArray = npt.NDArray[np.int64]
@@ -52,12 +62,13 @@ class StoredItem:
 
 
 @dataclass(frozen=True)
-class Filter:
-    """Conditions on items, combined with AND; ``None`` fields do not constrain.
+class Filter(Predicate):
+    """The MovieLens convenience filter: conditions combined with AND; ``None`` does not constrain.
 
     ``genres_any``: the item has at least one of these genres. ``year_between``: inclusive
     ``(lo, hi)`` on the item's year. ``ids``: the item id is one of these (an empty sequence
-    matches nothing). Invalid values raise :class:`~fusionrec.errors.FilterError`.
+    matches nothing). It is the predicate ``ContainsAny("genres", ...) & Range("year", lo, hi)
+    & Ids(...)`` (see :meth:`core`). Invalid values raise :class:`~fusionrec.errors.FilterError`.
     """
 
     genres_any: tuple[str, ...] | None = None
@@ -73,7 +84,7 @@ class Filter:
     ) -> None:
         object.__setattr__(self, "genres_any", _check_genres(genres_any))
         object.__setattr__(self, "year_between", _check_years(year_between))
-        object.__setattr__(self, "ids", _check_filter_ids(ids))
+        object.__setattr__(self, "ids", check_filter_ids(ids))
         object.__setattr__(self, "_genre_set", frozenset(self.genres_any or ()))
 
     def matches(self, item_id: int, metadata: Mapping[str, Any]) -> bool:
@@ -85,6 +96,26 @@ class Filter:
             if not lo <= int(metadata["year"]) <= hi:
                 return False
         return self.genres_any is None or not self._genre_set.isdisjoint(metadata["genres"])
+
+    def core(self) -> Predicate | None:
+        """The same conditions as leaf predicates (None: no condition)."""
+        parts: list[Predicate] = []
+        if self.genres_any is not None:
+            parts.append(ContainsAny("genres", self.genres_any))
+        if self.year_between is not None:
+            parts.append(Range("year", *self.year_between))
+        if self.ids is not None:
+            parts.append(Ids(self.ids))
+        return None if not parts else parts[0] if len(parts) == 1 else And(*parts)
+
+    def check(self, fields: Mapping[str, MetadataField]) -> None:
+        core = self.core()
+        if core is not None:
+            core.check(fields)
+
+    def __str__(self) -> str:
+        core = self.core()
+        return "" if core is None else str(core)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form; :meth:`from_dict` inverts it."""
@@ -130,21 +161,6 @@ def _check_years(years: Sequence[int] | None) -> tuple[int, int] | None:
     if lo > hi:
         raise FilterError(f"year_between has lo > hi: {years!r}")
     return int(lo), int(hi)
-
-
-def _check_filter_ids(ids: Sequence[int] | None) -> tuple[int, ...] | None:
-    if ids is None:
-        return None
-    if isinstance(ids, str) or not isinstance(ids, (Sequence, np.ndarray)):
-        raise FilterError(f"ids must be a sequence of integers, got {type(ids).__name__}")
-    out: list[int] = []
-    for value in ids:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise FilterError(f"ids holds {value!r}: every id must be an integer")
-        if not _INT64_MIN <= int(value) <= _INT64_MAX:
-            raise FilterError(f"ids holds {int(value)}, outside the int64 range of store ids")
-        out.append(int(value))
-    return tuple(dict.fromkeys(out))
 
 
 def as_id_array(ids: Sequence[int] | npt.ArrayLike, what: str = "ids") -> IdArray:
@@ -204,42 +220,12 @@ def as_matrix(vectors: npt.ArrayLike, dim: int, what: str) -> FloatMatrix:
     return np.ascontiguousarray(arr)
 
 
-def normalize_metadata(item: Mapping[str, Any] | None, position: int) -> dict[str, Any]:
-    """Check one item's metadata and return it as ``{title: str, genres: list[str], year: int}``.
-
-    Missing keys default to ``""``, ``[]`` and ``0`` (unknown year); unknown keys are refused so
-    that nothing is silently dropped by a backend with a fixed schema.
-    """
-    if item is None:
-        item = {}
-    if not isinstance(item, Mapping):
-        raise ValidationError(f"metadata[{position}] must be a mapping, got {type(item).__name__}")
-    unknown = set(item) - {"title", "genres", "year"}
-    if unknown:
-        raise ValidationError(
-            f"metadata[{position}] has unknown key(s) {sorted(unknown)}; "
-            "stores keep exactly title, genres and year"
-        )
-    title = item.get("title", "")
-    if not isinstance(title, str):
-        raise ValidationError(f"metadata[{position}]['title'] must be a str, got {title!r}")
-    genres = item.get("genres", ())
-    if isinstance(genres, str) or not isinstance(genres, (Sequence, np.ndarray)):
-        raise ValidationError(f"metadata[{position}]['genres'] must be a list of str")
-    genre_list = [str(g) for g in genres]
-    if any(not isinstance(g, str) or not g for g in genres):
-        raise ValidationError(f"metadata[{position}]['genres'] holds a non-string or empty genre")
-    year = item.get("year", 0)
-    if isinstance(year, bool) or not isinstance(year, (int, np.integer)):
-        raise ValidationError(f"metadata[{position}]['year'] must be an int, got {year!r}")
-    return {"title": title, "genres": genre_list, "year": int(year)}
-
-
 def validate_items(
     ids: Sequence[int] | npt.ArrayLike,
     vectors: npt.ArrayLike,
     metadata: Sequence[Mapping[str, Any] | None] | None,
     dim: int,
+    fields: Fields = MOVIE_FIELDS,
 ) -> tuple[IdArray, FloatMatrix, list[dict[str, Any]]]:
     """Validate an upsert batch: equal lengths, unique int64 ids, finite vectors, metadata."""
     id_arr = as_id_array(ids)
@@ -247,11 +233,11 @@ def validate_items(
     if vec.shape[0] != id_arr.size:
         raise ValidationError(f"got {id_arr.size} ids but {vec.shape[0]} vectors")
     if metadata is None:
-        meta = [normalize_metadata(None, i) for i in range(id_arr.size)]
+        meta = [normalize_metadata(None, i, fields) for i in range(id_arr.size)]
     else:
         if len(metadata) != id_arr.size:
             raise ValidationError(f"got {id_arr.size} ids but {len(metadata)} metadata items")
-        meta = [normalize_metadata(m, i) for i, m in enumerate(metadata)]
+        meta = [normalize_metadata(m, i, fields) for i, m in enumerate(metadata)]
     if np.unique(id_arr).size != id_arr.size:
         raise ValidationError("ids hold duplicates within one batch")
     return id_arr, vec, meta
@@ -310,6 +296,11 @@ class VectorStore(ABC):
     def exact(self) -> bool:
         """Whether search returns exactly the brute-force top k."""
 
+    @property
+    def fields(self) -> Fields:
+        """The metadata fields this store keeps (default: the MovieLens title, genres, year)."""
+        return MOVIE_FIELDS
+
     def upsert(
         self,
         ids: Sequence[int] | npt.ArrayLike,
@@ -318,7 +309,7 @@ class VectorStore(ABC):
     ) -> None:
         """Insert items, replacing any stored item with the same id (batched internally)."""
         self._check_open()
-        id_arr, vec, meta = validate_items(ids, vectors, metadata, self.dim)
+        id_arr, vec, meta = validate_items(ids, vectors, metadata, self.dim, self.fields)
         if id_arr.size:
             self._upsert(id_arr, vec, meta)
 
@@ -347,25 +338,35 @@ class VectorStore(ABC):
         self,
         queries: npt.ArrayLike,
         k: int,
-        filter: Filter | None = None,
+        filter: Predicate | None = None,
         exclude_ids: ExcludeIds = None,
     ) -> list[list[Hit]]:
         """The k best items per query by inner product, best first.
 
         ``queries`` is ``[n, dim]`` or one ``[dim]`` vector (the result is still a list of one
-        list). ``exclude_ids`` is one id list for all queries or one list per query; excluded
-        items do not count toward k, so each query gets k hits while enough items remain.
+        list). ``filter`` is a :class:`Filter` or any predicate over :attr:`fields` (checked
+        before searching: FilterError). ``exclude_ids`` is one id list for all queries or one
+        list per query; excluded items do not count toward k, so each query gets k hits while
+        enough items remain.
         """
         self._check_open()
         q = as_matrix(queries, self.dim, "queries")
         k = check_k(k)
-        if filter is not None and not isinstance(filter, Filter):
-            raise FilterError(f"filter must be a fusionrec.stores.Filter, got {type(filter)}")
+        core = self.check_filter(filter)
         excludes = normalize_excludes(exclude_ids, q.shape[0])
-        if q.shape[0] == 0 or (filter is not None and filter.ids == ()):
+        if q.shape[0] == 0 or matches_nothing(core):
             self._check_searchable()
             return [[] for _ in range(q.shape[0])]
-        return self._search(q, k, filter, excludes)
+        return self._search(q, k, core, excludes)
+
+    def check_filter(self, filter: Predicate | None) -> Predicate | None:
+        """``filter`` checked against this store's fields, in core form (None: no condition)."""
+        if filter is None:
+            return None
+        if not isinstance(filter, Predicate):
+            raise FilterError(f"filter must be a fusionrec.stores predicate, got {type(filter)}")
+        filter.check({spec.name: spec for spec in self.fields})
+        return filter.core()
 
     def replace_all(
         self,
@@ -375,7 +376,7 @@ class VectorStore(ABC):
     ) -> None:
         """Replace the whole content at once; searches meanwhile answer from the old content."""
         self._check_open()
-        id_arr, vec, meta = validate_items(ids, vectors, metadata, self.dim)
+        id_arr, vec, meta = validate_items(ids, vectors, metadata, self.dim, self.fields)
         self._replace_all(id_arr, vec, meta)
 
     @abstractmethod
@@ -427,9 +428,16 @@ class VectorStore(ABC):
 
     @abstractmethod
     def _search(
-        self, queries: FloatMatrix, k: int, filter: Filter | None, excludes: list[frozenset[int]]
+        self,
+        queries: FloatMatrix,
+        k: int,
+        filter: Predicate | None,
+        excludes: list[frozenset[int]],
     ) -> list[list[Hit]]:
-        """Search validated queries; must return k hits per query while enough items qualify."""
+        """Search validated queries; must return k hits per query while enough items qualify.
+
+        ``filter`` is in core form: Eq, OneOf, Range, ContainsAny, Ids, And, Or, Not only.
+        """
 
     @abstractmethod
     def _replace_all(

@@ -4,7 +4,9 @@ Items live in a plain Faiss index under sequential labels; a label -> id table a
 metadata sit beside it. Flat indexes delete physically (``remove_ids`` compacts labels, as
 ``IndexIDMap2`` does); HNSW and IVF cannot remove cheaply, so replaced or deleted labels
 become tombstones that search skips, and the index is rebuilt once tombstones outnumber
-half the live items. Filters become an ``IDSelectorBatch`` over the matching labels;
+half the live items. Metadata is kept per id and, for filtering, as numpy columns by label
+(``_columns``), built once per write; a filter's mask becomes an ``IDSelectorBatch`` over
+the matching labels (or an exact brute force over few of them);
 exclusions and tombstones are post-filtered with an over-fetch that grows until every query
 has k hits or the index is exhausted, so neither shrinks results below k.
 """
@@ -12,7 +14,7 @@ has k hits or the index is exhausted, so neither shrinks results below k.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +31,10 @@ from fusionrec.errors import (
     StoreError,
 )
 from fusionrec.stores import _faiss_file
+from fusionrec.stores._columns import Columns
 from fusionrec.stores._filelock import WriterLock, same_file
 from fusionrec.stores._sync import ReadWriteLock
 from fusionrec.stores.base import (
-    Filter,
     FloatMatrix,
     Hit,
     IdArray,
@@ -43,6 +45,15 @@ from fusionrec.stores.base import (
     top_k,
     top_k_rows,
 )
+from fusionrec.stores.fields import (
+    Fields,
+    MetadataField,
+    copy_metadata,
+    fields_from_settings,
+    fields_setting,
+    fields_to_settings,
+)
+from fusionrec.stores.filters import Predicate
 
 # faiss ships partial stubs that miss the SWIG search-parameter classes; treat it as Any.
 faiss: Any = _faiss_module
@@ -98,7 +109,8 @@ class _State:
     id_to_label: dict[int, int]
     meta: dict[int, dict[str, Any]]
     dead: int = 0
-    filters: dict[Filter, IdArray] = field(default_factory=dict)
+    filters: dict[Predicate, IdArray] = field(default_factory=dict)
+    columns: Columns | None = None  # metadata columns by label; reset on writes
     flat_view: FloatMatrix | None = None  # a flat index's storage as numpy; reset on writes
 
 
@@ -111,8 +123,10 @@ class FaissStore(VectorStore):
     and the store is its one writer: it holds ``<path>.lock`` until :meth:`close`, which
     saves back only if something changed. ``read_only=True`` opens an existing file without
     the lock, never writes it and refuses upsert, delete and replace_all; reopening sees the
-    latest completed save. Single-query searches run Faiss on one OpenMP thread: on small
-    indexes thread start-up costs more than the search.
+    latest completed save. ``fields`` declares the metadata kept per item (default: the
+    MovieLens title, genres and year; a saved file brings its own). Single-query searches
+    run Faiss on one OpenMP thread: on small indexes thread start-up costs more than the
+    search.
     """
 
     backend = "faiss"
@@ -124,6 +138,7 @@ class FaissStore(VectorStore):
         *,
         path: str | os.PathLike[str] | None = None,
         read_only: bool = False,
+        fields: Sequence[MetadataField | Mapping[str, Any]] | None = None,
         **params: int,
     ) -> None:
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
@@ -131,6 +146,8 @@ class FaissStore(VectorStore):
         if index is not None and not isinstance(index, str):
             raise ConfigError(f"index must be a string, got {index!r}")
         self._dim = int(dim)
+        self._fields_arg = None if fields is None else fields_from_settings(fields)
+        self._fields = self._fields_arg or fields_from_settings(None)
         self._path = None if path is None else Path(path)
         self._read_only = bool(read_only)
         if self._read_only and self._path is None:
@@ -160,6 +177,12 @@ class FaissStore(VectorStore):
             self._state = self._empty_state()
             return
         loaded = FaissStore.load(path, dim=self._dim)
+        if self._fields_arg is not None and self._fields_arg != loaded._fields:
+            raise ConfigError(
+                f"{path} keeps metadata fields {[f.name for f in loaded._fields]} of other "
+                f"declarations than the fields given; open it without fields= to use its own"
+            )
+        self._fields = loaded._fields
         self._kind = index or loaded._kind
         given = {k: v for k, v in _index_params(self._kind, params).items() if k in params}
         build_time = set(_INDEX_DEFAULTS[self._kind]) - set(_SEARCH_TIME_PARAMS[self._kind])
@@ -183,6 +206,10 @@ class FaissStore(VectorStore):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def fields(self) -> Fields:
+        return self._fields
 
     @property
     def index_type(self) -> str:
@@ -219,6 +246,7 @@ class FaissStore(VectorStore):
             "index": self._kind,
             "path": None if self._path is None else str(self._path),
             **self._params,
+            **fields_setting(self._fields),
         }
 
     def close(self) -> None:
@@ -256,6 +284,7 @@ class FaissStore(VectorStore):
                 "params": self._params,
                 "count": len(state.meta),
                 "dead": state.dead,
+                "fields": fields_to_settings(self._fields),
             }
             raw = np.zeros(0, np.uint8)  # an IVF index before its first insert
             if state.index is not None:
@@ -294,7 +323,9 @@ class FaissStore(VectorStore):
         if dim is not None and file_dim != dim:
             raise DimensionMismatchError(f"{path} holds vectors of dimension {file_dim}, not {dim}")
         try:
-            store = cls(file_dim, str(header.get("index")), **dict(header.get("params") or {}))
+            fields = fields_from_settings(header.get("fields"))
+            params = dict(header.get("params") or {})
+            store = cls(file_dim, str(header.get("index")), fields=fields, **params)
         except (ConfigError, TypeError) as exc:
             raise StoreError(f"{path}: invalid store header ({exc})") from exc
         store._state = _read_state(path, store, saved)
@@ -349,6 +380,7 @@ class FaissStore(VectorStore):
             state.id_to_label[item_id] = start + offset
             state.meta[item_id] = meta
         state.filters.clear()
+        state.columns = None
 
     def _remove(self, state: _State, ids: IdArray) -> None:
         labels = [state.id_to_label.pop(i) for i in ids.tolist() if i in state.id_to_label]
@@ -357,6 +389,7 @@ class FaissStore(VectorStore):
         for item_id in ids.tolist():
             state.meta.pop(item_id, None)
         state.filters.clear()
+        state.columns = None
         label_arr = np.array(labels, dtype=np.int64)
         if self._kind == "flat":
             state.index.remove_ids(faiss.IDSelectorBatch(label_arr))
@@ -383,6 +416,7 @@ class FaissStore(VectorStore):
         state.flat_view = None
         state.id_to_label, state.dead = fresh.id_to_label, 0
         state.filters.clear()
+        state.columns = None
 
     def _delete(self, ids: IdArray) -> None:
         self._check_writable()
@@ -403,7 +437,7 @@ class FaissStore(VectorStore):
             labels = np.array([state.id_to_label[i] for i in found], dtype=np.int64)
             vectors = np.asarray(state.index.reconstruct_batch(labels), dtype=np.float32)
             return [
-                StoredItem(i, vectors[row].copy(), _copy_meta(state.meta[i]))
+                StoredItem(i, vectors[row].copy(), copy_metadata(state.meta[i]))
                 for row, i in enumerate(found)
             ]
 
@@ -426,7 +460,11 @@ class FaissStore(VectorStore):
             )
 
     def _search(
-        self, queries: FloatMatrix, k: int, filter: Filter | None, excludes: list[frozenset[int]]
+        self,
+        queries: FloatMatrix,
+        k: int,
+        filter: Predicate | None,
+        excludes: list[frozenset[int]],
     ) -> list[list[Hit]]:
         with self._lock.read():
             state = self._state
@@ -544,7 +582,7 @@ class FaissStore(VectorStore):
                 item_id = int(ids[col])
                 if item_id in exclude:
                     continue
-                meta = _copy_meta(state.meta[item_id])
+                meta = copy_metadata(state.meta[item_id])
                 hits.append(Hit(item_id, finite_score(scores[row, col]), meta))
                 if len(hits) == k:
                     break
@@ -571,24 +609,22 @@ class FaissStore(VectorStore):
         for score, item_id in zip(row_scores, item_ids, strict=True):
             if item_id < 0 or item_id in exclude:
                 continue
-            hits.append(Hit(item_id, score, _copy_meta(meta[item_id])))
+            hits.append(Hit(item_id, score, copy_metadata(meta[item_id])))
             if len(hits) == k:
                 break
         return hits
 
-    def _allowed_labels(self, state: _State, flt: Filter) -> IdArray:
+    def _allowed_labels(self, state: _State, flt: Predicate) -> IdArray:
+        """The labels a core predicate lets through, sorted (cached per content generation)."""
         cached = state.filters.get(flt)
         if cached is not None:
             return cached
-        candidates = state.meta.keys() if flt.ids is None else flt.ids
-        labels = sorted(
-            state.id_to_label[i]
-            for i in candidates
-            if i in state.meta and flt.matches(i, state.meta[i])
-        )
-        out = np.array(labels, dtype=np.int64)
+        if state.columns is None:
+            state.columns = Columns(state.label_to_id, state.meta, self._fields)
+        out = np.flatnonzero(state.columns.mask(flt)).astype(np.int64)
         if len(state.filters) >= _MAX_FILTER_CACHE:
             state.filters.clear()
+        state.columns = None
         state.filters[flt] = out
         return out
 
@@ -632,7 +668,7 @@ def _read_state(path: Path, store: FaissStore, saved: _faiss_file.StoreFile) -> 
         or (store._kind == "flat" and dead)
         or np.any(ids[1:] <= ids[:-1])  # saved sorted and unique
         or not np.array_equal(np.sort(labels[live]), ids)
-        or not _all_metadata(meta)
+        or not _all_metadata(meta, store.fields)
     ):
         raise StoreError(f"{path} is inconsistent: index, ids and metadata disagree")
     if saved.index.size == 0:
@@ -664,16 +700,10 @@ def _read_state(path: Path, store: FaissStore, saved: _faiss_file.StoreFile) -> 
     )
 
 
-_META_KEYS = dict.fromkeys(("title", "genres", "year")).keys()
-
-
-def _all_metadata(meta: list[Any]) -> bool:
-    """Whether every entry is a dict with exactly the metadata keys (one C-level pass)."""
+def _all_metadata(meta: list[Any], fields: Fields) -> bool:
+    """Whether every entry is a dict with exactly the declared field names (one C-level pass)."""
+    keys = dict.fromkeys(spec.name for spec in fields).keys()
     try:
-        return all(map(_META_KEYS.__eq__, map(dict.keys, meta)))
+        return all(map(keys.__eq__, map(dict.keys, meta)))
     except TypeError:  # an entry that is not a dict
         return False
-
-
-def _copy_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    return {"title": meta["title"], "genres": list(meta["genres"]), "year": meta["year"]}

@@ -13,11 +13,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,6 @@ from fusionrec.errors import (
 )
 from fusionrec.stores._sync import InFlight
 from fusionrec.stores.base import (
-    Filter,
     FloatMatrix,
     Hit,
     IdArray,
@@ -43,16 +43,31 @@ from fusionrec.stores.base import (
     VectorStore,
     finite_score,
 )
+from fusionrec.stores.fields import (
+    Fields,
+    MetadataField,
+    fields_from_settings,
+    fields_setting,
+    fields_to_settings,
+)
+from fusionrec.stores.filters import (
+    And,
+    ContainsAny,
+    Eq,
+    Ids,
+    Not,
+    OneOf,
+    Or,
+    Predicate,
+    Range,
+    literal,
+)
 
-_FIELDS = ("id", "vector", "title", "genres", "year")
-# genres_text duplicates genres as JSON for reading back: Milvus Lite 2.5 returns ARRAY fields
-# slowly (measured: 1.7 s for 300 queries x 10 hits with genres, 0.05 s without), so the ARRAY
-# serves filters and the VARCHAR serves output.
-_GENRES_TEXT = "genres_text"
-_TITLE_MAX = 1024
-_GENRES_MAX = 64
-_GENRE_LEN = 64
-_GENRES_TEXT_MAX = _GENRES_MAX * (_GENRE_LEN + 4) + 2
+# Every list[str] field <name> has a VARCHAR <name>_text copy as JSON for reading back: Milvus
+# Lite 2.5 returns ARRAY fields slowly (measured: 1.7 s for 300 queries x 10 hits with genres,
+# 0.05 s without), so the ARRAY serves filters and the VARCHAR serves output.
+_TEXT_SUFFIX = "_text"
+_VARCHAR_MAX = 65535
 _MAX_TOPK = 16384
 _BATCH = 1000
 _LITE_INDEXES = frozenset({"FLAT", "IVF_FLAT", "AUTOINDEX"})
@@ -184,8 +199,13 @@ def _flatten_index(info: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def _string_list(values: Any) -> str:
-    return "[" + ", ".join(json.dumps(str(v)) for v in values) + "]"
+def _list(values: Sequence[Any]) -> str:
+    return "[" + ", ".join(_value(v) for v in values) + "]"
+
+
+def _text_max(spec: MetadataField) -> int:
+    """Longest JSON copy of a list field: quotes, separators, brackets (capped by Milvus)."""
+    return min(_VARCHAR_MAX, spec.max_items * (spec.max_length + 4) + 2)
 
 
 _INT64_MIN = -(2**63)
@@ -203,19 +223,114 @@ def id_in(ids: Iterable[int]) -> str:
     return lowest if len(values) == 1 else f"({expr} or {lowest})"
 
 
-def filter_expression(flt: Filter | None) -> str:
-    """Translate a Filter into a Milvus boolean expression ("" for no filter)."""
+def filter_expression(flt: Predicate | None, fields: Fields | None = None) -> str:
+    """Compile a filter predicate into a Milvus boolean expression ("" for no filter).
+
+    Strings are JSON-quoted (quotes and backslashes escaped; control characters are refused
+    when the predicate is built), so a value can never end the literal early. Negations are
+    pushed down to the leaves (``!=``, ``not in``, complemented ranges), since Milvus Lite
+    cannot evaluate ``not (...)``; a negated ``contains_any`` tests each element position
+    up to the field's ``max_items`` (Milvus reads a position past the end as not in any
+    list). ``fields`` (default: the movie fields) gives those bounds and the int fields,
+    whose fractional range bounds are rounded inward (Milvus refuses INT64 against float).
+    """
     if flt is None:
         return ""
-    parts = []
-    if flt.genres_any is not None:
-        parts.append(f"ARRAY_CONTAINS_ANY(genres, {_string_list(flt.genres_any)})")
-    if flt.year_between is not None:
-        lo, hi = flt.year_between
-        parts.append(f"(year >= {lo} and year <= {hi})")
-    if flt.ids is not None:
-        parts.append(id_in(flt.ids))
-    return " and ".join(parts)
+    core = flt.core()
+    specs = {f.name: f for f in fields or fields_from_settings(None)}
+    return "" if core is None else _Compiler(specs).compile(core, negate=False)
+
+
+class _Compiler:
+    """Predicate -> Milvus expression, with negation pushed to the leaves.
+
+    Each step returns the text and its top-level connective ("and", "or" or "" for one
+    term), so that a combination parenthesizes exactly the parts that need it.
+    """
+
+    def __init__(self, fields: Mapping[str, MetadataField]) -> None:
+        self.fields = fields
+
+    def compile(self, p: Predicate, negate: bool) -> str:
+        return self.expr(p, negate)[0]
+
+    def expr(self, p: Predicate, negate: bool) -> tuple[str, str]:
+        if isinstance(p, Not):
+            return self.expr(p.child, not negate)
+        if isinstance(p, (And, Or)):
+            joiner = "and" if isinstance(p, And) != negate else "or"
+            parts = [self.expr(child, negate) for child in p.children]
+            return _join([f"({t})" if c and c != joiner else t for t, c in parts], joiner)
+        if isinstance(p, Eq):
+            return f"{p.field} {'!=' if negate else '=='} {_value(p.value)}", ""
+        if isinstance(p, OneOf):
+            return f"{p.field} {'not in' if negate else 'in'} {_list(p.values)}", ""
+        if isinstance(p, Range):
+            return self.range(p, negate)
+        if isinstance(p, ContainsAny):
+            if not negate:
+                return f"ARRAY_CONTAINS_ANY({p.field}, {_list(p.values)})", ""
+            spec = self.fields.get(p.field)
+            positions = range(spec.max_items if spec is not None else 64)
+            return _join([f"{p.field}[{i}] not in {_list(p.values)}" for i in positions], "and")
+        if isinstance(p, Ids):
+            return _ids_expr(p.ids, negate)
+        raise TypeError(f"not a core predicate: {p!r}")
+
+    def range(self, p: Range, negate: bool) -> tuple[str, str]:
+        bounds = p.comparisons()
+        spec = self.fields.get(p.field)
+        if spec is not None and spec.type == "int":
+            bounds = [_int_bound(op, value) for op, value in bounds]
+        if negate:
+            bounds = [(_COMPLEMENT[op], value) for op, value in bounds]
+        parts = [f"{p.field} {op} {value!r}" for op, value in bounds]
+        text, joiner = _join(parts, "or" if negate else "and")
+        return (f"({text})", "") if joiner else (text, "")
+
+
+def _join(parts: list[str], joiner: str) -> tuple[str, str]:
+    """Parts joined by one connective; long chains as a balanced tree of parentheses, as
+    Milvus Lite fails on a flat chain of about 50 (measured: 48 pass, 56 fail)."""
+    if len(parts) == 1:
+        return parts[0], ""
+    if len(parts) <= _FLAT_MAX:
+        return f" {joiner} ".join(parts), joiner
+    half = len(parts) // 2
+    left, right = _join(parts[:half], joiner)[0], _join(parts[half:], joiner)[0]
+    return f"({left}) {joiner} ({right})", joiner
+
+
+_FLAT_MAX = 8
+
+
+_COMPLEMENT = {">=": "<", ">": "<=", "<=": ">", "<": ">="}
+
+
+def _ids_expr(ids: tuple[int, ...], negate: bool) -> tuple[str, str]:
+    if not ids:
+        return ("(id < 0 or id >= 0)" if negate else "(id < 0 and id > 0)"), ""
+    if not negate:
+        return id_in(ids), ""  # one term, parenthesized by id_in when it has two
+    rest = [i for i in ids if i != _INT64_MIN]
+    parts = [f"id not in [{', '.join(map(str, rest))}]"] if rest else []
+    if len(rest) < len(ids):
+        parts.append(f"id >= {_INT64_MIN + 1}")
+    return _join(parts, "and")
+
+
+def _int_bound(op: str, value: float) -> tuple[str, int | float]:
+    """A bound on an int field as an int: ``>= 2.5`` is ``>= 3``, ``< 2.5`` is ``<= 2``."""
+    if float(value).is_integer():
+        return op, int(value)
+    if op in (">", ">="):
+        return ">=", math.ceil(value)
+    return "<=", math.floor(value)
+
+
+def _value(value: Any) -> str:
+    """A literal; non-ASCII stays UTF-8, as Milvus reads ``\\u00e9`` as six characters."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else literal(value)
 
 
 class MilvusStore(VectorStore):
@@ -227,6 +342,10 @@ class MilvusStore(VectorStore):
     DimensionMismatchError and ``dim=None`` on a missing collection CollectionNotFoundError.
     ``read_only=True`` opens an existing collection (and, on Lite, an existing file) without
     creating, dropping or writing anything, and refuses upsert, delete, replace_all and flush.
+    ``fields`` declares the metadata a new collection keeps as scalar fields (str: VARCHAR,
+    int: INT64, float: DOUBLE, bool: BOOL, list[str]: ARRAY<VARCHAR>; default: the MovieLens
+    title, genres, year); an existing collection's schema gives its fields, and fields given
+    that differ from it raise ConfigError.
     """
 
     backend = "milvus"
@@ -244,6 +363,7 @@ class MilvusStore(VectorStore):
         batch_size: int = _BATCH,
         timeout: float | None = None,
         read_only: bool = False,
+        fields: Sequence[MetadataField | Mapping[str, Any]] | None = None,
     ) -> None:
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
             raise ConfigError(f"dim must be a positive integer, got {dim!r}")
@@ -252,6 +372,9 @@ class MilvusStore(VectorStore):
         if batch_size < 1:
             raise ConfigError(f"batch_size must be positive, got {batch_size}")
         self._local = is_local_uri(uri)
+        self._fields_arg = None if fields is None else fields_from_settings(fields)
+        self._fields = self._fields_arg or fields_from_settings(None)
+        self._list_out: dict[str, str] = {}  # list field -> the field its values are read from
         # A server search runs Strong once after this store opens or writes, so it sees every
         # write made before it (by this process or the one that indexed); later searches run
         # at Session consistency, which then has nothing left to wait for.
@@ -323,7 +446,9 @@ class MilvusStore(VectorStore):
             self._index = self._check_index(index or "FLAT")
             self._index_params = {**_INDEX_DEFAULTS[self._index], **self._index_params_arg}
             physical = f"{self._collection}__v1"
-            self._genres_out = _GENRES_TEXT
+            self._list_out = {
+                f.name: f.name + _TEXT_SUFFIX for f in self._fields if f.type == "list[str]"
+            }
             self._create_physical(physical)
             self._point_to(physical, previous=None)
         else:
@@ -385,11 +510,9 @@ class MilvusStore(VectorStore):
         with self._translate("describe"):
             info = self._client.describe_collection(physical)
             names = {f["name"] for f in info["fields"]}
-            self._genres_out = _GENRES_TEXT if _GENRES_TEXT in names else "genres"
-            if not set(_FIELDS) <= names:
-                raise StoreError(
-                    f"collection {physical!r} lacks fusionrec fields {sorted(set(_FIELDS) - names)}"
-                )
+            if not {"id", "vector"} <= names:
+                raise StoreError(f"collection {physical!r} lacks the fusionrec fields id, vector")
+            self._read_fields(physical, info["fields"])
             vector = next(f for f in info["fields"] if f["name"] == "vector")
             found_dim = int(vector["params"]["dim"])
             described = _flatten_index(self._client.describe_index(physical, "vector"))
@@ -409,22 +532,73 @@ class MilvusStore(VectorStore):
         skip |= {"indexed_rows", "pending_index_rows", "state"}
         self._index_params = {k: _parse(v) for k, v in described.items() if k not in skip}
 
+    def _read_fields(self, physical: str, described: list[dict[str, Any]]) -> None:
+        """The metadata fields of an existing collection, from its schema."""
+        data_type = _milvus().DataType
+        scalar = {
+            data_type.VARCHAR: "str",
+            data_type.INT64: "int",
+            data_type.DOUBLE: "float",
+            data_type.BOOL: "bool",
+        }
+        by_name = {f["name"]: f for f in described}
+        found: list[MetadataField] = []
+        for entry in described:
+            name, params = entry["name"], dict(entry.get("params") or {})
+            base = name.removesuffix(_TEXT_SUFFIX)
+            if name in ("id", "vector") or (
+                name != base and by_name.get(base, {}).get("type") == data_type.ARRAY
+            ):
+                continue
+            kind = scalar.get(entry["type"])
+            if entry["type"] == data_type.ARRAY and entry.get("element_type") == (
+                data_type.VARCHAR
+            ):
+                kind = "list[str]"
+            if kind is None:
+                raise StoreError(
+                    f"collection {physical!r} field {name!r} has a type fusionrec does not keep"
+                )
+            bounds = {"max_length": int(params.get("max_length", 256))}
+            if "max_capacity" in params:
+                bounds["max_items"] = int(params["max_capacity"])
+            found.append(MetadataField(name, kind, **bounds))  # type: ignore[arg-type]
+            if kind == "list[str]":
+                text = name + _TEXT_SUFFIX
+                self._list_out[name] = text if text in by_name else name
+        fields = tuple(found)
+        if self._fields_arg is not None and self._fields_arg != fields:
+            raise ConfigError(
+                f"collection {self._collection!r} at {self._uri} keeps metadata fields "
+                f"{fields_to_settings(fields)}, not the fields given; open it without fields="
+            )
+        self._fields = fields
+
     def _create_physical(self, name: str) -> None:
         pymilvus = _milvus()
         data_type = pymilvus.DataType
         schema = pymilvus.MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", data_type.INT64, is_primary=True)
         schema.add_field("vector", data_type.FLOAT_VECTOR, dim=self._dim)
-        schema.add_field("title", data_type.VARCHAR, max_length=_TITLE_MAX)
-        schema.add_field(
-            "genres",
-            data_type.ARRAY,
-            element_type=data_type.VARCHAR,
-            max_capacity=_GENRES_MAX,
-            max_length=_GENRE_LEN,
-        )
-        schema.add_field("year", data_type.INT64)
-        schema.add_field(_GENRES_TEXT, data_type.VARCHAR, max_length=_GENRES_TEXT_MAX)
+        lists = []
+        for spec in self._fields:
+            if spec.type == "str":
+                schema.add_field(spec.name, data_type.VARCHAR, max_length=spec.max_length)
+            elif spec.type == "list[str]":
+                schema.add_field(
+                    spec.name,
+                    data_type.ARRAY,
+                    element_type=data_type.VARCHAR,
+                    max_capacity=spec.max_items,
+                    max_length=spec.max_length,
+                )
+                lists.append(spec)
+            else:
+                kind = {"int": data_type.INT64, "float": data_type.DOUBLE, "bool": data_type.BOOL}
+                schema.add_field(spec.name, kind[spec.type])
+        for spec in lists:
+            text = spec.name + _TEXT_SUFFIX
+            schema.add_field(text, data_type.VARCHAR, max_length=_text_max(spec))
         with self._translate("create collection"):
             if self._client.has_collection(name):
                 self._client.drop_collection(name)
@@ -485,6 +659,10 @@ class MilvusStore(VectorStore):
     @property
     def exact(self) -> bool:
         return self._index == "FLAT"
+
+    @property
+    def fields(self) -> Fields:
+        return self._fields
 
     @property
     def closed(self) -> bool:
@@ -566,6 +744,7 @@ class MilvusStore(VectorStore):
             "index": self._index,
             "index_params": dict(self._index_params),
             "search_params": dict(self._search_params),
+            **fields_setting(self._fields),
         }
 
     def close(self) -> None:
@@ -606,28 +785,17 @@ class MilvusStore(VectorStore):
     def _rows(
         self, ids: IdArray, vectors: FloatMatrix, metadata: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
+        """Insert rows; bounds were checked by normalize_metadata, JSON copies are checked here."""
+        lists = [spec for spec in self._fields if spec.type == "list[str]"]
         rows = []
         for row, (item_id, meta) in enumerate(zip(ids.tolist(), metadata, strict=True)):
-            if len(meta["title"].encode()) > _TITLE_MAX:
-                raise ValidationError(f"metadata[{row}] title exceeds {_TITLE_MAX} bytes")
-            genres = meta["genres"]
-            if len(genres) > _GENRES_MAX or any(len(g.encode()) > _GENRE_LEN for g in genres):
-                raise ValidationError(
-                    f"metadata[{row}] genres exceed {_GENRES_MAX} items of {_GENRE_LEN} bytes"
-                )
-            genres_text = json.dumps(genres, ensure_ascii=False)
-            if len(genres_text.encode()) > _GENRES_TEXT_MAX:
-                raise ValidationError(f"metadata[{row}] genres are too long to store")
-            rows.append(
-                {
-                    "id": item_id,
-                    "vector": vectors[row].tolist(),
-                    "title": meta["title"],
-                    "genres": genres,
-                    "year": meta["year"],
-                    _GENRES_TEXT: genres_text,
-                }
-            )
+            out = {"id": item_id, "vector": vectors[row].tolist(), **meta}
+            for spec in lists:
+                text = json.dumps(meta[spec.name], ensure_ascii=False)
+                if len(text.encode()) > _text_max(spec):
+                    raise ValidationError(f"metadata[{row}][{spec.name!r}] is too long to store")
+                out[spec.name + _TEXT_SUFFIX] = text
+            rows.append(out)
         return rows
 
     def _write(
@@ -701,9 +869,13 @@ class MilvusStore(VectorStore):
                 )
 
     def _search(
-        self, queries: FloatMatrix, k: int, filter: Filter | None, excludes: list[frozenset[int]]
+        self,
+        queries: FloatMatrix,
+        k: int,
+        filter: Predicate | None,
+        excludes: list[frozenset[int]],
     ) -> list[list[Hit]]:
-        base = filter_expression(filter)
+        base = filter_expression(filter, self._fields)
         shared = all(e == excludes[0] for e in excludes)
         limit = k + max(len(e) for e in excludes)
         if shared and (len(excludes[0]) > EXCLUDE_OVERFETCH_MAX or limit > _MAX_TOPK):
@@ -800,17 +972,19 @@ class MilvusStore(VectorStore):
             raise StoreError(f"reindex of {self._collection!r}: {got} rows stored, {expected} sent")
 
     def _output(self, extra: list[str]) -> list[str]:
-        return [*extra, "title", self._genres_out, "year"]
+        return [*extra, *(self._list_out.get(spec.name, spec.name) for spec in self._fields)]
 
     def _meta(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        genres = row[self._genres_out]
-        if isinstance(genres, str):
-            genres = json.loads(genres)
-        return {
-            "title": str(row["title"]),
-            "genres": [str(g) for g in genres],
-            "year": int(row["year"]),
-        }
+        out: dict[str, Any] = {}
+        for spec in self._fields:
+            value = row[self._list_out.get(spec.name, spec.name)]
+            if spec.type == "list[str]":
+                if isinstance(value, str):
+                    value = json.loads(value)
+                out[spec.name] = [str(v) for v in value]
+            else:
+                out[spec.name] = _PLAIN[spec.type](value)
+        return out
 
     def _replace_all(
         self, ids: IdArray, vectors: FloatMatrix, metadata: list[dict[str, Any]]
@@ -839,6 +1013,9 @@ class MilvusStore(VectorStore):
             with self._translate("drop old collection"):
                 if self._client.has_collection(old):
                     self._client.drop_collection(old)
+
+
+_PLAIN: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool}
 
 
 def _parse(text: str) -> Any:
