@@ -46,12 +46,15 @@ def bench(session: nox.Session) -> None:
     """The benchmarks behind the issues' targets (ml-100k from $FUSIONREC_ML100K).
 
     The 1M-vector HNSW sweep (``benchmarks/bench_hnsw.py``) runs on its own: it takes longer
-    than all of these together.
+    than all of these together; so does ``bench_throughput.py``, which compares this checkout's
+    training speed with another checkout's (``--other-src``).
     """
     session.install("-e", ".[bench,serve]")
     env = {"FUSIONREC_ML100K": os.path.abspath(ML100K)}
     scripts = (
         "bench_load.py",
+        "bench_load_25m.py",
+        "bench_reliability.py",
         "bench_stores.py",
         "bench_model.py",
         "bench_retrieval.py",
