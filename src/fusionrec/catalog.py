@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from fusionrec.data.tables import Movies, Users
 from fusionrec.errors import ModelDirError
+from fusionrec.ids import INT64_MAX, INT64_MIN
 from fusionrec.serve.model_dir import read_npz, reading
 
 _USER_ARRAYS = (
@@ -142,7 +143,7 @@ def movies_from_json(columns: Any) -> Movies:
     if not len(ids) == len(titles) == len(years) == len(genre_lists):
         raise ValueError("the columns differ in length")
     for what, column in (("movie_id", ids), ("year", years)):
-        if not all(type(v) is int and -(2**63) <= v < 2**63 for v in column):
+        if not all(type(v) is int and INT64_MIN <= v <= INT64_MAX for v in column):
             raise ValueError(f"{what} must hold 64-bit integers")
     if not all(isinstance(t, str) for t in titles):
         raise ValueError("title must hold strings")

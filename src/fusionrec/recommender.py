@@ -12,7 +12,7 @@ import dataclasses
 import json
 import shutil
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from fusionrec.data.tables import ML1M_OCCUPATIONS, MovieLens, Movies, Ratings, 
 from fusionrec.demographics import normalize_many
 from fusionrec.errors import ConfigError, ModelDirError, NotFittedError, ValidationError
 from fusionrec.features import FeatureEncoder, Features, Schema
+from fusionrec.ids import exact_ids
 from fusionrec.interactions import SeenItems
 from fusionrec.lookup import IdIndex
 from fusionrec.serve.bundle import ModelBundle
@@ -49,7 +50,6 @@ _FORMAT_NAME = "fusionrec-recommender"
 _POINTER = "recommender.json"
 #: Occupation names and store settings, inside each version.
 _STATE_FILE = "state.json"
-_INT64_MAX = 2**63 - 1
 #: What a version 1 directory held at its top level; removed once a new version is saved.
 _LEGACY = ("model", "users.npz", "movies.json", "seen.npz")
 
@@ -238,8 +238,8 @@ class FusionRecommender:
         swapped in whole, so concurrent readers see the old or the new one; concurrent calls
         must be serialized by the caller (the HTTP server does).
         """
-        users = _exact_ids(user_ids, "user id")
-        movies = _exact_ids(movie_ids, "movie id")
+        users = exact_ids(user_ids, "user ids")
+        movies = exact_ids(movie_ids, "movie ids")
         if len(users) != len(movies):
             raise ValidationError(
                 f"user_ids and movie_ids differ in length: {len(users)} and {len(movies)}"
@@ -323,7 +323,7 @@ class FusionRecommender:
         list is ranked by; ``rating`` is None (no user to predict for).
         """
         _check_k(k)
-        movie_id = int(_exact_ids([movie_id], "movie id")[0])
+        movie_id = int(exact_ids([movie_id], "movie ids")[0])
         self._require_bundle()
         store = self.store
         items = store.get([movie_id])
@@ -353,7 +353,7 @@ class FusionRecommender:
             )
         else:
             features, _ = self._user_features([user], None, None, None)
-        ids = _exact_ids(movie_ids, "movie id")
+        ids = exact_ids(movie_ids, "movie ids")
         movies = bundle.encoder.encode_items(self._catalog_rows(ids))
         return np.asarray(bundle.predict(features, movies)[0], dtype=np.float32)
 
@@ -542,7 +542,7 @@ class FusionRecommender:
         occupations: Sequence[int | str | None] | None,
     ) -> tuple[Features, npt.NDArray[np.int64] | None]:
         bundle = self._require_bundle()
-        ids = None if user_ids is None else _exact_ids(user_ids, "user id")
+        ids = None if user_ids is None else exact_ids(user_ids, "user ids")
         given = [x for x in (ages, genders, occupations) if x is not None]
         if not given:
             if ids is None:
@@ -729,33 +729,6 @@ class FusionRecommender:
             return np.asarray(user_vectors[rows] @ movie_vectors.T, dtype=np.float32)
 
         return metrics.evaluate_topn(score_fn, np.arange(len(eval_users)), seen_mask, relevant, k=k)
-
-
-def _exact_ids(values: object, what: str) -> npt.NDArray[np.int64]:
-    """Ids as int64, or ValidationError: a float, bool or out-of-range id is never rounded.
-
-    ``recommend(1.7)`` or ``recommend(True)`` used to be served as user 1.
-    """
-    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
-        arr = values.ravel()
-        if arr.dtype.kind == "u" and arr.size and int(arr.max()) > _INT64_MAX:
-            raise ValidationError(f"{what} {int(arr.max())} is outside the 64-bit range")
-        return arr.astype(np.int64)
-    if isinstance(values, np.ndarray):
-        items: Sequence[object] = values.ravel().tolist()
-    elif isinstance(values, Iterable) and not isinstance(values, (str, bytes, Mapping)):
-        items = list(values)  # a list, a range, a pandas Series...
-    else:
-        items = [values]
-    out = []
-    for value in items:
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-            kind = type(value).__name__
-            raise ValidationError(f"{what}s must be integers, got {value!r:.60} ({kind})")
-        if not -_INT64_MAX - 1 <= int(value) <= _INT64_MAX:
-            raise ValidationError(f"{what} {int(value)} is outside the 64-bit range")
-        out.append(int(value))
-    return np.asarray(out, dtype=np.int64)
 
 
 #: Store options that carry credentials: sent only to a URI named by the caller.

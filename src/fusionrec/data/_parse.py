@@ -16,11 +16,11 @@ import numpy.typing as npt
 
 from fusionrec.data.tables import UNKNOWN_YEAR
 from fusionrec.errors import DataFormatError
+from fusionrec.ids import INT64_MAX, INT64_MIN
 
 _INT = re.compile(rb"[+-]?\d+")
 _BLANK_RUNS = re.compile(rb"\n\n+")
 _MAX_FAST_DIGITS = 18  # longer fields take the checked per-line path (int64 overflow)
-_INT64_MAX = 2**63 - 1
 _MAX_INT64_DIGITS = 19
 _SHOWN_CHARS = 40
 #: Matched against the last characters only: a regex over a whole (maybe megabyte-long)
@@ -172,7 +172,7 @@ def _int64(text: bytes) -> int | None:
     if len(digits) > _MAX_INT64_DIGITS:
         return None
     value = int(text)
-    return value if -_INT64_MAX - 1 <= value <= _INT64_MAX else None
+    return value if INT64_MIN <= value <= INT64_MAX else None
 
 
 def _number(text: bytes) -> str:

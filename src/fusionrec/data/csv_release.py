@@ -22,6 +22,7 @@ import numpy.typing as npt
 from fusionrec.data._parse import format_error, parse_int, shown, split_title
 from fusionrec.data._source import Source
 from fusionrec.data.tables import CSV_GENRES, Movies, Ratings
+from fusionrec.ids import INT64_MAX
 
 RATINGS_HEADER = ("userId", "movieId", "rating", "timestamp")
 MOVIES_HEADER = ("movieId", "title", "genres")
@@ -33,7 +34,6 @@ MAX_TAGS = 20
 
 _CHUNK_BYTES = 1 << 25  # ratings.csv is parsed 32 MiB at a time: bounded temporaries
 _MAX_FAST_DIGITS = 18  # longer ids take parse_int, which names an int64 overflow
-_INT64_MAX = 2**63 - 1
 _DIGITS = b"0123456789"
 #: What is left of one regular ratings line ``u,m,r.f,t`` without its digits.
 _SKELETON = b",,.,\n"
@@ -279,7 +279,7 @@ def _parse_fast(piece: bytes, newlines: int) -> npt.NDArray[np.int64] | None:
             values = np.fromstring(body.translate(_TO_SPACES, b"."), dtype=np.int64, sep=" ")
     except (ValueError, DeprecationWarning):
         return None
-    if len(values) != 4 * rows or values.max() >= _INT64_MAX:
+    if len(values) != 4 * rows or values.max() >= INT64_MAX:
         return None  # numpy saturates what overflows: the checked path names it
     return values.reshape(-1, 4)
 

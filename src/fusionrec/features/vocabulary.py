@@ -17,11 +17,11 @@ import numpy as np
 import numpy.typing as npt
 
 from fusionrec.errors import ValidationError
+from fusionrec.ids import INT64_MAX, INT64_MIN
 
 PAD = 0
 UNK = 1
 RESERVED = 2  # PAD and UNK
-_INT64_MAX = 2**63 - 1
 
 IntArray = npt.NDArray[np.int64]
 Value = int | str
@@ -98,7 +98,7 @@ class Vocabulary:
             raise ValidationError(f"feature {feature!r}: malformed vocabulary state")
         values = data["values"]
         ints = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-        if ints and not all(-_INT64_MAX - 1 <= v <= _INT64_MAX for v in values):
+        if ints and not all(INT64_MIN <= v <= INT64_MAX for v in values):
             raise ValidationError(f"feature {feature!r}: vocabulary integers exceed 64 bits")
         if not ints and not all(isinstance(v, str) for v in values):
             raise ValidationError(

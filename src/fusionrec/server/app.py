@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from fusionrec import __version__
 from fusionrec.data.tables import AGE_BUCKETS, Movies
 from fusionrec.errors import FusionrecError, ValidationError
+from fusionrec.ids import INT64_MAX, INT64_MIN
 from fusionrec.recommender import FusionRecommender, Recommendation
 from fusionrec.server import errors
 from fusionrec.server.body_limit import BodyLimit
@@ -59,14 +60,13 @@ from fusionrec.stores import Filter, Predicate, parse_filter
 log = logging.getLogger("fusionrec.server")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _EXAMPLE_USERS = 20
 #: Up to this many items, single-user reads on a Faiss store run on the event loop: there a
 #: search takes about as long as the hop to the thread pool and back (0.1-0.4 ms measured on
 #: the benchmark machine). Above it, or on any other backend (Milvus: a round trip to another
 #: process), they run in the thread pool, where their waits overlap.
 INLINE_MAX_ITEMS = 50_000
-MovieIdPath = Annotated[int, PathParam(ge=_INT64_MIN, le=_INT64_MAX, description="the item id")]
+MovieIdPath = Annotated[int, PathParam(ge=INT64_MIN, le=INT64_MAX, description="the item id")]
 
 T = TypeVar("T")
 

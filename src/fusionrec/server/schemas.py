@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fusionrec.ids import INT64_MAX, INT64_MIN
+
 #: Most results one recommend or similar request may ask for.
 MAX_K = 100
 #: Most users in one batch-recommend request.
@@ -25,8 +27,7 @@ MAX_FILTER_EXPR = 2000
 #: Largest request body accepted, in bytes (checked before parsing).
 MAX_BODY_BYTES = 2 * 2**20
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-Id = Annotated[int, Field(ge=_INT64_MIN, le=_INT64_MAX)]
+Id = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 Genre = Annotated[str, Field(min_length=1, max_length=64)]
 K = Annotated[int, Field(ge=1, le=MAX_K, description=f"how many results, 1-{MAX_K}")]
 

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from typing_extensions import Self
 
 from fusionrec.errors import DimensionMismatchError, FilterError, StoreError, ValidationError
+from fusionrec.ids import exact_ids
 from fusionrec.stores.fields import MOVIE_FIELDS, Fields, MetadataField, normalize_metadata
 from fusionrec.stores.filters import (
     And,
@@ -34,9 +35,6 @@ FloatMatrix = npt.NDArray[np.float32]
 IdArray = npt.NDArray[np.int64]
 #: ``exclude_ids`` of a search: one id list (or int64 array) for all queries, or one per query.
 ExcludeIds = Sequence[Sequence[int] | IdArray] | Sequence[int] | IdArray | None
-
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
 
 
 @dataclass(slots=True)
@@ -163,43 +161,6 @@ def _check_years(years: Sequence[int] | None) -> tuple[int, int] | None:
     return int(lo), int(hi)
 
 
-def as_id_array(ids: Sequence[int] | npt.ArrayLike, what: str = "ids") -> IdArray:
-    """Validate ids as a 1-D int64 array (one id or many); raise ValidationError otherwise.
-
-    Ids are exact: one outside int64 (``2**63`` would wrap to ``-2**63``) is refused, never
-    cast.
-    """
-    arr = np.asarray(ids)
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    if arr.ndim != 1:
-        raise ValidationError(f"{what} must be one id or a 1-D sequence, got shape {arr.shape}")
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if arr.dtype == np.object_ or (arr.dtype.kind == "f" and not isinstance(ids, np.ndarray)):
-        # Python ints beyond int64 make numpy fall back to object or float64: check each one.
-        return _python_ids(np.asarray(ids, dtype=object).reshape(-1), what)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise ValidationError(f"{what} must be integers, got dtype {arr.dtype}")
-    if arr.dtype.kind == "u" and int(arr.max()) > _INT64_MAX:
-        raise ValidationError(f"{what} hold {int(arr.max())}, outside the int64 range of store ids")
-    return arr.astype(np.int64, copy=False)
-
-
-def _python_ids(values: npt.NDArray[np.object_], what: str) -> IdArray:
-    """Ids given as Python objects: each must be an int (not a bool) within int64."""
-    out = np.empty(values.size, dtype=np.int64)
-    for pos, value in enumerate(values.tolist()):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ValidationError(f"{what} must be integers, got {value!r} at position {pos}")
-        if not _INT64_MIN <= int(value) <= _INT64_MAX:
-            raise ValidationError(
-                f"{what} hold {int(value)} at position {pos}, outside the int64 range of store ids"
-            )
-        out[pos] = int(value)
-    return out
-
-
 def as_matrix(vectors: npt.ArrayLike, dim: int, what: str) -> FloatMatrix:
     """Validate vectors as a finite float32 ``[n, dim]`` matrix (a 1-D vector becomes n=1)."""
     try:
@@ -228,7 +189,7 @@ def validate_items(
     fields: Fields = MOVIE_FIELDS,
 ) -> tuple[IdArray, FloatMatrix, list[dict[str, Any]]]:
     """Validate an upsert batch: equal lengths, unique int64 ids, finite vectors, metadata."""
-    id_arr = as_id_array(ids)
+    id_arr = exact_ids(ids)
     vec = as_matrix(vectors, dim, "vectors") if id_arr.size else np.zeros((0, dim), np.float32)
     if vec.shape[0] != id_arr.size:
         raise ValidationError(f"got {id_arr.size} ids but {vec.shape[0]} vectors")
@@ -266,7 +227,7 @@ def normalize_excludes(exclude_ids: ExcludeIds, n_queries: int) -> list[frozense
 
 def _id_set(ids: Any) -> frozenset[int]:
     """Validated exclusion ids as a set of plain ints (``tolist`` converts in one C loop)."""
-    return frozenset(as_id_array(np.asarray(ids), "exclude_ids").tolist())
+    return frozenset(exact_ids(np.asarray(ids), "exclude_ids").tolist())
 
 
 def check_k(k: int) -> int:
@@ -316,7 +277,7 @@ class VectorStore(ABC):
     def delete(self, ids: Sequence[int] | npt.ArrayLike) -> None:
         """Remove items by id; ids not stored are ignored."""
         self._check_open()
-        id_arr = np.unique(as_id_array(ids))
+        id_arr = np.unique(exact_ids(ids))
         if id_arr.size:
             self._delete(id_arr)
 
@@ -328,7 +289,7 @@ class VectorStore(ABC):
     def get(self, ids: Sequence[int] | npt.ArrayLike) -> list[StoredItem]:
         """Read items back, in the order asked; ids not stored are left out."""
         self._check_open()
-        id_arr = as_id_array(ids)
+        id_arr = exact_ids(ids)
         if not id_arr.size:
             return []
         found = {item.id: item for item in self._get(np.unique(id_arr))}

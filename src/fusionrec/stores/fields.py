@@ -17,13 +17,13 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from fusionrec.errors import ConfigError, ValidationError
+from fusionrec.ids import INT64_MAX, INT64_MIN
 
 FieldType = Literal["str", "int", "float", "bool", "list[str]"]
 FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
 #: Names a store uses itself (``<list field>_text`` is Milvus's JSON copy of a list field).
 RESERVED_NAMES = frozenset({"id", "vector"})
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class MetadataField:
         if kind == "int":
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
                 raise ValidationError(f"{where} must be an int, got {value!r}")
-            if not _INT64_MIN <= int(value) <= _INT64_MAX:
+            if not INT64_MIN <= int(value) <= INT64_MAX:
                 raise ValidationError(f"{where} = {value} is outside int64")
             return int(value)
         if kind == "float":

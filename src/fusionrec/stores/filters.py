@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from fusionrec.errors import FilterError
+from fusionrec.ids import INT64_MAX, INT64_MIN
 from fusionrec.stores.fields import MetadataField
 
 Scalar = str | int | float | bool
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class Predicate(ABC):
@@ -71,7 +71,7 @@ def _scalar(value: Any, what: str) -> Scalar:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
-        if not _INT64_MIN <= int(value) <= _INT64_MAX:
+        if not INT64_MIN <= int(value) <= INT64_MAX:
             raise FilterError(f"{what} holds {int(value)}, outside int64")
         return int(value)
     if isinstance(value, (float, np.floating)):
@@ -280,7 +280,7 @@ def check_filter_ids(ids: Sequence[int] | None) -> tuple[int, ...] | None:
     for value in ids:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise FilterError(f"ids holds {value!r}: every id must be an integer")
-        if not _INT64_MIN <= int(value) <= _INT64_MAX:
+        if not INT64_MIN <= int(value) <= INT64_MAX:
             raise FilterError(f"ids holds {int(value)}, outside the int64 range of store ids")
         out.append(int(value))
     return tuple(dict.fromkeys(out))

@@ -34,6 +34,7 @@ from fusionrec.errors import (
     StoreInUseError,
     ValidationError,
 )
+from fusionrec.ids import INT64_MAX, INT64_MIN
 from fusionrec.stores._sync import InFlight
 from fusionrec.stores.base import (
     FloatMatrix,
@@ -208,18 +209,14 @@ def _text_max(spec: MetadataField) -> int:
     return min(_VARCHAR_MAX, spec.max_items * (spec.max_length + 4) + 2)
 
 
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
-
-
 def id_in(ids: Iterable[int]) -> str:
     """``id in [...]`` for Milvus; its parser reads -2**63 as an overflow, so that id is
     matched as ``id < -2**63 + 1`` instead (an id list must never silently match less)."""
     values = list(ids)
-    expr = f"id in [{', '.join(str(i) for i in values if i != _INT64_MIN)}]"
-    if _INT64_MIN not in values:
+    expr = f"id in [{', '.join(str(i) for i in values if i != INT64_MIN)}]"
+    if INT64_MIN not in values:
         return expr
-    lowest = f"id < {_INT64_MIN + 1}"
+    lowest = f"id < {INT64_MIN + 1}"
     return lowest if len(values) == 1 else f"({expr} or {lowest})"
 
 
@@ -312,10 +309,10 @@ def _ids_expr(ids: tuple[int, ...], negate: bool) -> tuple[str, str]:
         return ("(id < 0 or id >= 0)" if negate else "(id < 0 and id > 0)"), ""
     if not negate:
         return id_in(ids), ""  # one term, parenthesized by id_in when it has two
-    rest = [i for i in ids if i != _INT64_MIN]
+    rest = [i for i in ids if i != INT64_MIN]
     parts = [f"id not in [{', '.join(map(str, rest))}]"] if rest else []
     if len(rest) < len(ids):
-        parts.append(f"id >= {_INT64_MIN + 1}")
+        parts.append(f"id >= {INT64_MIN + 1}")
     return _join(parts, "and")
 
 
@@ -687,9 +684,9 @@ class MilvusStore(VectorStore):
     def _check_server_ids(self, ids: IdArray) -> None:
         """Refuse id 2**63 - 1 on a server: Milvus 2.3 stores it but no expression finds it
         again (get, delete and id filters would silently miss it); Milvus Lite handles it."""
-        if not self._local and len(ids) and int(ids.max()) == _INT64_MAX:
+        if not self._local and len(ids) and int(ids.max()) == INT64_MAX:
             raise ValidationError(
-                f"id {_INT64_MAX} (2**63 - 1) cannot be used on a Milvus server: its queries "
+                f"id {INT64_MAX} (2**63 - 1) cannot be used on a Milvus server: its queries "
                 "never match it; use ids up to 2**63 - 2"
             )
 
