@@ -32,7 +32,10 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from fusionrec.config import ModelConfig
     from fusionrec.data import (
+        Dataset,
+        Interactions,
         MovieLens,
+        Table,
         download_movielens,
         leave_last_out,
         load_movielens,
@@ -79,7 +82,10 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "ModelConfig": "fusionrec.config",
+    "Dataset": "fusionrec.data",
+    "Interactions": "fusionrec.data",
     "MovieLens": "fusionrec.data",
+    "Table": "fusionrec.data",
     "download_movielens": "fusionrec.data",
     "leave_last_out": "fusionrec.data",
     "load_movielens": "fusionrec.data",
@@ -149,6 +155,7 @@ __all__ = [
     "ContainsAny",
     "DataFormatError",
     "DataIntegrityError",
+    "Dataset",
     "DimensionMismatchError",
     "DownloadError",
     "Eq",
@@ -164,6 +171,7 @@ __all__ = [
     "History",
     "Hit",
     "Ids",
+    "Interactions",
     "MetadataField",
     "MilvusStore",
     "ModelBundle",
@@ -185,6 +193,7 @@ __all__ = [
     "StoreError",
     "StoreInUseError",
     "StoredItem",
+    "Table",
     "Text",
     "Trainer",
     "UnknownBackendError",

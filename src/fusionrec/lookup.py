@@ -44,6 +44,7 @@ class IdIndex:
         rows, found = self.find(ids)
         if not np.all(found):
             bad = np.asarray(ids)[np.argmin(found)]
+            bad = bad.item() if isinstance(bad, np.generic) else bad  # 'c', not np.str_('c')
             raise ValidationError(f"unknown {what} {bad!r} ({int(np.sum(~found))} unknown)")
         return rows
 

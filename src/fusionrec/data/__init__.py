@@ -1,6 +1,7 @@
-"""MovieLens data: schema, readers and writers (ml-100k, ml-1m, ml-20m/25m/32m), downloads,
-synthetic data, splits."""
+"""Data: the generic Dataset, and MovieLens readers and writers (ml-100k, ml-1m,
+ml-20m/25m/32m), downloads, synthetic data, splits."""
 
+from fusionrec.data.dataset import Dataset, Interactions, Table
 from fusionrec.data.download import DATASETS, RemoteArchive, download_movielens
 from fusionrec.data.movielens import (
     ML100K_GENRES,
@@ -35,12 +36,15 @@ __all__ = [
     "ML100K_GENRES",
     "ML100K_OCCUPATIONS",
     "UNKNOWN_YEAR",
+    "Dataset",
     "DuplicateRatingsWarning",
+    "Interactions",
     "MovieLens",
     "Movies",
     "OrphanRatingsWarning",
     "Ratings",
     "RemoteArchive",
+    "Table",
     "Users",
     "age_to_bucket",
     "download_movielens",

@@ -27,6 +27,7 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from fusionrec.data.dataset import Interactions, as_interactions
 from fusionrec.data.tables import Ratings
 from fusionrec.errors import ValidationError
 
@@ -409,8 +410,10 @@ def topn_masks(
 
 def id_positions(ids: npt.ArrayLike, universe: npt.ArrayLike, *, name: str = "id") -> IntArray:
     """Position of each id in ``universe`` (an array of distinct ids); unknown ids raise."""
-    u = np.asarray(universe, dtype=np.int64).ravel()
-    x = np.asarray(ids, dtype=np.int64).ravel()
+    u = np.asarray(universe).ravel()
+    x = np.asarray(ids).ravel()
+    if u.dtype.kind in "iu" or u.size == 0:  # integer ids; string ids compare as objects
+        u, x = u.astype(np.int64), x.astype(np.int64)
     order = np.argsort(u, kind="stable")
     sorted_u = u[order]
     if sorted_u.size > 1 and np.any(sorted_u[1:] == sorted_u[:-1]):
@@ -427,7 +430,7 @@ def id_positions(ids: npt.ArrayLike, universe: npt.ArrayLike, *, name: str = "id
 
 
 def interaction_matrix(
-    ratings: Ratings, user_index: npt.ArrayLike, movie_index: npt.ArrayLike
+    ratings: Ratings | Interactions, user_index: npt.ArrayLike, movie_index: npt.ArrayLike
 ) -> BoolArray:
     """Dense boolean [n_users, n_movies] mask of who rated what.
 
@@ -435,17 +438,18 @@ def interaction_matrix(
     ``data.users.user_id`` and ``data.movies.movie_id``, so the candidates are the whole
     catalog). Used as the ``seen`` mask of the training ratings. Unknown ids raise.
     """
+    pairs = as_interactions(ratings)
     uid = np.asarray(user_index)
     mid = np.asarray(movie_index)
-    rows = id_positions(ratings.user_id, uid, name="user id")
-    cols = id_positions(ratings.movie_id, mid, name="movie id")
+    rows = id_positions(pairs.user_id, uid, name="user id")
+    cols = id_positions(pairs.item_id, mid, name="movie id")
     out = np.zeros((uid.size, mid.size), dtype=bool)
     out[rows, cols] = True
     return out
 
 
 def relevant_from(
-    test_ratings: Ratings,
+    test_ratings: Ratings | Interactions,
     user_index: npt.ArrayLike,
     movie_index: npt.ArrayLike,
     *,
@@ -454,11 +458,13 @@ def relevant_from(
     """Relevance mask of held-out ratings: rated at least ``min_rating`` (``None``: all count).
 
     The default (>= 4 on the 1..5 scale) is the usual "liked it" threshold of the MovieLens
-    top-N protocol; rows and columns are laid out as in :func:`interaction_matrix`.
+    top-N protocol; implicit interactions (no ratings) are all relevant. Rows and columns are
+    laid out as in :func:`interaction_matrix`.
     """
+    held_out = as_interactions(test_ratings)
     keep = (
-        np.ones(len(test_ratings), dtype=bool)
-        if min_rating is None
-        else test_ratings.rating >= min_rating
+        np.ones(len(held_out), dtype=bool)
+        if min_rating is None or held_out.rating is None
+        else held_out.rating >= min_rating
     )
-    return interaction_matrix(test_ratings.take(keep), user_index, movie_index)
+    return interaction_matrix(held_out.take(keep), user_index, movie_index)

@@ -14,7 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy.typing as npt
+
 from fusionrec.atomic import write_bytes_atomic
+from fusionrec.data.dataset import Dataset, as_dataset
 from fusionrec.data.tables import MovieLens
 from fusionrec.errors import ModelDirError, ValidationError
 from fusionrec.features.schema import SIDES, Features, Schema
@@ -35,7 +38,7 @@ def table_columns(table: Any) -> dict[str, Any]:
     return {name: getattr(table, name) for name in fields}
 
 
-def _column(table: Mapping[str, Sequence[Any]], name: str, side: str) -> Sequence[Any]:
+def _column(table: Mapping[str, Any], name: str, side: str) -> Any:
     if name not in table:
         raise ValidationError(f"the {side} table has no column {name!r} (a schema feature)")
     return table[name]
@@ -50,24 +53,25 @@ class FeatureEncoder:
 
     # ---- building ---------------------------------------------------------------------------
     @classmethod
-    def fit(cls, data: MovieLens, schema: Schema | None = None) -> FeatureEncoder:
-        """Fit ``schema`` (default: the MovieLens schema of the data set's kind) on a data set's
-        users and movies."""
-        from fusionrec.features.movielens import default_schema, movielens_declared
-
+    def fit(cls, data: Dataset | MovieLens, schema: Schema | None = None) -> FeatureEncoder:
+        """Fit ``schema`` (default: the data set's own, e.g. the MovieLens schema of its kind)
+        on a data set's users and items."""
+        dataset = as_dataset(data)
+        chosen = schema if schema is not None else dataset.schema
+        if chosen is None:
+            raise ValidationError(
+                f"{dataset.source}: the data set has no schema; pass schema= (see infer_schema)"
+            )
         return cls.fit_columns(
-            schema if schema is not None else default_schema(data),
-            table_columns(data.users),
-            table_columns(data.movies),
-            movielens_declared(data),
+            chosen, dataset.users.as_columns(), dataset.items.as_columns(), dataset.declared
         )
 
     @classmethod
     def fit_columns(
         cls,
         schema: Schema,
-        users: Mapping[str, Sequence[Any]],
-        items: Mapping[str, Sequence[Any]],
+        users: Mapping[str, Sequence[Any] | npt.NDArray[Any]],
+        items: Mapping[str, Sequence[Any] | npt.NDArray[Any]],
         extra: Mapping[str, Sequence[Any]] | None = None,
     ) -> FeatureEncoder:
         """Fit every feature on its column; ``extra[name]`` adds declared values to a vocabulary."""

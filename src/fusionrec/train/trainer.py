@@ -1,4 +1,4 @@
-"""Trainer: mini-batch training of a FusionModel on MovieLens ratings, with early stopping.
+"""Trainer: mini-batch training of a FusionModel on a data set's ratings, with early stopping.
 
 The objective comes from the config: rating MSE, the in-batch sampled softmax for top-N
 (``retrieval``, over positive ratings only) or both (``joint``). Early stopping keeps the epoch
@@ -25,14 +25,14 @@ import numpy.typing as npt
 
 from fusionrec._paddle import paddle
 from fusionrec.config import ModelConfig
-from fusionrec.data.tables import MovieLens, Ratings
+from fusionrec.data.dataset import Dataset, Interactions, as_dataset
+from fusionrec.data.tables import MovieLens
 from fusionrec.errors import ValidationError
 from fusionrec.eval.metrics import evaluate_topn, interaction_matrix, relevant_from
 from fusionrec.features.encoder import FeatureEncoder
 from fusionrec.features.schema import Features
 from fusionrec.features.text import Windows
 from fusionrec.features.vocabulary import UNK
-from fusionrec.lookup import id_rows
 from fusionrec.model.fusion import FusionModel
 from fusionrec.train.blas import blas_threads
 from fusionrec.train.engine import Batch, FusedStep, NumpyOptimizer
@@ -105,46 +105,51 @@ def seed_everything(seed: int) -> None:
     paddle.seed(seed)
 
 
-def validate_ratings(data: MovieLens, config: ModelConfig, name: str) -> None:
+def validate_ratings(data: Dataset, config: ModelConfig, name: str) -> None:
     """Raise :class:`ValidationError` unless ``data`` is a usable, in-scale rating set."""
-    if not isinstance(data, MovieLens):
-        raise ValidationError(f"{name} must be a MovieLens, got {type(data).__name__}")
-    r = data.ratings
-    for col, kinds in (("user_id", "iu"), ("movie_id", "iu"), ("rating", "fiu")):
+    if not isinstance(data, Dataset):
+        raise ValidationError(f"{name} must be a Dataset, got {type(data).__name__}")
+    r = data.interactions
+    for col, kinds in (("user_id", "iuO"), ("item_id", "iuO"), ("rating", "fiu")):
         arr = getattr(r, col)
+        if arr is None and col == "rating":
+            raise ValidationError(f"{name} has no ratings (implicit feedback)")
         if not isinstance(arr, np.ndarray) or arr.ndim != 1 or arr.dtype.kind not in kinds:
             got = f"{arr.dtype}[{arr.ndim}d]" if isinstance(arr, np.ndarray) else type(arr)
-            raise ValidationError(f"{name}.ratings.{col} has the wrong dtype or shape: {got}")
+            raise ValidationError(f"{name}.interactions.{col} has the wrong dtype or shape: {got}")
     if len(r) == 0:
         raise ValidationError(f"{name} has no ratings")
     y = r.rating
+    assert y is not None
     if not np.all(np.isfinite(y)):
-        raise ValidationError(f"{name}.ratings.rating holds non-finite values")
+        raise ValidationError(f"{name}.interactions.rating holds non-finite values")
     lo, hi = float(y.min()), float(y.max())
     if lo < config.rating_min or hi > config.rating_max:
         raise ValidationError(
             f"{name} ratings span [{lo}, {hi}], outside the configured scale "
             f"[{config.rating_min}, {config.rating_max}]"
         )
-    missing_u = np.setdiff1d(r.user_id, data.users.user_id)
-    missing_m = np.setdiff1d(r.movie_id, data.movies.movie_id)
+    missing_u = np.setdiff1d(r.user_id, data.users.ids)
+    missing_m = np.setdiff1d(r.item_id, data.items.ids)
     if len(missing_u) or len(missing_m):
         raise ValidationError(
-            f"{name} has ratings for {len(missing_u)} user(s) and {len(missing_m)} movie(s) "
-            "missing from its users/movies tables"
+            f"{name} has ratings for {len(missing_u)} user(s) and {len(missing_m)} item(s) "
+            "missing from its users/items tables"
         )
 
 
 class _Encoded:
     """A data set's users and items encoded once; ratings as row positions into them."""
 
-    def __init__(self, data: MovieLens, encoder: FeatureEncoder) -> None:
+    def __init__(self, data: Dataset | MovieLens, encoder: FeatureEncoder) -> None:
         schema = encoder.schema
-        self.users: Features = encoder.encode_users(data.users)
-        self.movies: Features = encoder.encode_items(data.movies)
-        r = data.ratings
-        self.user_row: IntArray = id_rows(data.users.user_id, r.user_id)
-        self.movie_row: IntArray = id_rows(data.movies.movie_id, r.movie_id)
+        data = as_dataset(data)
+        self.users: Features = encoder.encode_users(data.users.as_columns())
+        self.movies: Features = encoder.encode_items(data.items.as_columns())
+        r = data.interactions
+        assert r.rating is not None
+        self.user_row: IntArray = data.users.rows(r.user_id, "user id")
+        self.movie_row: IntArray = data.items.rows(r.item_id, "item id")
         self.y = r.rating.astype(np.float32)
         # each feature's column in the form its kind gathers batches from
         self.user_inputs = [f.prepare(self.users[f.name]) for f in schema.user]
@@ -212,8 +217,8 @@ class Trainer:
         self,
         model: FusionModel,
         encoder: FeatureEncoder,
-        train: MovieLens,
-        validation: MovieLens | None = None,
+        train: Dataset | MovieLens,
+        validation: Dataset | MovieLens | None = None,
     ) -> History:
         """Train ``model`` in place; keep the weights of the best validation epoch.
 
@@ -228,23 +233,25 @@ class Trainer:
             raise ValidationError(f"model must be a FusionModel, got {type(model).__name__}")
         if not isinstance(encoder, FeatureEncoder):
             raise ValidationError(f"encoder must be a FeatureEncoder, got {type(encoder).__name__}")
+        train = as_dataset(train, "training data")
         validate_ratings(train, c, "training data")
         seed_everything(c.seed)
         rng = np.random.default_rng(c.seed)  # the split, then every epoch's shuffle
         if validation is None:
-            if len(train.ratings) < 2:
+            if len(train.interactions) < 2:
                 raise ValidationError("training data needs at least 2 ratings to hold some out")
-            order = rng.permutation(len(train.ratings))
+            order = rng.permutation(len(train.interactions))
             n_val = max(1, round(len(order) * c.validation_fraction))
-            validation = train.with_ratings(train.ratings.take(np.sort(order[:n_val])))
-            train = train.with_ratings(train.ratings.take(np.sort(order[n_val:])))
+            validation = train.with_interactions(train.interactions.take(np.sort(order[:n_val])))
+            train = train.with_interactions(train.interactions.take(np.sort(order[n_val:])))
         else:
+            validation = as_dataset(validation, "validation data")
             validate_ratings(validation, c, "validation data")
         initial = _state(model) if c.refit else None
         self._started = time.perf_counter()
         history = self._train(model, encoder, train, validation, c.epochs, rng)
         if initial is not None:
-            full = train.with_ratings(_concat(train.ratings, validation.ratings))
+            full = train.with_interactions(_concat(train.interactions, validation.interactions))
             validate_ratings(full, c, "training + validation data")
             seed_everything(c.seed)
             model.set_state_dict({k: paddle.to_tensor(v) for k, v in initial.items()})
@@ -257,8 +264,8 @@ class Trainer:
         self,
         model: FusionModel,
         encoder: FeatureEncoder,
-        train: MovieLens,
-        validation: MovieLens | None,
+        train: Dataset,
+        validation: Dataset | None,
         epochs: int,
         rng: np.random.Generator,
         label: str = "",
@@ -550,10 +557,13 @@ def _state(model: FusionModel) -> dict[str, npt.NDArray[Any]]:
     return {k: v.numpy().copy() for k, v in model.state_dict().items()}
 
 
-def _concat(a: Ratings, b: Ratings) -> Ratings:
-    return Ratings(
-        *(np.concatenate([getattr(a, f.name), getattr(b, f.name)]) for f in fields(Ratings))
-    )
+def _concat(a: Interactions, b: Interactions) -> Interactions:
+    """Both sets of interactions; a column one of them lacks is dropped."""
+    columns: dict[str, Any] = {}
+    for f in fields(Interactions):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        columns[f.name] = None if x is None or y is None else np.concatenate([x, y])
+    return Interactions(**columns)
 
 
 def _trained_weights(model: FusionModel) -> dict[str, npt.NDArray[np.float32]]:
@@ -587,14 +597,14 @@ class _RankingCheck:
     """Validation NDCG@10: full ranking over the catalog, training ratings excluded."""
 
     def __init__(
-        self, train: MovieLens, validation: MovieLens, config: ModelConfig, va: _Encoded
+        self, train: Dataset, validation: Dataset, config: ModelConfig, va: _Encoded
     ) -> None:
-        users, movies = validation.users.user_id, validation.movies.movie_id
-        r = train.ratings
-        known = np.isin(r.user_id, users) & np.isin(r.movie_id, movies)
+        users, movies = validation.users.ids, validation.items.ids
+        r = train.interactions
+        known = np.isin(r.user_id, users) & np.isin(r.item_id, movies)
         self.seen = interaction_matrix(r.take(known), users, movies)
         self.relevant = relevant_from(
-            validation.ratings, users, movies, min_rating=config.liked_rating
+            validation.interactions, users, movies, min_rating=config.liked_rating
         )
         self.rows = np.flatnonzero(self.relevant.any(axis=1))
         self.users = va.users
