@@ -99,7 +99,17 @@ def recall(got: list[list[int]], want: list[list[int]]) -> float:
     return float(np.mean(shares)) if shares else 1.0
 
 
-class VectorStoreConformance:
+class _Reopening:
+    """How both suites reopen a store they wrote (override for a backend without settings)."""
+
+    def reopen_store(self, store: VectorStore, tmp_path: Path) -> VectorStore:
+        """Close ``store`` and open it again; default: ``open_store(store.settings())``."""
+        settings = store.settings()
+        store.close()
+        return open_store(settings)
+
+
+class VectorStoreConformance(_Reopening):
     """Behaviour every VectorStore backend must show; subclass and implement make_store."""
 
     dim: ClassVar[int] = 16
@@ -111,12 +121,6 @@ class VectorStoreConformance:
     def make_store(self, dim: int, tmp_path: Path) -> VectorStore:
         """Return a new, empty store of dimension ``dim`` that may live under ``tmp_path``."""
         raise NotImplementedError
-
-    def reopen_store(self, store: VectorStore, tmp_path: Path) -> VectorStore:
-        """Close ``store`` and open it again; default: ``open_store(store.settings())``."""
-        settings = store.settings()
-        store.close()
-        return open_store(settings)
 
     # -- fixtures and helpers ------------------------------------------------------------
 
@@ -475,7 +479,7 @@ def random_products(
     return ids, vectors, meta
 
 
-class MetadataFieldsConformance:
+class MetadataFieldsConformance(_Reopening):
     """Declared metadata fields and every filter predicate, on a product payload.
 
     Subclass and implement :meth:`make_store`, which creates a store keeping ``fields``.
@@ -489,12 +493,6 @@ class MetadataFieldsConformance:
     def make_store(self, dim: int, tmp_path: Path, fields: Sequence[MetadataField]) -> VectorStore:
         """Return a new, empty store of dimension ``dim`` keeping ``fields``."""
         raise NotImplementedError
-
-    def reopen_store(self, store: VectorStore, tmp_path: Path) -> VectorStore:
-        """Close ``store`` and open it again; default: ``open_store(store.settings())``."""
-        settings = store.settings()
-        store.close()
-        return open_store(settings)
 
     @pytest.fixture
     def products(
