@@ -75,7 +75,7 @@ class _Origin:
 
     def at(self, pos: int) -> str:
         if self.labels is not None:
-            return f"row {self.labels[pos]!r}"
+            return f"row {_show(self.labels[pos])}"
         return f"{self.unit} {pos + self.first}"
 
     def fail(self, column: str, pos: int, problem: str) -> NoReturn:
@@ -84,6 +84,11 @@ class _Origin:
     def missing(self, column: str, columns: Sequence[Any], why: str = "") -> NoReturn:
         have = ", ".join(repr(str(c)) for c in columns) or "none"
         raise DataFormatError(f"{self.name}: no column {column!r}{why} (columns: {have})")
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it (``5``, ``'A-1'``), not as numpy prints it."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _frame_origin(frame: Any, name: str) -> _Origin:
@@ -259,10 +264,11 @@ def _ids(series: Any, origin: _Origin, column: str, what: str) -> EntityIds:
     if isinstance(dtype, np.dtype) and dtype.kind in "iu":
         return _column(series, origin, column, None)
     values = series.to_numpy(dtype=object).tolist()
+    null = next((pos for pos, value in enumerate(values) if _is_missing(value)), None)
+    if null is not None:  # first: pandas turns integer ids with a gap into floats
+        origin.fail(column, null, f"null {what} id")
     kind: str | None = None
     for pos, value in enumerate(values):
-        if _is_missing(value):
-            origin.fail(column, pos, f"null {what} id")
         if isinstance(value, str):
             cls = "str"
             if not value:
@@ -299,7 +305,7 @@ def _unique_ids(ids: EntityIds, origin: _Origin, column: str, what: str) -> None
     if dup.any():
         pos = int(np.flatnonzero(dup)[0])
         first = int(np.flatnonzero(ids == ids[pos])[0])
-        origin.fail(column, pos, f"duplicate {what} {ids[pos]!r} (also at {origin.at(first)})")
+        origin.fail(column, pos, f"duplicate {what} {_show(ids[pos])} (also at {origin.at(first)})")
 
 
 # ---- interactions ---------------------------------------------------------------------------
@@ -401,7 +407,7 @@ def _check_unknown(
         origin.fail(
             column,
             pos,
-            f"{what} {ids[pos]!r} is not in the {table} ({int((~keep).sum()):,} interactions "
+            f"{what} {_show(ids[pos])} is not in the {table} ({int((~keep).sum()):,} interactions "
             "name unknown ones; on_unknown='drop' drops them)",
         )
     return np.asarray(keep)
