@@ -235,7 +235,7 @@ def test_unknown_users_and_items_are_an_error_or_counted_drops() -> None:
     )
     _fails(
         r"interactions, row 5: column 'user_id': user 'u9' is not in the users table "
-        r"\(1 interactions",
+        r"\(unknown users in 1 interaction\(s\)",
         stray,
         users,
         items,

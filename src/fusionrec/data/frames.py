@@ -263,10 +263,15 @@ def _ids(series: Any, origin: _Origin, column: str, what: str) -> EntityIds:
     dtype = series.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "iu":
         return _column(series, origin, column, None)
+    null = np.flatnonzero(np.asarray(series.isna()))
+    if len(null):  # first: pandas turns integer ids with a gap into floats
+        origin.fail(column, int(null[0]), f"null {what} id")
+    if _string_dtype(series):  # every value a str: only empty ones to find
+        empty = np.flatnonzero(np.asarray(series.str.len() == 0))
+        if len(empty):
+            origin.fail(column, int(empty[0]), f"empty {what} id")
+        return np.asarray(series.to_numpy(dtype=object))
     values = series.to_numpy(dtype=object).tolist()
-    null = next((pos for pos, value in enumerate(values) if _is_missing(value)), None)
-    if null is not None:  # first: pandas turns integer ids with a gap into floats
-        origin.fail(column, null, f"null {what} id")
     kind: str | None = None
     for pos, value in enumerate(values):
         if isinstance(value, str):
@@ -407,8 +412,8 @@ def _check_unknown(
         origin.fail(
             column,
             pos,
-            f"{what} {_show(ids[pos])} is not in the {table} ({int((~keep).sum()):,} interactions "
-            "name unknown ones; on_unknown='drop' drops them)",
+            f"{what} {_show(ids[pos])} is not in the {table} (unknown {what}s in "
+            f"{int((~keep).sum()):,} interaction(s); on_unknown='drop' drops them)",
         )
     return np.asarray(keep)
 
@@ -704,25 +709,28 @@ def _read(path: Path, id_columns: Sequence[str]) -> tuple[Any, _Origin]:
 
 
 def _integer_ids(frames: Sequence[tuple[Any, str]]) -> None:
-    """Id columns read as strings become integers, in every file of a side at once, when
-    every value is a canonical integer ("42", not "0042" or "+42": those stay strings)."""
-    pd = _pandas()
+    """CSV id columns (read as strings) become integers, in every file of a side at once,
+    when every value is a canonical integer ("42", not "0042" or "+42": those stay strings)."""
     columns = [(f, c) for f, c in frames if c in f.columns and not _is_numeric(f[c])]
-    if not columns:
-        return
     for frame, column in columns:
-        for value in frame[column].to_numpy(dtype=object).tolist():
-            if _is_missing(value):
-                continue
-            if not isinstance(value, str) or not _CANONICAL_INT.fullmatch(value):
-                return
-            if not INT64_MIN <= int(value) <= INT64_MAX:
-                return
+        ids = frame[column]
+        if ids.isna().any():
+            return  # a null id is reported as such, with its row
+        if len(ids) and not ids.str.fullmatch(_CANONICAL_INT.pattern).all():
+            return
+        long = ids[ids.str.len() > 18]  # beyond 18 digits an int64 may overflow
+        if not all(INT64_MIN <= int(v) <= INT64_MAX for v in long.tolist()):
+            return
     for frame, column in columns:
-        values = frame[column].to_numpy(dtype=object).tolist()
-        frame[column] = pd.Series(
-            [v if _is_missing(v) else int(v) for v in values], index=frame.index, dtype=object
-        )
+        frame[column] = frame[column].astype(np.int64)
+
+
+def _string_dtype(series: Any) -> bool:
+    """Whether a column's values are all strings by its dtype (pandas' string dtypes)."""
+    pd = _pandas()
+    return bool(
+        not isinstance(series.dtype, np.dtype) and pd.api.types.is_string_dtype(series.dtype)
+    )
 
 
 def _is_numeric(series: Any) -> bool:
@@ -755,8 +763,11 @@ def read_dataset(
     inter, inter_origin = _read(Path(interactions_path), (user, item))
     users = _read(Path(users_path), (user_key,)) if users_path is not None else None
     items = _read(Path(items_path), (item_key,)) if items_path is not None else None
-    _integer_ids([(inter, user), *([(users[0], user_key)] if users else [])])
-    _integer_ids([(inter, item), *([(items[0], item_key)] if items else [])])
+    for key, table in ((user, users), (item, items)):
+        side = [(inter, inter_origin, key)]
+        if table is not None:
+            side.append((table[0], table[1], user_key if table is users else item_key))
+        _integer_ids([(frame, column) for frame, where, column in side if where.unit == "line"])
     settings: dict[str, Any] = {**(from_frames.__kwdefaults__ or {}), **options}
     settings["list_columns"] = tuple(settings["list_columns"])
     return _build(
