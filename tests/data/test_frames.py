@@ -98,6 +98,8 @@ def test_timestamps_ints_and_datetimes() -> None:
     data = from_frames(frame, timestamp="t")
     assert data.interactions.timestamp is not None
     assert data.interactions.timestamp.tolist() == [10, 1_000_000_000]
+    frame["t"] = [5, 2**62 + 1]  # exact: not rounded through a float
+    assert from_frames(frame, timestamp="t").interactions.timestamp.tolist() == [5, 2**62 + 1]  # type: ignore[union-attr]
     frame["t"] = [5, 6]
     assert from_frames(frame, timestamp="t").interactions.timestamp.tolist() == [5, 6]  # type: ignore[union-attr]
 
@@ -149,9 +151,14 @@ def test_interaction_errors_name_the_column_and_row() -> None:
         pd.DataFrame({**ok, "r": [1.0, "x", 2.0]}),
         rating="r",
     )
+    _fails(
+        r"row 0: column 'r': rating inf is not a finite number",
+        pd.DataFrame({**ok, "r": [np.inf, 1.0, 2.0]}),
+        rating="r",
+    )
     _fails(r"every rating is 3", pd.DataFrame({**ok, "r": [3.0, 3.0, 3.0]}), rating="r")
     _fails(
-        r"row 0: column 'w': weight -1 is not a number >= 0",
+        r"row 0: column 'w': weight -1 is not a finite number >= 0",
         pd.DataFrame({**ok, "w": [-1.0, 1.0, 2.0]}),
         weight="w",
     )
@@ -164,6 +171,8 @@ def test_interaction_errors_name_the_column_and_row() -> None:
         timestamp="t",
     )
     _fails(r"interactions: no interactions", pd.DataFrame({"user_id": [], "item_id": []}))
+    twice = pd.DataFrame([[1, 2, 3]], columns=["user_id", "item_id", "user_id"])
+    _fails(r"interactions: column 'user_id' appears twice", twice)
 
 
 def test_rows_are_named_by_index_label() -> None:

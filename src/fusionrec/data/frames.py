@@ -91,6 +91,15 @@ def _show(value: Any) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
+def _names(frame: Any, origin: _Origin) -> list[str]:
+    """A frame's column names as str; a name given twice is an error."""
+    names = [str(c) for c in frame.columns]
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice is not None:
+        raise DataFormatError(f"{origin.name}: column {twice!r} appears twice")
+    return names
+
+
 def _frame_origin(frame: Any, name: str) -> _Origin:
     pd = _pandas()
     if not isinstance(frame, pd.DataFrame):
@@ -132,9 +141,7 @@ def _list_cell(
     value: Any, origin: _Origin, column: str, pos: int, sep: str | None
 ) -> tuple[Any, ...]:
     """A list-valued cell as a tuple of str or int values (a string is split at ``sep``)."""
-    if isinstance(value, str):
-        if sep is None:
-            origin.fail(column, pos, f"{value!r:.60} is a string in a column of lists")
+    if isinstance(value, str) and sep is not None:
         return tuple(part for part in value.split(sep) if part)
     if _cell_class(value) != "list":
         origin.fail(column, pos, f"{value!r:.60} ({type(value).__name__}) is not a list")
@@ -333,6 +340,9 @@ def _timestamps(series: Any, origin: _Origin, column: str) -> npt.NDArray[np.int
         if getattr(series.dt, "tz", None) is not None:
             series = series.dt.tz_convert("UTC").dt.tz_localize(None)
         return np.asarray(series.to_numpy(dtype="datetime64[s]").astype(np.int64))
+    exact = _column(series, origin, column, None)
+    if exact.dtype == np.int64:  # not through float64, which rounds beyond 2**53
+        return exact
     values = _numbers(series, origin, column)
     bad = ~np.isfinite(values) | (values != np.round(values))
     if bad.any():
@@ -353,6 +363,10 @@ def _ratings(
     nan = np.isnan(ratings)
     if nan.any():
         origin.fail(column, int(np.flatnonzero(nan)[0]), "missing rating")
+    infinite = np.isinf(ratings)
+    if infinite.any():
+        pos = int(np.flatnonzero(infinite)[0])
+        origin.fail(column, pos, f"rating {ratings[pos]:g} is not a finite number")
     if scale is not None:
         out = (ratings < scale[0]) | (ratings > scale[1])
         if out.any():
@@ -373,10 +387,10 @@ def _ratings(
 
 def _weights(series: Any, origin: _Origin, column: str) -> npt.NDArray[np.float64]:
     weights = _numbers(series, origin, column)
-    bad = np.isnan(weights) | (weights < 0)
+    bad = ~np.isfinite(weights) | (weights < 0)
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
-        origin.fail(column, pos, f"weight {weights[pos]:g} is not a number >= 0")
+        origin.fail(column, pos, f"weight {weights[pos]:g} is not a finite number >= 0")
     return weights
 
 
@@ -434,7 +448,7 @@ def _table(
     """An entity table from its frame: ids from column ``key``, every other column kept."""
     from fusionrec.features import MultiCategorical, Numeric
 
-    names = [str(c) for c in frame.columns]
+    names = _names(frame, origin)
     if key not in names:
         origin.missing(key, names, f" (the {what} id)")
     ids = _ids(frame[key], origin, key, what)
@@ -512,7 +526,7 @@ def _build(
         raise ValidationError(f"list_sep must be a non-empty string, got {list_sep!r}")
     scale = None if rating_scale is None else _scale(rating_scale)
     origin = origins[0]
-    names = [str(c) for c in interactions.columns]
+    names = _names(interactions, origin)
     used = [c for c in (user, item, rating, weight, timestamp) if c is not None]
     for name in used:
         if name not in names:
