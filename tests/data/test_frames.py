@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import fusionrec.features as features
 from fusionrec.config import ModelConfig
 from fusionrec.data import DroppedRowsWarning, from_frames, read_dataset, schema_source
-from fusionrec.errors import DataFormatError, ValidationError
+from fusionrec.errors import ConfigError, DataFormatError, ValidationError
 from fusionrec.features import Categorical, FeatureEncoder, MultiCategorical, Numeric, Schema, Text
 from fusionrec.model import FusionModel
 from fusionrec.train.trainer import Trainer
@@ -395,3 +396,33 @@ def test_parquet_round_trip_and_row_numbers(tmp_path: Path) -> None:
     users.assign(user_id=["u1", None, "u3"]).to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(DataFormatError, match=r"bad.parquet, row 2: column 'user_id': null"):
         read_dataset(tmp_path / "clicks.parquet", tmp_path / "bad.parquet")
+
+
+def test_pandas_extension_dtypes() -> None:
+    clicks, users, items = _products()
+    items = items.assign(
+        stock=pd.array([3, None, 1, 2], dtype="Int64"),
+        brand=pd.Series(["x", "y", "x", "x"], dtype="category"),
+        code=pd.array([1, 2, 1, 2], dtype="Int64"),
+    )
+    data = from_frames(clicks, users, items)
+    assert data.items.columns["stock"].dtype == np.float64
+    assert np.isnan(data.items.columns["stock"][1])
+    assert data.items.columns["brand"].tolist() == ["x", "y", "x", "x"]
+    assert data.items.columns["code"].dtype == np.int64
+    kinds = {f.name: type(f) for f in data.schema.item}  # type: ignore[union-attr]
+    assert kinds["stock"] is Numeric and kinds["brand"] is Categorical
+    assert kinds["code"] is Categorical
+
+
+def test_inputs_must_be_frames_and_pandas_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    clicks = _products()[0]
+    with pytest.raises(ValidationError, match="users must be a pandas DataFrame, got dict"):
+        from_frames(clicks, {"user_id": ["u1"]})
+    with pytest.raises(ValidationError, match="rating_scale must be finite with min < max"):
+        from_frames(clicks.assign(r=1.0), rating="r", rating_scale=(5, 1))
+    with pytest.raises(ValidationError, match="without a rating column"):
+        from_frames(clicks, rating_scale=(1, 5))
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ConfigError, match=r"pip install 'fusionrec\[data\]'"):
+        from_frames(clicks)
