@@ -426,3 +426,16 @@ def test_inputs_must_be_frames_and_pandas_is_named(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ConfigError, match=r"pip install 'fusionrec\[data\]'"):
         from_frames(clicks)
+
+
+def test_the_guide_example_prints_what_the_guide_shows() -> None:
+    """docs/your-data.md: its first example runs and its printed schema is what it shows."""
+    guide = (Path(__file__).parents[2] / "docs" / "your-data.md").read_text()
+    blocks = guide.split("```python\n")
+    example = blocks[1].split("```")[0]
+    printed = next(b.split("```")[0] for b in blocks if b.startswith("Schema(\n"))
+    namespace: dict[str, object] = {}
+    exec(example, namespace)
+    data = namespace["data"]
+    assert repr(data) == "Dataset(source='frames', users=3, items=3, interactions=4 implicit)"
+    assert schema_source(data.schema) + "\n" == printed  # type: ignore[attr-defined]
