@@ -9,7 +9,16 @@ import pytest
 
 from fusionrec.data import MovieLens, Movies, Users
 from fusionrec.errors import ModelDirError, ValidationError
-from fusionrec.features import PAD, UNK, FeatureEncoder, Schema, Text, movielens_schema, tokenize
+from fusionrec.features import (
+    PAD,
+    UNK,
+    Categorical,
+    FeatureEncoder,
+    Schema,
+    Text,
+    movielens_schema,
+    tokenize,
+)
 
 
 def test_tokenize_lowercases_words() -> None:
@@ -153,3 +162,11 @@ def test_bad_inputs_raise_validation_error(tiny_data: MovieLens) -> None:
         enc.encode_users({"gender": ["M", "F"], "age": [1, 18], "occupation": [1]})
     with pytest.raises(ValidationError, match="no column 'occupation'"):
         enc.encode_users({"gender": ["M"], "age": [1]})
+
+
+def test_boolean_categories_are_false_and_true() -> None:
+    member = Categorical("member")
+    state = member.fit(np.array([True, False, True]))
+    assert state.values == ("false", "true")
+    assert member.encode(state, [True, np.bool_(False), None]).tolist() == [3, 2, UNK]
+    assert member.encode(state, np.array([False])).tolist() == [2]

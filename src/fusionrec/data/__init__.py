@@ -1,8 +1,11 @@
-"""Data: the generic Dataset, and MovieLens readers and writers (ml-100k, ml-1m,
-ml-20m/25m/32m), downloads, synthetic data, splits."""
+"""Data: the generic Dataset (also read from DataFrames, CSV or Parquet, with an inferred
+schema), and MovieLens readers and writers (ml-100k, ml-1m, ml-20m/25m/32m), downloads,
+synthetic data, splits."""
 
 from fusionrec.data.dataset import Dataset, Interactions, Table
 from fusionrec.data.download import DATASETS, RemoteArchive, download_movielens
+from fusionrec.data.frames import DroppedRowsWarning, from_frames, read_dataset
+from fusionrec.data.inference import SkippedColumnWarning, infer_schema, schema_source
 from fusionrec.data.movielens import (
     ML100K_GENRES,
     DuplicateRatingsWarning,
@@ -37,6 +40,7 @@ __all__ = [
     "ML100K_OCCUPATIONS",
     "UNKNOWN_YEAR",
     "Dataset",
+    "DroppedRowsWarning",
     "DuplicateRatingsWarning",
     "Interactions",
     "MovieLens",
@@ -44,15 +48,20 @@ __all__ = [
     "OrphanRatingsWarning",
     "Ratings",
     "RemoteArchive",
+    "SkippedColumnWarning",
     "Table",
     "Users",
     "age_to_bucket",
     "download_movielens",
+    "from_frames",
+    "infer_schema",
     "leave_last_out",
     "load_movielens",
     "load_movies_file",
     "official_folds",
     "random_split",
+    "read_dataset",
+    "schema_source",
     "synthetic_csv_release",
     "synthetic_movielens",
     "write_movielens",

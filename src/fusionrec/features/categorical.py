@@ -29,6 +29,18 @@ from fusionrec.features.kind import (
 from fusionrec.features.vocabulary import Vocabulary
 
 
+def _booleans_as_strings(column: Sequence[Any]) -> Sequence[Any]:
+    """Booleans as the categories ``"false"`` and ``"true"`` (a vocabulary holds ints or
+    strings, and refuses a bool that would pass for 0 or 1)."""
+    if isinstance(column, np.ndarray) and column.dtype.kind == "b":
+        return np.where(column, "true", "false").astype(object)
+    if isinstance(column, np.ndarray) and column.dtype != np.object_:
+        return column
+    if not any(isinstance(v, bool | np.bool_) for v in column):
+        return column
+    return [("true" if v else "false") if isinstance(v, bool | np.bool_) else v for v in column]
+
+
 @dataclasses.dataclass(frozen=True)
 class Categorical(VocabularyFeature):
     """``dim``: embedding width; ``fc``: block width; values seen fewer than ``min_count``
@@ -62,6 +74,8 @@ class Categorical(VocabularyFeature):
 
     # ---- encoder state ----------------------------------------------------------------------
     def _values(self, column: Sequence[Any]) -> Sequence[Any]:
+        if not self.id:
+            column = _booleans_as_strings(column)
         if not self.prefix:
             return column
         return [None if v is None else str(v)[: self.prefix] for v in column]

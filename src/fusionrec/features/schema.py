@@ -10,13 +10,17 @@ turns tables into :class:`Features`: the encoded arrays a tower reads, keyed by 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from fusionrec.errors import ValidationError
+from fusionrec.atomic import write_bytes_atomic
+from fusionrec.errors import ConfigError, DataFormatError, ValidationError
 from fusionrec.features.categorical import Categorical
 from fusionrec.features.kind import Feature
 from fusionrec.features.multi_categorical import MultiCategorical
@@ -108,6 +112,33 @@ class Schema:
                 raise ValidationError(f"schema: {s} must be a list of feature specs")
             sides[s] = tuple(feature_from_dict(spec) for spec in specs)
         return cls(**sides)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the schema as JSON (:meth:`to_dict`) atomically: a temporary file, renamed."""
+        data = (json.dumps(self.to_dict(), indent=2) + "\n").encode("utf-8")
+        try:
+            write_bytes_atomic(Path(path), data)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot write the schema: {exc.strerror or exc}") from None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Schema:
+        """Read a schema written by :meth:`save`; a problem is a DataFormatError naming the file."""
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            raise DataFormatError(f"{path}: no such schema file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise DataFormatError(f"{path}: not a UTF-8 JSON schema: {exc}") from None
+        except OSError as exc:
+            raise DataFormatError(
+                f"{path}: cannot read the schema: {exc.strerror or exc}"
+            ) from None
+        try:
+            return cls.from_dict(data)
+        except ValidationError as exc:
+            raise DataFormatError(f"{path}: {exc}") from None
 
 
 @dataclasses.dataclass(frozen=True)
