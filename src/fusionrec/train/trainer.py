@@ -54,7 +54,8 @@ VALIDATION_K = 10
 class EpochRecord:
     """What one epoch did: mean training loss, validation RMSE (and NDCG@10), time, throughput.
 
-    ``val_ndcg`` is NaN when the objective is ``rating`` and selection is by RMSE.
+    ``val_ndcg`` is NaN when the objective is ``rating`` and selection is by RMSE;
+    ``val_rmse`` is NaN for implicit feedback (no ratings).
     """
 
     epoch: int
@@ -138,11 +139,9 @@ def validate_interactions(data: Dataset, config: ModelConfig, name: str) -> None
             f"{name}.interactions.weight must be finite and > 0 (drop rows that should not count)"
         )
     y = r.rating
-    if y is None:
-        pass
-    elif not np.all(np.isfinite(y)):
+    if y is not None and not np.all(np.isfinite(y)):
         raise ValidationError(f"{name}.interactions.rating holds non-finite values")
-    elif float(y.min()) < config.rating_min or float(y.max()) > config.rating_max:
+    if y is not None and (y.min() < config.rating_min or y.max() > config.rating_max):
         raise ValidationError(
             f"{name} ratings span [{float(y.min())}, {float(y.max())}], outside the configured "
             f"scale [{config.rating_min}, {config.rating_max}]"
