@@ -58,6 +58,7 @@ def bench(session: nox.Session) -> None:
         "bench_stores.py",
         "bench_model.py",
         "bench_retrieval.py",
+        "bench_implicit.py",
         "bench_recommend.py",
         "bench_serving_path.py",
         "bench_serve.py",

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 
 from fusionrec.data import (
+    Dataset,
+    Interactions,
     MovieLens,
     Ratings,
+    Table,
     leave_last_out,
     official_folds,
     random_split,
@@ -131,3 +134,90 @@ def test_official_folds_orphans(tmp_path: Path, small: MovieLens) -> None:
     with pytest.warns(UserWarning, match="dropped 1 ratings"):
         folds = official_folds(folder)
     assert folds[1][1].dropped_ratings == 1 and folds[0][1].dropped_ratings == 0
+
+
+def _products() -> Dataset:
+    """A product-like Dataset: string ids, implicit interactions with weights, some timestamps."""
+    rng = np.random.default_rng(0)
+    users = Table(np.array([f"c{i:02d}" for i in range(12)], dtype=object), id_name="customer")
+    items = Table(np.array([f"sku-{i}" for i in range(9)], dtype=object), id_name="sku")
+    n = 90
+    return Dataset(
+        users,
+        items,
+        Interactions(
+            users.ids[rng.integers(0, 12, n)],
+            items.ids[rng.integers(0, 9, n)],
+            weight=rng.integers(1, 5, n).astype(np.float32),
+            timestamp=rng.permutation(n).astype(np.int64),
+        ),
+    )
+
+
+def _pairs(data: Dataset) -> list[tuple[str, str, float, int]]:
+    r = data.interactions
+    assert r.weight is not None and r.timestamp is not None
+    return list(
+        zip(
+            r.user_id.tolist(),
+            r.item_id.tolist(),
+            r.weight.tolist(),
+            r.timestamp.tolist(),
+            strict=True,
+        )
+    )
+
+
+def test_random_split_of_a_dataset_keeps_its_type_and_columns() -> None:
+    data = _products()
+    train, test = random_split(data, test_fraction=0.25, seed=1)
+    assert isinstance(train, Dataset) and isinstance(test, Dataset)
+    assert train.users is data.users and test.items is data.items
+    assert len(test.interactions) == round(0.25 * len(data.interactions))
+    assert sorted(_pairs(train) + _pairs(test)) == sorted(_pairs(data))
+    assert test.implicit and test.interactions.user_id.dtype == object
+    again = random_split(data, test_fraction=0.25, seed=1)[1]
+    assert _pairs(again) == _pairs(test)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_leave_last_out_of_a_dataset_with_string_ids(n: int) -> None:
+    data = _products()
+    train, test = leave_last_out(data, n=n)
+    assert isinstance(test, Dataset)
+    assert sorted(_pairs(train) + _pairs(test)) == sorted(_pairs(data))
+    for user in set(data.interactions.user_id.tolist()):
+        mine = [p for p in _pairs(data) if p[0] == user]
+        held = [p for p in _pairs(test) if p[0] == user]
+        if len(mine) <= n:
+            assert held == []
+        else:  # the n latest by timestamp
+            assert sorted(p[3] for p in held) == sorted(p[3] for p in mine)[-n:]
+
+
+def test_leave_last_out_without_timestamps_goes_by_row_order() -> None:
+    r = _products().interactions
+    data = _products().with_interactions(Interactions(r.user_id, r.item_id, weight=r.weight))
+    _, test = leave_last_out(data, n=1)
+    users = r.user_id.tolist()
+    last = {u: i for i, u in enumerate(users)}  # each user's last row
+    counts = {u: users.count(u) for u in last}
+    expected = sorted(i for u, i in last.items() if counts[u] > 1)
+    held = test.interactions
+    assert held.timestamp is None and held.weight is not None
+    assert list(zip(held.user_id.tolist(), held.item_id.tolist(), strict=True)) == [
+        (users[i], r.item_id[i]) for i in expected
+    ]
+    np.testing.assert_array_equal(held.weight, r.weight[expected])
+
+
+def test_leave_last_out_of_a_dataset_matches_the_movielens_split(small: MovieLens) -> None:
+    train, test = leave_last_out(small, n=2)
+    dtrain, dtest = leave_last_out(Dataset.from_movielens(small), n=2)
+    np.testing.assert_array_equal(dtest.interactions.item_id, test.ratings.movie_id)
+    np.testing.assert_array_equal(dtrain.interactions.user_id, train.ratings.user_id)
+
+
+def test_splits_refuse_other_types() -> None:
+    with pytest.raises(ValidationError, match="MovieLens or a Dataset"):
+        random_split([1, 2, 3])  # type: ignore[type-var]

@@ -7,10 +7,12 @@ import math
 import numpy as np
 import pytest
 
+from fusionrec.data.dataset import Dataset, Interactions, Table
 from fusionrec.data.tables import Ratings
 from fusionrec.errors import ValidationError
 from fusionrec.eval.metrics import (
     ItemSets,
+    evaluate_split,
     evaluate_topn,
     id_positions,
     interaction_matrix,
@@ -207,3 +209,52 @@ def test_evaluate_ranked_matches_evaluate_topn_and_hand_values() -> None:
         evaluate_ranked(ranked[:, :1], rows, relevant, k=2)
     with pytest.raises(ValidationError, match="not in the index"):
         ranked_positions([[99]], universe=[10, 11], k=1)
+
+
+def _split_of_strings(rating: bool) -> tuple[Dataset, Interactions]:
+    """SEEN / RELEVANT as a Dataset split with string ids (plus user 3's low rating)."""
+    users = Table(np.array(["u0", "u1", "u2", "u3"], dtype=object), id_name="user")
+    items = Table(np.array([f"i{j}" for j in range(5)], dtype=object), id_name="item")
+    seen = np.argwhere(SEEN)
+    train = Interactions(users.ids[seen[:, 0]], items.ids[seen[:, 1]])
+    held = np.vstack([np.argwhere(RELEVANT), [[3, 1]]])
+    ratings = np.array([5, 4, 4, 5, 2], dtype=np.float32) if rating else None
+    test = Interactions(users.ids[held[:, 0]], items.ids[held[:, 1]], ratings)
+    return Dataset(users, items, train), test
+
+
+@pytest.mark.parametrize("rating", [True, False])
+def test_evaluate_split_on_string_ids_matches_hand_values(rating: bool) -> None:
+    train, test = _split_of_strings(rating)
+    result = evaluate_split(train, test, score_fn=lambda rows: SCORES[rows], k=2)
+    if rating:  # user 3's held-out rating 2 is not relevant: skipped as before
+        assert result.n_skipped == 1 and result.users.tolist() == [0, 1, 2]
+        np.testing.assert_allclose(result.recall_per_user, EXPECTED_RECALL)
+        np.testing.assert_allclose(result.ndcg_per_user, EXPECTED_NDCG)
+    else:  # implicit: every held-out interaction is relevant; user 3's item 1 is ranked 2nd
+        assert result.n_skipped == 0 and result.users.tolist() == [0, 1, 2, 3]
+        np.testing.assert_allclose(result.recall_per_user, [*EXPECTED_RECALL, 1.0])
+        np.testing.assert_allclose(result.hit_per_user, [*EXPECTED_HIT, 1.0])
+    by_vectors = evaluate_split(
+        train, train.with_interactions(test), user_vectors=SCORES, item_vectors=np.eye(5), k=2
+    )
+    assert by_vectors.summary() == result.summary()
+    every = evaluate_split(train, test, score_fn=lambda rows: SCORES[rows], k=2, min_rating=None)
+    assert every.n_users == 4
+
+
+def test_evaluate_split_rejects_bad_input() -> None:
+    train, test = _split_of_strings(False)
+    with pytest.raises(ValidationError, match="either"):
+        evaluate_split(train, test, k=2)
+    with pytest.raises(ValidationError, match="either"):
+        evaluate_split(train, test, score_fn=lambda r: SCORES[r], user_vectors=SCORES)
+    with pytest.raises(ValidationError, match="one vector per user"):
+        evaluate_split(train, test, user_vectors=SCORES[:3], item_vectors=np.eye(5))
+    with pytest.raises(ValidationError, match="one width"):
+        evaluate_split(train, test, user_vectors=SCORES, item_vectors=np.eye(4))
+    stranger = Interactions(np.array(["u9"], dtype=object), np.array(["i0"], dtype=object))
+    with pytest.raises(ValidationError, match="user id"):
+        evaluate_split(train, stranger, score_fn=lambda r: SCORES[r])
+    with pytest.raises(ValidationError, match="Dataset"):
+        evaluate_split(test, test, score_fn=lambda r: SCORES[r])  # type: ignore[arg-type]

@@ -150,11 +150,34 @@ def test_sampled_softmax_rows_matches_sampled_softmax(log_q: bool, mask: bool) -
     lq = (RNG.random(b) * -6.0).astype(np.float32)
     want_loss, want_grad = sampled_softmax(logits, movie, lq if log_q else None, mask)
     loss, grad = k.sampled_softmax_rows(
-        logits, movie, lq if log_q else np.zeros(0, np.float32), log_q, mask, 0.5
+        logits, movie, lq if log_q else np.zeros(0, np.float32), log_q, mask, 0.5, NO_WEIGHT
     )
     assert grad.dtype == np.float32
     assert loss == pytest.approx(want_loss, rel=1e-12)
     np.testing.assert_array_equal(grad, (want_grad * 0.5).astype(np.float32))
+
+
+NO_WEIGHT = np.zeros(0, np.float32)
+
+
+@pytest.mark.parametrize("mask", [True, False])
+def test_weighted_sampled_softmax_rows_matches_sampled_softmax(mask: bool) -> None:
+    from fusionrec.train.losses import sampled_softmax
+
+    b = 48
+    logits = _floats(b, b) * np.float32(5.0)
+    movie = RNG.integers(0, 15, b).astype(np.int64)
+    lq = (RNG.random(b) * -6.0).astype(np.float32)
+    w = (RNG.random(b) * 9.0 + 0.5).astype(np.float32)
+    want_loss, want_grad = sampled_softmax(logits, movie, lq, mask, weight=w)
+    loss, grad = k.sampled_softmax_rows(logits, movie, lq, True, mask, 0.5, w)
+    assert loss == pytest.approx(want_loss, rel=1e-12)
+    np.testing.assert_allclose(grad, want_grad * 0.5, rtol=1e-6, atol=1e-9)
+    # equal weights are the plain mean
+    same = k.sampled_softmax_rows(logits, movie, lq, True, mask, 0.5, np.full(b, 3.0, np.float32))
+    plain = k.sampled_softmax_rows(logits, movie, lq, True, mask, 0.5, NO_WEIGHT)
+    assert same[0] == pytest.approx(plain[0], rel=1e-12)
+    np.testing.assert_allclose(same[1], plain[1], rtol=1e-6, atol=1e-9)
 
 
 def test_lazy_adam_rows_updates_touched_rows_as_adam_and_leaves_the_rest() -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
 
 from fusionrec.config import ModelConfig
-from fusionrec.data import MovieLens, Ratings, random_split
+from fusionrec.data import Dataset, Interactions, MovieLens, Ratings, random_split
 from fusionrec.errors import ConfigError, ValidationError
 from fusionrec.features import FeatureEncoder
 from fusionrec.model import FusionModel
@@ -120,34 +121,62 @@ _GRADIENT_CASES = {
 }
 
 
-def _batch_of(data: MovieLens, encoder: FeatureEncoder, config: ModelConfig) -> Batch:
+def _batch_of(data: MovieLens | Dataset, encoder: FeatureEncoder, config: ModelConfig) -> Batch:
     """150 ratings of ``data`` as one training batch, every third with the unknown user id."""
     trainer = Trainer(config, progress=False)
     trainer._encoder = encoder
     encoded = _Encoded(data, encoder)
     if config.objective != "rating":
         trainer._set_positives(encoded)
-    drop = np.zeros(len(encoded.y), dtype=bool)
+    drop = np.zeros(len(encoded), dtype=bool)
     drop[::3] = True
     return trainer._batch(encoded, np.arange(0, 300, 2), drop)
 
 
 @pytest.mark.parametrize("case", list(_GRADIENT_CASES))
 def test_numpy_engine_matches_paddle_autograd(tiny_data: MovieLens, case: str) -> None:
+    _check_engines_agree(tiny_data, *_GRADIENT_CASES[case])
+
+
+def _weighted(data: MovieLens, ratings: bool) -> Dataset:
+    """``data`` with weights 0.5 .. 9.5 (and without its ratings unless ``ratings``)."""
+    d = Dataset.from_movielens(data)
+    r = d.interactions
+    weight = np.random.default_rng(2).uniform(0.5, 9.5, len(r)).astype(np.float32)
+    return d.with_interactions(
+        Interactions(r.user_id, r.item_id, r.rating if ratings else None, weight, r.timestamp)
+    )
+
+
+@pytest.mark.parametrize("case", ["reference", "biased", "retrieval_biased", "joint_liked"])
+def test_numpy_engine_matches_paddle_autograd_with_weights(tiny_data: MovieLens, case: str) -> None:
+    _check_engines_agree(_weighted(tiny_data, ratings=True), *_GRADIENT_CASES[case])
+
+
+@pytest.mark.parametrize("case", ["retrieval", "retrieval_biased", "retrieval_plain"])
+def test_numpy_engine_matches_paddle_autograd_on_weighted_clicks(
+    tiny_data: MovieLens, case: str
+) -> None:
+    _check_engines_agree(_weighted(tiny_data, ratings=False), *_GRADIENT_CASES[case])
+
+
+def _check_engines_agree(data: MovieLens | Dataset, base: str, extra: dict[str, Any]) -> None:
+    """The fused numpy step's loss and gradients equal Paddle autograd's on one batch."""
     import paddle
 
     from fusionrec.train.engine import FusedStep
 
-    base, extra = _GRADIENT_CASES[case]
     config = ModelConfig.preset(base, dropout=0.0, user_id_dropout=0.0, **extra)
-    encoder = FeatureEncoder.fit(tiny_data)
+    encoder = FeatureEncoder.fit(data)
     model = FusionModel(config, encoder)
     if config.use_biases:  # non-zero biases so their gradients flow through everything
         for layer in (model.user_bias, model.item_bias):
             w = layer.weight
             noise = np.random.default_rng(1).normal(0, 0.3, w.shape).astype("float32")
             w.set_value(paddle.to_tensor(noise))
-    batch = _batch_of(tiny_data, encoder, config)
+    batch = _batch_of(data, encoder, config)
+    assert (batch.weight is not None) == isinstance(data, Dataset)
+    assert (batch.y is None) == (isinstance(data, Dataset) and data.implicit)
     named = dict(model.named_parameters())
     names = [k for k, p in named.items() if not p.stop_gradient]
 

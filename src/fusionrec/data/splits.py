@@ -1,49 +1,61 @@
-"""Train/test splits of the ratings; users, movies and vocabularies are shared by both sides."""
+"""Train/test splits of the ratings; users, movies and vocabularies are shared by both sides.
+
+:func:`random_split` and :func:`leave_last_out` split a :class:`MovieLens` or a
+:class:`~fusionrec.data.dataset.Dataset` (whose interactions may lack ratings, timestamps or
+integer ids) and return the type they got.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from fusionrec.data._source import Source
+from fusionrec.data.dataset import Dataset, Interactions
 from fusionrec.data.movielens import OrphanPolicy, apply_orphan_policy, read_catalog, read_ratings
-from fusionrec.data.tables import MovieLens
+from fusionrec.data.tables import MovieLens, Ratings
 from fusionrec.errors import DataFormatError, ValidationError
 
 #: Number of official ml-100k folds (u1.base/u1.test .. u5.base/u5.test).
 N_OFFICIAL_FOLDS = 5
 
+#: What the splits take and give back: a MovieLens data set or a generic Dataset.
+Data = TypeVar("Data", MovieLens, Dataset)
 
-def random_split(
-    data: MovieLens, test_fraction: float = 0.1, seed: int = 0
-) -> tuple[MovieLens, MovieLens]:
-    """Hold out ``round(test_fraction * n)`` ratings chosen uniformly at random.
+
+def random_split(data: Data, test_fraction: float = 0.1, seed: int = 0) -> tuple[Data, Data]:
+    """Hold out ``round(test_fraction * n)`` ratings (interactions) chosen uniformly at random.
 
     Both sides keep the original row order. Deterministic for a given seed.
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValidationError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    n = len(data.ratings)
+    n = len(_interactions(data))
     n_test = round(test_fraction * n)
     test_mask = np.zeros(n, dtype=bool)
     test_mask[np.random.default_rng(seed).permutation(n)[:n_test]] = True
     return _split(data, test_mask)
 
 
-def leave_last_out(data: MovieLens, n: int = 1) -> tuple[MovieLens, MovieLens]:
-    """Per user, the ``n`` latest ratings by timestamp form the test set.
+def leave_last_out(data: Data, n: int = 1) -> tuple[Data, Data]:
+    """Per user, the ``n`` latest ratings (interactions) by timestamp form the test set.
 
-    Ties in timestamp are broken by row order (a later row counts as later). Users with
-    ``n`` or fewer ratings stay wholly in train, so every test user also appears in train.
+    Ties in timestamp are broken by row order (a later row counts as later); interactions
+    without timestamps go by row order alone. Users with ``n`` or fewer interactions stay
+    wholly in train, so every test user also appears in train.
     """
     if n < 1:
         raise ValidationError(f"n must be at least 1, got {n}")
-    r = data.ratings
+    r = _interactions(data)
     rows = np.arange(len(r))
-    order = np.lexsort((rows, r.timestamp, r.user_id))
-    users_sorted = r.user_id[order]
+    # user codes order as the ids do (ints numerically, strings lexically): lexsort needs numbers
+    user = np.unique(r.user_id, return_inverse=True)[1].reshape(-1)
+    keys = (rows, user) if r.timestamp is None else (rows, r.timestamp, user)
+    order = np.lexsort(keys)
+    users_sorted = user[order]
     starts = np.flatnonzero(np.r_[True, users_sorted[1:] != users_sorted[:-1]])
     counts = np.diff(np.r_[starts, len(order)])
     group_end = np.repeat(starts + counts, counts)
@@ -93,7 +105,18 @@ def official_folds(
     return [(pieces[2 * i], pieces[2 * i + 1]) for i in range(N_OFFICIAL_FOLDS)]
 
 
-def _split(data: MovieLens, test_mask: npt.NDArray[np.bool_]) -> tuple[MovieLens, MovieLens]:
+def _interactions(data: MovieLens | Dataset) -> Interactions | Ratings:
+    if isinstance(data, Dataset):
+        return data.interactions
+    if isinstance(data, MovieLens):
+        return data.ratings
+    raise ValidationError(f"data must be a MovieLens or a Dataset, got {type(data).__name__}")
+
+
+def _split(data: Data, test_mask: npt.NDArray[np.bool_]) -> tuple[Data, Data]:
+    if isinstance(data, Dataset):
+        r = data.interactions
+        return data.with_interactions(r.take(~test_mask)), data.with_interactions(r.take(test_mask))
     return (
         data.with_ratings(data.ratings.take(~test_mask)),
         data.with_ratings(data.ratings.take(test_mask)),

@@ -16,6 +16,11 @@ Top-N protocol (what :func:`evaluate_topn` computes, and what every benchmark re
   leave-one-out this is the usual hit ratio). Means are over evaluated users. A relevant item
   that is also in ``seen`` can never be recommended but still counts in ``len(relevant)``.
 - **Ties** are broken by item index ascending, so results are deterministic.
+
+:func:`evaluate_split` runs this protocol on a split of a generic
+:class:`~fusionrec.data.dataset.Dataset` (string or integer ids, with or without ratings):
+``seen`` = the training interactions, ``relevant`` = the held-out interactions (rated at least
+``min_rating`` when they carry ratings, all of them when they do not or ``min_rating`` is None).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from fusionrec.data.dataset import Interactions, as_interactions
+from fusionrec.data.dataset import Dataset, Interactions, as_interactions
 from fusionrec.data.tables import Ratings
 from fusionrec.errors import ValidationError
 
@@ -40,6 +45,7 @@ __all__ = [
     "ScoreFn",
     "TopNResult",
     "evaluate_ranked",
+    "evaluate_split",
     "evaluate_topn",
     "id_positions",
     "interaction_matrix",
@@ -391,8 +397,8 @@ def ranked_positions(
 
 
 def topn_masks(
-    train: Ratings,
-    test: Ratings,
+    train: Ratings | Interactions,
+    test: Ratings | Interactions,
     user_ids: npt.ArrayLike,
     movie_ids: npt.ArrayLike,
     *,
@@ -461,10 +467,79 @@ def relevant_from(
     top-N protocol; implicit interactions (no ratings) are all relevant. Rows and columns are
     laid out as in :func:`interaction_matrix`.
     """
-    held_out = as_interactions(test_ratings)
-    keep = (
-        np.ones(len(held_out), dtype=bool)
-        if min_rating is None or held_out.rating is None
-        else held_out.rating >= min_rating
-    )
-    return interaction_matrix(held_out.take(keep), user_index, movie_index)
+    held_out = _relevant(as_interactions(test_ratings), min_rating)
+    return interaction_matrix(held_out, user_index, movie_index)
+
+
+def _relevant(held_out: Interactions, min_rating: float | None) -> Interactions:
+    """The held-out interactions that count as relevant (see :func:`relevant_from`)."""
+    if min_rating is None or held_out.rating is None:
+        return held_out
+    return held_out.take(held_out.rating >= min_rating)
+
+
+def _item_sets(pairs: Interactions, users: npt.ArrayLike, items: npt.ArrayLike) -> ItemSets:
+    """Who interacted with what as :class:`ItemSets` over ``users`` x ``items`` (ids)."""
+    rows = id_positions(pairs.user_id, users, name="user id")
+    cols = id_positions(pairs.item_id, items, name="item id")
+    return ItemSets.from_pairs(rows, cols, np.asarray(users).size, np.asarray(items).size)
+
+
+def evaluate_split(
+    train: Dataset,
+    test: Dataset | Interactions,
+    *,
+    user_vectors: npt.ArrayLike | None = None,
+    item_vectors: npt.ArrayLike | None = None,
+    score_fn: ScoreFn | None = None,
+    k: int = 10,
+    min_rating: float | None = 4.0,
+    batch_size: int = 1024,
+) -> TopNResult:
+    """Top-N metrics of a model on a train/test split of a :class:`Dataset`.
+
+    Users and candidate items are ``train.users`` and ``train.items`` (the whole catalog);
+    each user's training interactions are excluded from the ranking, and the held-out ``test``
+    interactions are relevant (with ratings: those rated at least ``min_rating``; without
+    ratings, or with ``min_rating=None``: every one). Scores come from ``user_vectors``
+    [n_users, d] and ``item_vectors`` [n_items, d] (rows in the tables' order; the score is
+    their dot product, e.g. a store's inner product) or from ``score_fn`` (user rows ->
+    scores [len(rows), n_items]). ``TopNResult.users`` are rows of ``train.users``.
+    Interactions with ids outside the tables raise.
+    """
+    if not isinstance(train, Dataset):
+        raise ValidationError(f"train must be a Dataset, got {type(train).__name__}")
+    held_out = test.interactions if isinstance(test, Dataset) else as_interactions(test)
+    users, items = train.users.ids, train.items.ids
+    if (score_fn is None) == (user_vectors is None and item_vectors is None):
+        raise ValidationError("give either user_vectors and item_vectors or score_fn")
+    scores = score_fn or _dot_scores(user_vectors, item_vectors, len(users), len(items))
+    seen = _item_sets(train.interactions, users, items)
+    relevant = _item_sets(_relevant(held_out, min_rating), users, items)
+    return evaluate_topn(scores, np.arange(len(users)), seen, relevant, k=k, batch_size=batch_size)
+
+
+def _dot_scores(
+    user_vectors: npt.ArrayLike | None,
+    item_vectors: npt.ArrayLike | None,
+    n_users: int,
+    n_items: int,
+) -> ScoreFn:
+    """A score function: the dot products of one vector per user with one per item."""
+    uv = np.asarray(user_vectors, dtype=np.float32)
+    iv = np.asarray(item_vectors, dtype=np.float32)
+    if uv.ndim != 2 or iv.ndim != 2 or uv.shape[1] != iv.shape[1]:
+        raise ValidationError(
+            f"user_vectors and item_vectors must be 2-D of one width, got {uv.shape} and {iv.shape}"
+        )
+    if len(uv) != n_users or len(iv) != n_items:
+        raise ValidationError(
+            f"need one vector per user ({n_users}) and per item ({n_items}), got {len(uv)} "
+            f"and {len(iv)}"
+        )
+
+    def scores(rows: IntArray) -> npt.NDArray[np.float32]:
+        out: npt.NDArray[np.float32] = uv[rows] @ iv.T
+        return out
+
+    return scores

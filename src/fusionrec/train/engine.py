@@ -37,6 +37,7 @@ from fusionrec.train.tower import TowerEngine
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 _NO_LOG_Q: F32 = np.zeros(0, dtype=np.float32)
+_NO_WEIGHT: F32 = np.zeros(0, dtype=np.float32)
 
 
 @dataclass
@@ -45,7 +46,8 @@ class Batch:
 
     ``user_inputs``/``item_inputs`` hold one training input per schema feature (see
     :meth:`fusionrec.features.kind.Feature.gather`); ``user_id``/``item_id`` the distinct
-    entities' id indices (UNK where the user id was dropped), for the biases.
+    entities' id indices (UNK where the user id was dropped), for the biases. ``y`` holds the
+    rows' ratings (None for implicit feedback), ``weight`` their weights (None: all 1).
     """
 
     user_inputs: list[Any]
@@ -56,9 +58,10 @@ class Batch:
     item_id: I64 | None
     user_index: I64  # per rating row: distinct-user row
     item_index: I64  # per rating row: distinct-item row
-    y: F32
+    y: F32 | None
     positive: npt.NDArray[np.bool_] | None = None  # per row: counts for the softmax (joint)
     log_q: F32 | None = None  # per row: log sampling probability of the row's item
+    weight: F32 | None = None  # per row: how much it counts in the (weighted mean) loss
 
 
 class FusedStep:
@@ -85,7 +88,9 @@ class FusedStep:
         """The objective's loss on the batch and the gradient of every trainable parameter.
 
         ``rating``: mean squared error; ``retrieval``: in-batch sampled softmax over the rows;
-        ``joint``: MSE + ``joint_weight`` * softmax over the rows flagged ``positive``.
+        ``joint``: MSE + ``joint_weight`` * softmax over the rows flagged ``positive``. With
+        ``Batch.weight`` each mean is the weighted mean of the rows' squared errors (and
+        cross-entropies): ``sum(w * e) / sum(w)``.
         """
         mu_mask = self._dropout((b.n_users, self.user.width))
         mm_mask = self._dropout((b.n_items, self.item.width))
@@ -133,10 +138,18 @@ class FusedStep:
             g["user_bias.weight"] = np.zeros_like(ub)
             g["item_bias.weight"] = np.zeros_like(mb)
         if c.objective in ("rating", "joint"):
+            if b.y is None:
+                raise ValidationError(f"objective {c.objective!r} needs ratings")
             diff = pred - b.y
             d64 = diff.astype(np.float64)
-            loss += float(d64 @ d64) / len(d64)
-            dpred = ((2.0 / len(diff)) * diff).astype(np.float32)
+            if b.weight is None:
+                loss += float(d64 @ d64) / len(d64)
+                dpred = ((2.0 / len(diff)) * diff).astype(np.float32)
+            else:
+                w64 = b.weight.astype(np.float64)
+                total = float(w64.sum())
+                loss += float(w64 @ (d64 * d64)) / total
+                dpred = ((2.0 / total) * w64 * d64).astype(np.float32)
             if c.learn_scale:
                 g["scale"] += np.asarray([np.dot(dpred, cos)], dtype=np.float32)
             if c.use_biases:
@@ -196,9 +209,8 @@ class FusedStep:
         users and movies; adds its gradients to ``d_un``/``d_mn`` and ``g``."""
         c = self.c
         weight = c.joint_weight if c.objective == "joint" else 1.0
-        rows = (np.arange(len(b.y)) if b.positive is None else np.flatnonzero(b.positive)).astype(
-            np.int64
-        )
+        n = len(b.user_index)
+        rows = (np.arange(n) if b.positive is None else np.flatnonzero(b.positive)).astype(np.int64)
         if rows.size == 0 or weight == 0:
             return 0.0
         inv_t = np.float32(1.0 / c.temperature)
@@ -215,6 +227,11 @@ class FusedStep:
             if b.log_q is None:
                 raise ValidationError("logq_correction needs Batch.log_q")
             log_q = np.ascontiguousarray(b.log_q[rows], dtype=np.float32)
+        row_weight = (
+            _NO_WEIGHT
+            if b.weight is None
+            else np.ascontiguousarray(b.weight[rows], dtype=np.float32)
+        )
         value, dz = sampled_softmax_rows(
             np.ascontiguousarray(logits, dtype=np.float32),
             np.ascontiguousarray(mi, dtype=np.int64),
@@ -222,6 +239,7 @@ class FusedStep:
             c.logq_correction,
             c.mask_accidental_hits,
             weight,
+            row_weight,
         )
         scatter_add_into(d_un, ui, (dz @ mp) * inv_t)
         scatter_add_into(d_mn, mi, (dz.T @ up) * inv_t)

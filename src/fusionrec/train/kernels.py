@@ -247,17 +247,29 @@ def moving_average(average: F32, weights: F32, decay: np.float32) -> None:  # pr
 
 @_exact
 def sampled_softmax_rows(
-    logits: F32, movie: I64, log_q: F32, use_log_q: bool, mask_hits: bool, weight: float
+    logits: F32,
+    movie: I64,
+    log_q: F32,
+    use_log_q: bool,
+    mask_hits: bool,
+    weight: float,
+    row_weight: F32,
 ) -> tuple[float, F32]:  # pragma: no cover - compiled
     """:func:`fusionrec.train.losses.sampled_softmax` fused into one pass per row.
 
     Each row's logits -> logQ correction -> accidental-hit mask -> logsumexp -> gradient in
     float64, as that function computes them, without its ``[B, B]`` float64 temporaries;
-    returns the mean loss and ``weight`` times the gradient, rounded to float32. Sums run in
+    returns the mean loss and ``weight`` times the gradient, rounded to float32. A non-empty
+    ``row_weight`` [B] makes the mean a weighted one (``sum(w * loss) / sum(w)``). Sums run in
     row order rather than numpy's pairwise order, so the float64 values can differ in the
     last digit; the float32 gradient almost never does (tests compare them).
     """
     b = logits.shape[0]
+    weighted = row_weight.shape[0] > 0
+    row_total = 0.0
+    if weighted:
+        for i in range(b):
+            row_total += np.float64(row_weight[i])
     grad = np.empty((b, b), dtype=np.float32)
     z = np.empty(b, dtype=np.float64)
     total_loss = 0.0
@@ -281,14 +293,23 @@ def sampled_softmax_rows(
         own = np.float64(row[i])
         if use_log_q:
             own -= np.float64(log_q[i])
-        total_loss += math.log(total) + top - own
         out = grad[i]
+        if weighted:
+            share = np.float64(row_weight[i]) / row_total
+            total_loss += share * (math.log(total) + top - own)
+            for j in range(b):
+                p = z[j] / total
+                if j == i:
+                    p -= 1.0
+                out[j] = np.float32(p * share * weight)
+            continue
+        total_loss += math.log(total) + top - own
         for j in range(b):
             p = z[j] / total
             if j == i:
                 p -= 1.0
             out[j] = np.float32(p / b * weight)
-    return total_loss / b, grad
+    return total_loss if weighted else total_loss / b, grad
 
 
 @_exact

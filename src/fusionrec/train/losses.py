@@ -8,6 +8,10 @@ cross-entropy of its own column ``i`` against all columns:
     z[i, j] = -inf  where movie[j] == movie[i] and j != i   (accidental hits, when masked)
     loss    = mean_i ( logsumexp_j z[i, j] - z[i, i] )
 
+With row weights ``w`` (e.g. play counts) the mean is the weighted one,
+``sum_i w[i] * (logsumexp_j z[i, j] - z[i, i]) / sum_i w[i]``: a positive with weight 3 counts
+as three copies of itself (the negatives it is scored against stay the batch's columns).
+
 ``q[j]`` is the probability that movie ``j`` is drawn as a batch row (its share of the training
 positives): popular movies show up as negatives more often, and subtracting ``log q`` corrects
 the sampled softmax towards the full softmax over the catalog (Yi et al., RecSys 2019). Without
@@ -52,11 +56,13 @@ def sampled_softmax(
     movie: npt.ArrayLike,
     log_q: npt.ArrayLike | None = None,
     mask_accidental_hits: bool = True,
+    weight: npt.ArrayLike | None = None,
 ) -> tuple[float, F64]:
     """Mean in-batch softmax loss and its gradient with respect to ``logits`` [B, B].
 
     ``movie`` [B] identifies each row's (= column's) movie, ``log_q`` [B] each column's log
-    sampling probability (``None``: no correction). See the module docstring for the formula.
+    sampling probability (``None``: no correction), ``weight`` [B] each row's weight (``None``:
+    the plain mean). See the module docstring for the formula.
     """
     z = np.array(logits, dtype=np.float64)
     if z.ndim != 2 or z.shape[0] != z.shape[1] or z.shape[0] == 0:
@@ -73,8 +79,15 @@ def sampled_softmax(
     e = np.exp(z - top)
     total = e.sum(axis=1, keepdims=True)
     lse = np.log(total)[:, 0] + top[:, 0]
-    loss = float(np.mean(lse - np.diag(z)))
     grad: F64 = e / total
     grad[np.arange(b), np.arange(b)] -= 1.0
-    grad /= b
-    return loss, grad
+    if weight is None:
+        loss = float(np.mean(lse - np.diag(z)))
+        grad /= b
+        return loss, grad
+    w = np.asarray(weight, dtype=np.float64).ravel()
+    if w.shape != (b,) or not (np.all(np.isfinite(w)) and np.all(w > 0)):
+        raise ValidationError(f"weight must be {b} finite values > 0")
+    share = w / w.sum()
+    grad *= share[:, None]
+    return float(share @ (lse - np.diag(z))), grad

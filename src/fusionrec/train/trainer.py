@@ -1,9 +1,15 @@
-"""Trainer: mini-batch training of a FusionModel on a data set's ratings, with early stopping.
+"""Trainer: mini-batch training of a FusionModel on interactions, with early stopping.
 
 The objective comes from the config: rating MSE, the in-batch sampled softmax for top-N
 (``retrieval``, over positive ratings only) or both (``joint``). Early stopping keeps the epoch
 with the best validation RMSE or validation NDCG@10 (full ranking over the catalog with the
-training ratings excluded, relevant = validation ratings >= ``liked_rating``).
+training interactions excluded, relevant = validation ratings >= ``liked_rating``).
+
+Implicit feedback (interactions without ratings: clicks, plays) trains the ``retrieval``
+objective with every interaction a positive and early-stops on validation NDCG@10 with every
+held-out interaction relevant; nothing rating-based (RMSE, the rating calibration, the global
+mean) runs. ``Interactions.weight`` makes each interaction count that much: the batch loss is
+the weighted mean of the rows' squared errors and of the positives' cross-entropies.
 
 Speed without changing the maths: per batch each tower runs once per distinct user (or user
 with its id dropped) and once per distinct movie, and the rows are gathered afterwards (same
@@ -48,7 +54,8 @@ VALIDATION_K = 10
 class EpochRecord:
     """What one epoch did: mean training loss, validation RMSE (and NDCG@10), time, throughput.
 
-    ``val_ndcg`` is NaN when the objective is ``rating`` and selection is by RMSE.
+    ``val_ndcg`` is NaN when the objective is ``rating`` and selection is by RMSE;
+    ``val_rmse`` is NaN for implicit feedback (no ratings).
     """
 
     epoch: int
@@ -105,29 +112,39 @@ def seed_everything(seed: int) -> None:
     paddle.seed(seed)
 
 
-def validate_ratings(data: Dataset, config: ModelConfig, name: str) -> None:
-    """Raise :class:`ValidationError` unless ``data`` is a usable, in-scale rating set."""
+def validate_interactions(data: Dataset, config: ModelConfig, name: str) -> None:
+    """Raise :class:`ValidationError` unless ``config`` can train on ``data``'s interactions.
+
+    Ratings must be finite and inside the configured scale; without ratings (implicit
+    feedback) only the ``retrieval`` objective with every interaction a positive and NDCG
+    selection can train. Weights must be finite and > 0.
+    """
     if not isinstance(data, Dataset):
         raise ValidationError(f"{name} must be a Dataset, got {type(data).__name__}")
     r = data.interactions
-    for col, kinds in (("user_id", "iuO"), ("item_id", "iuO"), ("rating", "fiu")):
+    columns = (("user_id", "iuO"), ("item_id", "iuO"), ("rating", "fiu"), ("weight", "fiu"))
+    for col, kinds in columns:
         arr = getattr(r, col)
-        if arr is None and col == "rating":
-            raise ValidationError(f"{name} has no ratings (implicit feedback)")
+        if arr is None and col in ("rating", "weight"):
+            continue
         if not isinstance(arr, np.ndarray) or arr.ndim != 1 or arr.dtype.kind not in kinds:
             got = f"{arr.dtype}[{arr.ndim}d]" if isinstance(arr, np.ndarray) else type(arr)
             raise ValidationError(f"{name}.interactions.{col} has the wrong dtype or shape: {got}")
+    if r.rating is None:
+        _check_implicit(config, name)
     if len(r) == 0:
-        raise ValidationError(f"{name} has no ratings")
-    y = r.rating
-    assert y is not None
-    if not np.all(np.isfinite(y)):
-        raise ValidationError(f"{name}.interactions.rating holds non-finite values")
-    lo, hi = float(y.min()), float(y.max())
-    if lo < config.rating_min or hi > config.rating_max:
+        raise ValidationError(f"{name} has no {'ratings' if r.explicit else 'interactions'}")
+    if r.weight is not None and not (np.all(np.isfinite(r.weight)) and r.weight.min() > 0):
         raise ValidationError(
-            f"{name} ratings span [{lo}, {hi}], outside the configured scale "
-            f"[{config.rating_min}, {config.rating_max}]"
+            f"{name}.interactions.weight must be finite and > 0 (drop rows that should not count)"
+        )
+    y = r.rating
+    if y is not None and not np.all(np.isfinite(y)):
+        raise ValidationError(f"{name}.interactions.rating holds non-finite values")
+    if y is not None and (y.min() < config.rating_min or y.max() > config.rating_max):
+        raise ValidationError(
+            f"{name} ratings span [{float(y.min())}, {float(y.max())}], outside the configured "
+            f"scale [{config.rating_min}, {config.rating_max}]"
         )
     missing_u = np.setdiff1d(r.user_id, data.users.ids)
     missing_m = np.setdiff1d(r.item_id, data.items.ids)
@@ -138,8 +155,31 @@ def validate_ratings(data: Dataset, config: ModelConfig, name: str) -> None:
         )
 
 
+def _check_implicit(config: ModelConfig, name: str) -> None:
+    """Refuse a config that needs ratings for interactions without them."""
+    if config.objective != "retrieval":
+        raise ValidationError(
+            f"{name} has no ratings (implicit feedback): objective {config.objective!r} "
+            "needs them; train with ModelConfig.preset('retrieval')"
+        )
+    if config.positives == "liked":
+        raise ValidationError(
+            f"{name} has no ratings (implicit feedback): positives='liked' needs them; "
+            "use positives='all'"
+        )
+    if config.early_stopping_metric == "rmse":
+        raise ValidationError(
+            f"{name} has no ratings (implicit feedback): select_on='rmse' needs them; "
+            "use select_on='ndcg' (or 'auto')"
+        )
+
+
 class _Encoded:
-    """A data set's users and items encoded once; ratings as row positions into them."""
+    """A data set's users and items encoded once; interactions as row positions into them.
+
+    ``y`` holds the ratings (None for implicit feedback), ``weight`` the interactions'
+    weights (None: each counts 1).
+    """
 
     def __init__(self, data: Dataset | MovieLens, encoder: FeatureEncoder) -> None:
         schema = encoder.schema
@@ -147,10 +187,10 @@ class _Encoded:
         self.users: Features = encoder.encode_users(data.users.as_columns())
         self.movies: Features = encoder.encode_items(data.items.as_columns())
         r = data.interactions
-        assert r.rating is not None
         self.user_row: IntArray = data.users.rows(r.user_id, "user id")
         self.movie_row: IntArray = data.items.rows(r.item_id, "item id")
-        self.y = r.rating.astype(np.float32)
+        self.y = None if r.rating is None else r.rating.astype(np.float32)
+        self.weight = None if r.weight is None else r.weight.astype(np.float32)
         # each feature's column in the form its kind gathers batches from
         self.user_inputs = [f.prepare(self.users[f.name]) for f in schema.user]
         self.item_inputs = [f.prepare(self.movies[f.name]) for f in schema.item]
@@ -161,11 +201,17 @@ class _Encoded:
         self.positive: npt.NDArray[np.bool_] | None = None  # per rating: softmax positive
         self.log_q: npt.NDArray[np.float32] | None = None  # per movie row
 
+    def __len__(self) -> int:
+        return len(self.user_row)
+
     def restrict(self, rows: IntArray) -> None:
-        """Keep only the ratings at ``rows`` (tables unchanged)."""
+        """Keep only the interactions at ``rows`` (tables unchanged)."""
         self.user_row = self.user_row[rows]
         self.movie_row = self.movie_row[rows]
-        self.y = self.y[rows]
+        if self.y is not None:
+            self.y = self.y[rows]
+        if self.weight is not None:
+            self.weight = self.weight[rows]
         if self.positive is not None:
             self.positive = self.positive[rows]
 
@@ -223,10 +269,12 @@ class Trainer:
         """Train ``model`` in place; keep the weights of the best validation epoch.
 
         Without ``validation`` a deterministic ``config.validation_fraction`` of the training
-        ratings is held out for it. Early stopping ends training after ``config.patience``
-        epochs without improvement (0 disables it). With ``config.refit`` the model is then
-        trained again from its initial weights on training + validation ratings for the kept
-        number of epochs, so the final model sees every rating (``History.refit_epochs``).
+        interactions is held out for it (their weights go with them). Early stopping ends
+        training after ``config.patience`` epochs without improvement (0 disables it). With
+        ``config.refit`` the model is then trained again from its initial weights on training +
+        validation ratings for the kept number of epochs, so the final model sees every rating
+        (``History.refit_epochs``). Interactions without ratings train the ``retrieval``
+        objective (see the module docstring); ``validation`` must then lack ratings too.
         """
         c = self.config
         if not isinstance(model, FusionModel):
@@ -234,7 +282,7 @@ class Trainer:
         if not isinstance(encoder, FeatureEncoder):
             raise ValidationError(f"encoder must be a FeatureEncoder, got {type(encoder).__name__}")
         train = as_dataset(train, "training data")
-        validate_ratings(train, c, "training data")
+        validate_interactions(train, c, "training data")
         seed_everything(c.seed)
         rng = np.random.default_rng(c.seed)  # the split, then every epoch's shuffle
         if validation is None:
@@ -246,13 +294,17 @@ class Trainer:
             train = train.with_interactions(train.interactions.take(np.sort(order[n_val:])))
         else:
             validation = as_dataset(validation, "validation data")
-            validate_ratings(validation, c, "validation data")
+            validate_interactions(validation, c, "validation data")
+            if validation.implicit != train.implicit:
+                raise ValidationError(
+                    "validation data and training data must both have ratings or both lack them"
+                )
         initial = _state(model) if c.refit else None
         self._started = time.perf_counter()
         history = self._train(model, encoder, train, validation, c.epochs, rng)
         if initial is not None:
             full = train.with_interactions(_concat(train.interactions, validation.interactions))
-            validate_ratings(full, c, "training + validation data")
+            validate_interactions(full, c, "training + validation data")
             seed_everything(c.seed)
             model.set_state_dict({k: paddle.to_tensor(v) for k, v in initial.items()})
             refit = self._train(model, encoder, full, None, history.best_epoch, rng, "refit ")
@@ -278,8 +330,10 @@ class Trainer:
         c = self.config
         self._encoder = encoder
         tr = _Encoded(train, encoder)
-        model.set_global_mean(float(np.mean(tr.y, dtype=np.float64)))
-        rated = (tr.user_row.copy(), tr.movie_row.copy(), tr.y.copy())
+        rated = None  # the training ratings, for the retrieval model's rating calibration
+        if tr.y is not None:
+            model.set_global_mean(float(np.mean(tr.y, dtype=np.float64)))
+            rated = (tr.user_row.copy(), tr.movie_row.copy(), tr.y.copy())
         if c.objective != "rating":
             self._set_positives(tr)
         metric = c.early_stopping_metric
@@ -292,7 +346,7 @@ class Trainer:
         self._numpy = {}
         self._average = WeightAverage(model, c.weight_average) if c.weight_average else None
         history = History(
-            n_train=len(tr.y), n_validation=len(va.y) if va is not None else 0, selected_on=metric
+            n_train=len(tr), n_validation=len(va) if va is not None else 0, selected_on=metric
         )
         best_state: dict[str, npt.NDArray[Any]] | None = None
         best = -math.inf
@@ -303,15 +357,15 @@ class Trainer:
                 loss = self._epoch(model, optimizer, tr, rng, epoch, epochs)
             seconds = time.perf_counter() - start
             raw = self._average.swap_in(model) if self._average is not None else None
-            if c.objective == "retrieval":
+            if c.objective == "retrieval" and rated is not None:
                 _calibrate(model, tr, rated)
-            if va is None:
-                val = ndcg = math.nan
-            else:
-                pred = model.predict(va.users, va.movies, va.user_row, va.movie_row)
-                val = _rmse(va.y, pred)
+            val = ndcg = math.nan
+            if va is not None:
+                if va.y is not None:
+                    pred = model.predict(va.users, va.movies, va.user_row, va.movie_row)
+                    val = _rmse(va.y, pred)
                 ndcg = ranking.ndcg(model) if ranking is not None else math.nan
-            record = EpochRecord(epoch, loss, val, seconds, len(tr.y) / max(seconds, 1e-9), ndcg)
+            record = EpochRecord(epoch, loss, val, seconds, len(tr) / max(seconds, 1e-9), ndcg)
             history.epochs.append(record)
             if self.progress:
                 self._report(f"{label}epoch {epoch}/{epochs}", record)
@@ -350,12 +404,15 @@ class Trainer:
         """Flag the softmax positives and their movies' log sampling probabilities.
 
         ``retrieval`` trains on the positives only; ``joint`` keeps every rating for the MSE.
+        Implicit feedback has positives "all" (checked by :func:`validate_interactions`).
         """
         c = self.config
         if c.positives == "liked":
+            if tr.y is None:
+                raise ValidationError("positives='liked' needs ratings; use positives='all'")
             positive = tr.y >= np.float32(c.liked_rating)
         else:
-            positive = np.ones(len(tr.y), dtype=bool)
+            positive = np.ones(len(tr), dtype=bool)
         if not positive.any():
             raise ValidationError(
                 f"no training rating counts as a positive (positives={c.positives!r}, "
@@ -396,9 +453,10 @@ class Trainer:
             item_id=data.item_id[mrows] if data.item_id is not None else None,
             user_index=uinv.reshape(-1),
             item_index=minv.reshape(-1),
-            y=data.y[rows],
+            y=data.y[rows] if data.y is not None else None,
             positive=data.positive[rows] if data.positive is not None else None,
             log_q=data.log_q[data.movie_row[rows]] if data.log_q is not None else None,
+            weight=data.weight[rows] if data.weight is not None else None,
         )
 
     def _autograd_loss(self, model: FusionModel, b: Batch) -> paddle.Tensor:
@@ -415,11 +473,18 @@ class Trainer:
         c = self.config
         loss = paddle.zeros([], dtype="float32")
         if c.objective in ("rating", "joint"):
+            if b.y is None:
+                raise ValidationError(f"objective {c.objective!r} needs ratings")
             pred = model.score(urow, mrow, uid, item_rows)
             diff = pred - paddle.to_tensor(b.y)
-            loss = loss + paddle.mean(diff * diff)
+            if b.weight is None:
+                loss = loss + paddle.mean(diff * diff)
+            else:
+                w = paddle.to_tensor(b.weight)
+                loss = loss + paddle.sum(w * diff * diff) / paddle.sum(w)
         if c.objective in ("retrieval", "joint"):
-            rows = np.arange(len(b.y)) if b.positive is None else np.flatnonzero(b.positive)
+            n = len(b.user_index)
+            rows = np.arange(n) if b.positive is None else np.flatnonzero(b.positive)
             if rows.size:
                 r = paddle.to_tensor(rows.astype(np.int64))
                 z = model.logits(
@@ -435,7 +500,11 @@ class Trainer:
                 lse = paddle.logsumexp(z, axis=1)
                 own = paddle.diagonal(z)
                 weight = c.joint_weight if c.objective == "joint" else 1.0
-                loss = loss + weight * paddle.mean(lse - own)
+                if b.weight is None:
+                    loss = loss + weight * paddle.mean(lse - own)
+                else:
+                    w = paddle.to_tensor(b.weight[rows])
+                    loss = loss + weight * (paddle.sum(w * (lse - own)) / paddle.sum(w))
         return loss
 
     def _epoch(
@@ -451,7 +520,7 @@ class Trainer:
 
         c = self.config
         model.train()
-        n = len(data.y)
+        n = len(data)
         order = rng.permutation(n)
         drop = rng.random(n) < c.user_id_dropout if c.user_id_dropout > 0 else None
         fused = None
@@ -558,10 +627,14 @@ def _state(model: FusionModel) -> dict[str, npt.NDArray[Any]]:
 
 
 def _concat(a: Interactions, b: Interactions) -> Interactions:
-    """Both sets of interactions; a column one of them lacks is dropped."""
+    """Both sets of interactions; a column one of them lacks is dropped, except the weight:
+    interactions without one count 1."""
     columns: dict[str, Any] = {}
     for f in fields(Interactions):
         x, y = getattr(a, f.name), getattr(b, f.name)
+        if f.name == "weight" and (x is None) != (y is None):
+            x = np.ones(len(a), dtype=np.float32) if x is None else x
+            y = np.ones(len(b), dtype=np.float32) if y is None else y
         columns[f.name] = None if x is None or y is None else np.concatenate([x, y])
     return Interactions(**columns)
 
@@ -594,7 +667,11 @@ def _calibrate(
 
 
 class _RankingCheck:
-    """Validation NDCG@10: full ranking over the catalog, training ratings excluded."""
+    """Validation NDCG@10: full ranking over the catalog, training interactions excluded.
+
+    Relevant: validation ratings >= ``liked_rating``, or every validation interaction when
+    they have no ratings (implicit feedback).
+    """
 
     def __init__(
         self, train: Dataset, validation: Dataset, config: ModelConfig, va: _Encoded
