@@ -53,7 +53,7 @@ def test_train_index_recommend(
         ["recommend", "--model-dir", model, "-a", "25", "-g", "F", "-j", "4", "-k", "5", "--json"],
     )
     assert len(recs) == 5
-    assert set(recs[0]) == {"movie_id", "title", "genres", "year", "score", "rating"}
+    assert set(recs[0]) == {"item_id", "movie_id", "title", "genres", "year", "score", "rating"}
     scores = [float(r["score"]) for r in recs]  # type: ignore[arg-type]
     assert scores == sorted(scores, reverse=True)  # the score the list is ranked by
     ratings = [float(r["rating"]) for r in recs]  # type: ignore[arg-type]

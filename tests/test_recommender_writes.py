@@ -44,10 +44,11 @@ def test_add_interactions_accepts_numpy_ids_and_nothing(rec: FusionRecommender) 
     ("users", "movies", "message"),
     [
         ([99999], [1], "unknown user id 99999"),
-        ([4], [99999], "unknown movie id 99999"),
+        ([4], [99999], "unknown item id 99999"),
         ([4, 5], [1], "differ in length"),
         ([True], [1], "user ids must be integers"),
-        ([4], ["1"], "movie ids must be integers"),
+        ([4], ["1"], "unknown item id '1'"),  # a str id among int ids
+        ([4], [1, "1"], "all integers or all non-empty strings"),
         ([2**70], [1], "64-bit range"),
     ],
 )
