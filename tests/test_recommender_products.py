@@ -6,7 +6,9 @@ recommending for known and new customers, filtered by metadata, saved and loaded
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,9 @@ import numpy as np
 import pytest
 
 from fusionrec import FaissStore, FusionRecommender, ModelConfig
+from fusionrec.atomic import current_version
 from fusionrec.data.dataset import Dataset, Table
-from fusionrec.errors import ValidationError
+from fusionrec.errors import ModelDirError, ValidationError
 from fusionrec.stores import MetadataField, MilvusStore, Range, VectorStore, parse_filter
 from product_data import product_dataset, product_items
 
@@ -219,3 +222,31 @@ def test_movielens_names_are_aliases() -> None:
     assert FusionRecommender.index_movies is FusionRecommender.index_items
     assert FusionRecommender.add_movies is FusionRecommender.add_items
     assert FusionRecommender.similar_movies is FusionRecommender.similar_items
+
+
+def test_a_model_of_implicit_feedback_predicts_no_ratings(
+    saved: Path, data: Dataset, tmp_path: Path, reseal: Callable[[Path, str], Path]
+) -> None:
+    """What load gives for a model trained on clicks (marked implicit in its state)."""
+    copy = Path(shutil.copytree(saved, tmp_path / "implicit"))
+    state_file = current_version(copy, "recommender.json") / "state.json"
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    state["implicit"] = True
+    state_file.write_text(json.dumps(state), encoding="utf-8")
+    reseal(copy, "recommender.json")
+    rec = FusionRecommender.load(copy, progress=False)
+    assert rec.implicit
+    rec.store = FaissStore(dim=rec.bundle.dim, fields=rec.fields)
+    rec.index_items()
+    recs = rec.recommend("cust-001", k=3) + rec.recommend(country="US", k=3)
+    assert len(recs) == 6 and all(r.rating is None for r in recs)
+    with pytest.raises(ValidationError, match="implicit feedback"):
+        rec.predict("cust-001", ["SKU-001"])
+    result = rec.evaluate(data)
+    assert result.rmse is None and result.mae is None and result.k == 10
+    assert result.recall is not None and result.n_ratings == len(data.interactions)
+    state["implicit"] = "yes"
+    state_file.write_text(json.dumps(state), encoding="utf-8")
+    reseal(copy, "recommender.json")
+    with pytest.raises(ModelDirError, match="'implicit' must be true or false"):
+        FusionRecommender.load(copy)
