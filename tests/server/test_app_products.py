@@ -81,3 +81,23 @@ def test_items_and_interactions_by_sku(client: TestClient) -> None:
         {"name": "country", "label": "country"}
     ]
     assert [f["name"] for f in info["items"]["fields"]] == ["name", "category", "price"]
+
+
+def test_add_items_by_sku(client: TestClient) -> None:
+    hat = {"item_id": "SKU-NEW", "name": "a rain hat", "category": ["hats"], "price": 12.5}
+    added = client.post("/api/items", json={"items": [hat]})
+    assert added.status_code == 200, added.text
+    assert added.json() == {"received": 1, "added": 1}
+    item = client.get("/api/items/SKU-NEW").json()
+    assert item["category"] == ["hats"] and item["price"] == 12.5 and item["indexed"]
+    hats = client.post(
+        "/api/recommend",
+        json={"features": {"country": "JP"}, "k": 60, "filter": {"expr": "price < 13"}},
+    )
+    assert "SKU-NEW" in [h["item_id"] for h in hats.json()["items"]]
+    unknown = client.post("/api/items", json={"items": [{"item_id": "X", "colour": "red"}]})
+    assert unknown.status_code == 400 and "colour" in unknown.json()["detail"]
+    nested = client.post("/api/items", json={"items": [{"item_id": "X", "name": {"a": 1}}]})
+    assert nested.status_code == 422
+    both = client.post("/api/items", json={"items": [{"item_id": "X", "movie_id": 3}]})
+    assert both.status_code == 422

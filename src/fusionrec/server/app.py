@@ -27,7 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from fusionrec import __version__
-from fusionrec.data.dataset import Table
+from fusionrec.data.dataset import Table, entity_ids
 from fusionrec.data.tables import AGE_BUCKETS, Movies
 from fusionrec.errors import FusionrecError, ValidationError
 from fusionrec.ids import INT64_MAX, INT64_MIN
@@ -50,6 +50,7 @@ from fusionrec.server.schemas import (
     BatchRecommendIn,
     FilterIn,
     HitsOut,
+    ItemIn,
     ItemOut,
     ModelOut,
     RecommendIn,
@@ -319,22 +320,16 @@ def _add_items(app: FastAPI, service: Service) -> None:
     @app.post("/api/items", response_model=AddedOut, tags=["items"])
     def add_items(body: AddItemsIn) -> dict[str, Any]:
         """Encode new items with the item tower and upsert them (same id: replaced)."""
-        ids = [item.movie_id for item in body.items]
+        ids = [item.movie_id if item.movie_id is not None else item.item_id for item in body.items]
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
-            raise ValidationError(f"items hold movie_id {dup} more than once")
-        titles = np.empty(len(ids), dtype=object)
-        titles[:] = [item.title for item in body.items]
-        genres = np.empty(len(ids), dtype=object)
-        genres[:] = [tuple(item.genres) for item in body.items]
-        table = Movies(
-            movie_id=np.asarray(ids, dtype=np.int64),
-            title=titles,
-            year=np.asarray([item.year for item in body.items], dtype=np.int64),
-            genres=genres,
-        )
+            raise ValidationError(f"items hold the id {dup!r} more than once")
+        if all(item.movie_id is not None for item in body.items):
+            table: Table | Movies = _movies(body.items)
+        else:
+            table = _items(rec.items.id_name, ids, [item.columns() for item in body.items])
         with service.write_lock:
-            added = rec.add_movies(table)
+            added = rec.add_items(table)
             service.update_inline()
         return {"received": len(ids), "added": added}
 
@@ -346,6 +341,31 @@ def _add_items(app: FastAPI, service: Service) -> None:
         with service.write_lock:
             added = rec.add_interactions(users, items)
         return {"received": len(users), "added": added}
+
+
+def _movies(items: Sequence[ItemIn]) -> Movies:
+    """Movies in the MovieLens form (``movie_id``, ``title``, ``genres``, ``year``)."""
+    titles = np.empty(len(items), dtype=object)
+    titles[:] = [item.title for item in items]
+    genres = np.empty(len(items), dtype=object)
+    genres[:] = [tuple(item.genres or ()) for item in items]
+    return Movies(
+        movie_id=np.asarray([item.movie_id for item in items], dtype=np.int64),
+        title=titles,
+        year=np.asarray([item.year or 0 for item in items], dtype=np.int64),
+        genres=genres,
+    )
+
+
+def _items(id_name: str, ids: list[Any], rows: list[dict[str, Any]]) -> Table:
+    """Items of any catalog: each row's columns by name (a column a row lacks is missing)."""
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    columns: dict[str, Any] = {}
+    for name in names:
+        values = np.empty(len(rows), dtype=object)
+        values[:] = [tuple(v) if isinstance(v := row.get(name), list) else v for row in rows]
+        columns[name] = values
+    return Table(entity_ids(ids, "item ids"), columns, id_name)
 
 
 def _add_page(app: FastAPI) -> None:

@@ -110,12 +110,48 @@ class BatchRecommendIn(_Body):
 
 
 class ItemIn(_Body):
-    """A new item: its id and the metadata the item tower reads."""
+    """A new item: a movie (``movie_id``, ``title``, ``genres``, ``year``), or any catalog's
+    item (``item_id`` plus its columns by name, e.g. ``"price": 12.5``)."""
 
-    movie_id: Id
-    title: str = Field(min_length=1, max_length=500)
-    genres: list[Genre] = Field(default_factory=list, max_length=32)
-    year: int = Field(default=0, ge=0, le=9999, description="0 if unknown")
+    model_config = ConfigDict(extra="allow")
+
+    movie_id: Id | None = None
+    item_id: EntityId | None = None
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    genres: list[Genre] | None = Field(default=None, max_length=32)
+    year: int | None = Field(default=None, ge=0, le=9999, description="0 if unknown")
+
+    @model_validator(mode="after")
+    def _one_id(self) -> ItemIn:
+        if (self.item_id is None) == (self.movie_id is None):
+            raise ValueError("give the item's id as item_id, or movie_id for a movie")
+        if self.movie_id is not None and self.title is None:
+            raise ValueError("a movie (movie_id) needs a title")
+        for name, value in (self.model_extra or {}).items():
+            if len(name) > 64 or not _column_value(value):
+                raise ValueError(
+                    f"column {name[:64]!r}: a value is a number, str, bool or list of str"
+                )
+        return self
+
+    def columns(self) -> dict[str, Any]:
+        """The item's columns (id aside): the movie fields given and the extra ones."""
+        given = {"title": self.title, "genres": self.genres, "year": self.year}
+        out = {name: value for name, value in given.items() if value is not None}
+        return {**out, **(self.model_extra or {})}
+
+
+def _column_value(value: Any) -> bool:
+    """Whether ``value`` fits a catalog column: a scalar, or a short list of short strings."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    if isinstance(value, str):
+        return len(value) <= 2000
+    return (
+        isinstance(value, list)
+        and len(value) <= 256
+        and all(isinstance(v, str) and len(v) <= 256 for v in value)
+    )
 
 
 class AddItemsIn(_Body):
