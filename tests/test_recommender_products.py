@@ -250,3 +250,20 @@ def test_a_model_of_implicit_feedback_predicts_no_ratings(
     reseal(copy, "recommender.json")
     with pytest.raises(ModelDirError, match="'implicit' must be true or false"):
         FusionRecommender.load(copy)
+
+
+def test_display_fields_default_to_every_storable_column(data: Dataset) -> None:
+    from fusionrec.recommender import _fields_of
+
+    rated = Table(
+        data.items.ids,
+        {**data.items.columns, "rating": np.ones(len(data.items)), "blob": [{}] * len(data.items)},
+        id_name="sku",
+    )
+    every = Dataset(data.users, rated, data.interactions, schema=data.schema)
+    assert [f.name for f in _fields_of(every, False)] == ["name", "category", "price"]
+    named = Dataset(data.users, rated, data.interactions, display=("name", "rating"))
+    with pytest.raises(ValidationError, match=r"\['rating'\] would shadow"):
+        _fields_of(named, False)
+    with pytest.raises(ValidationError, match="display column 'blob'"):
+        _fields_of(Dataset(data.users, rated, data.interactions, display=("blob",)), False)

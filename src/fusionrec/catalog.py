@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,11 @@ import numpy as np
 import numpy.typing as npt
 
 from fusionrec.data.dataset import Table
-from fusionrec.errors import ValidationError
+from fusionrec.data.tables import Movies
+from fusionrec.errors import ConfigError, ValidationError
 from fusionrec.lookup import IdIndex
 from fusionrec.serve.model_dir import read_npz, reading
+from fusionrec.stores.fields import MetadataField
 
 #: The kinds of column a table file stores (the store's metadata field types).
 COLUMN_KINDS = ("int", "float", "bool", "str", "list[str]")
@@ -220,6 +223,51 @@ def int_array(
     if upper is not None and len(values) and (values.min() < 0 or values.max() >= upper):
         raise ValueError(f"{what} holds values outside [0, {upper})")
     return values
+
+
+def display_fields(items: Table, display: Sequence[str] | None) -> tuple[MetadataField, ...]:
+    """Store fields for the ``display`` columns of ``items`` (None: every storable column).
+
+    Each field has its column's kind; a text or list field gets room for twice its longest
+    value (at least 256 bytes, 64 items). A named column of another kind, or with a name a
+    store cannot use, is a ValidationError; unnamed ones are skipped.
+    """
+    names = list(display) if display is not None else list(items.columns)
+    fields = []
+    for name in names:
+        kind = column_kind(items.columns[name])
+        try:
+            if kind is None:
+                raise ValidationError("its values are not str, int, float, bool or list of str")
+            fields.append(_field(name, kind, items.columns[name]))
+        except (ValidationError, ConfigError) as exc:
+            if display is not None:
+                raise ValidationError(f"display column {name!r}: {exc}") from None
+    return tuple(fields)
+
+
+def _field(name: str, kind: str, values: npt.NDArray[Any]) -> MetadataField:
+    present = [v for v in values.tolist() if v is not None]
+    if kind == "str":
+        longest = max((len(str(v).encode()) for v in present), default=0)
+        return MetadataField(name, "str", max_length=_room(longest, 256))
+    if kind == "list[str]":
+        longest = max((len(x.encode()) for v in present for x in v), default=0)
+        most = max((len(v) for v in present), default=0)
+        return MetadataField(
+            name, "list[str]", max_length=_room(longest, 256), max_items=_room(most, 64)
+        )
+    return MetadataField(name, kind)  # type: ignore[arg-type]
+
+
+def _room(longest: int, floor: int) -> int:
+    return min(max(floor, 2 * longest), 65535)
+
+
+def movie_table(movies: Movies) -> Table:
+    """A MovieLens movie table as an item Table (the columns of Dataset.from_movielens)."""
+    columns = {"title": movies.title, "year": movies.year, "genres": movies.genres}
+    return Table(movies.movie_id, {**columns, "tags": movies.tags}, id_name="movie_id")
 
 
 def merge_tables(base: Table, extra: Table) -> Table:

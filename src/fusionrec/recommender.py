@@ -210,7 +210,7 @@ class FusionRecommender:
         if unknown:
             raise ConfigError(f"unknown training option(s): {sorted(unknown)}")
         config = dataclasses.replace(self._config_for(data, training_options), **training_options)
-        fields = _display_fields(data, isinstance(train, MovieLens))
+        fields = _fields_of(data, isinstance(train, MovieLens))
         encoder = FeatureEncoder.fit(data, self.schema)
         model = FusionModel(config, encoder)
         self.history_ = Trainer(config, progress=self.progress).fit(model, encoder, data, valid)
@@ -871,7 +871,7 @@ class FusionRecommender:
         if isinstance(items, (Dataset, MovieLens)):
             table = as_dataset(items).items
         elif isinstance(items, Movies):
-            table = _movie_table(items)
+            table = catalog.movie_table(items)
         elif isinstance(items, Table):
             table = items
         else:
@@ -1129,67 +1129,29 @@ def _rows(columns: Mapping[str, Sequence[Any] | None]) -> int:
     return max(len(v) for v in columns.values() if v is not None)
 
 
-def _display_fields(data: Dataset, movielens: bool) -> tuple[MetadataField, ...]:
+def _fields_of(data: Dataset, movielens: bool) -> tuple[MetadataField, ...]:
     """The store fields of the items' display columns (see :attr:`Dataset.display`).
 
     MovieLens keeps exactly :data:`~fusionrec.stores.MOVIE_FIELDS` (title, genres, year), so
-    stores made before the generic form stay valid. Other columns get a field of their kind
-    with room for their longest value.
+    stores made before the generic form stay valid.
     """
-    items = data.items
     display = data.display
     if (
         display is not None
         and tuple(display) == _MOVIE_DISPLAY
-        and (movielens or data.source != "memory" or items.id_name == "movie_id")
+        and (movielens or data.items.id_name == "movie_id")
     ):
         return MOVIE_FIELDS
-    names = list(display) if display is not None else list(items.columns)
-    fields = []
-    for name in names:
-        kind = catalog.column_kind(items.columns[name])
-        if kind is None:
-            if display is not None:
-                raise ValidationError(
-                    f"display column {name!r} holds values a store cannot keep "
-                    "(str, int, float, bool or list of str)"
-                )
-            continue
-        if name in _RESERVED_DISPLAY:
-            raise ValidationError(
-                f"item column {name!r} would shadow a recommendation's own {name!r}: rename it"
-            )
-        try:
-            fields.append(_field(name, kind, items.columns[name]))
-        except ConfigError as exc:
-            if display is not None:
-                raise ValidationError(f"display column {name!r}: {exc}") from None
-    return tuple(fields)
-
-
-def _field(name: str, kind: str, values: npt.NDArray[Any]) -> MetadataField:
-    """A metadata field of ``kind`` roomy enough for ``values`` (twice the longest, >= 256)."""
-    present = [v for v in values.tolist() if v is not None]
-    if kind == "str":
-        longest = max((len(str(v).encode()) for v in present), default=0)
-        return MetadataField(name, "str", max_length=_room(longest, 256))
-    if kind == "list[str]":
-        longest = max((len(x.encode()) for v in present for x in v), default=0)
-        most = max((len(v) for v in present), default=0)
-        return MetadataField(
-            name, "list[str]", max_length=_room(longest, 256), max_items=_room(most, 64)
+    items = data.items
+    if display is None:  # every storable column but those a recommendation names itself
+        kept = {k: v for k, v in items.columns.items() if k not in _RESERVED_DISPLAY}
+        return catalog.display_fields(Table(items.ids, kept, items.id_name), None)
+    shadowing = sorted(_RESERVED_DISPLAY & set(display))
+    if shadowing:
+        raise ValidationError(
+            f"display column(s) {shadowing} would shadow a recommendation's own keys"
         )
-    return MetadataField(name, kind)  # type: ignore[arg-type]
-
-
-def _room(longest: int, floor: int) -> int:
-    return min(max(floor, 2 * longest), 65535)
-
-
-def _movie_table(movies: Movies) -> Table:
-    """A MovieLens movie table as the catalog's Table (as :meth:`Dataset.from_movielens`)."""
-    columns = {"title": movies.title, "year": movies.year, "genres": movies.genres}
-    return Table(movies.movie_id, {**columns, "tags": movies.tags}, id_name="movie_id")
+    return catalog.display_fields(items, display)
 
 
 def _recommendation(hit: Hit, rating: float | None, decode: Any) -> Recommendation:
