@@ -7,7 +7,8 @@ import json
 import pytest
 
 from fusionrec import FusionRecommender, ModelConfig
-from fusionrec.cli import main
+from fusionrec.cli import _id_of, _typed, main
+from fusionrec.data.dataset import Table
 from product_data import product_dataset
 
 
@@ -54,3 +55,10 @@ def test_similar_by_sku(indexed: dict[str, str], capsys: pytest.CaptureFixture[s
     argv = ["similar", "--model-dir", indexed["model"], "-i", "SKU-007", "-k", "3", "--json"]
     out = json.loads(_run(capsys, argv))
     assert len(out) == 3 and "SKU-007" not in {r["item_id"] for r in out}
+
+
+def test_feature_values_take_the_kind_of_their_training_column() -> None:
+    users = Table(["a", "b"], {"zip": ["00123", "99"], "age": [30, 41], "score": [0.5, 1.0]})
+    typed = _typed({"zip": "00123", "age": "25", "score": "2.5", "other": "7"}, users)
+    assert typed == {"zip": "00123", "age": 25, "score": 2.5, "other": "7"}
+    assert _id_of("00123", string_ids=True) == "00123" and _id_of("42", string_ids=False) == 42

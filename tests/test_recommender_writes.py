@@ -59,3 +59,15 @@ def test_add_interactions_rejects_bad_ids(
     with pytest.raises(ValidationError, match=message):
         rec.add_interactions(users, movies)  # type: ignore[arg-type]
     assert len(rec._require_seen()) == seen_before
+
+
+def test_add_users_normalizes_movielens_demographics(rec: FusionRecommender) -> None:
+    new_id = int(rec.user_ids.max()) + 1
+    added = rec.add_users(
+        {"user_id": [new_id], "age": [30], "gender": ["female"], "occupation": [rec.occupations[2]]}
+    )
+    assert added == 1
+    by_id = [r.movie_id for r in rec.recommend(new_id, k=5)]
+    assert by_id == [r.movie_id for r in rec.recommend(age=30, gender="F", occupation=2, k=5)]
+    with pytest.raises(ValidationError, match="all of age=, gender= and occupation="):
+        rec.add_users({"user_id": [new_id + 1], "age": [30]})

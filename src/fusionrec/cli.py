@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         type=_feature,
         metavar="NAME=VALUE",
-        help="a new user's feature, e.g. country=DE (repeatable; numbers are read as numbers)",
+        help="a new user's feature, e.g. country=DE (repeatable; a value is read as a number "
+        "where the training column holds numbers)",
     )
     rec.add_argument("-a", "--age", type=int, help="age in years or ml-1m bucket")
     rec.add_argument("-g", "--gender", help="M or F")
@@ -265,7 +266,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_recommend(args: argparse.Namespace) -> int:
     """``fusionrec recommend``: top-k for ``-u USER``, ``--feature NAME=VALUE`` (repeatable)
     or, for MovieLens, ``-a AGE -g GENDER -j OCCUPATION``."""
-    features: dict[str, Any] = dict(args.feature or [])
+    features: dict[str, str] = dict(args.feature or [])
     demographics = {"age": args.age, "gender": args.gender, "occupation": args.occupation}
     given = {name: value for name, value in demographics.items() if value is not None}
     if given and len(given) < len(demographics) and args.user_id is None:
@@ -283,11 +284,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     rec = _load_for_serving(args)
     with rec:
         results = rec.recommend(
-            args.user_id,
+            _id_of(args.user_id, string_ids=rec.users.string_ids),
             k=args.k,
             exclude_seen=not args.include_seen,
             filter=_filter(args.genre, args.filter),
-            **{**features, **given},
+            **{**_typed(features, rec.users), **given},
         )
     _print_recommendations(results, as_json=args.json)
     return 0
@@ -298,7 +299,9 @@ def cmd_similar(args: argparse.Namespace) -> int:
     rec = _load_for_serving(args)
     with rec:
         flt = _filter(args.genre, args.filter)
-        results = rec.similar_items(args.item_id, k=args.k, filter=flt)
+        item = _id_of(args.item_id, string_ids=rec.items.string_ids)
+        assert item is not None  # --item-id is required
+        results = rec.similar_items(item, k=args.k, filter=flt)
     _print_recommendations(results, as_json=args.json)
     return 0
 
@@ -533,29 +536,51 @@ def _load_for_serving(args: argparse.Namespace, *, writable: bool = False) -> Fu
     return rec
 
 
-def _entity_id(text: str) -> int | str:
-    """A user or item id from the command line: an int if it reads as one, else the string."""
+def _entity_id(text: str) -> str:
+    """A user or item id from the command line, kept as text until the model says its kind."""
+    if not text:
+        raise argparse.ArgumentTypeError("an id must not be empty")
+    return text
+
+
+def _id_of(text: str | None, *, string_ids: bool) -> int | str | None:
+    """``text`` as the model's kind of id: the string itself (an SKU such as "00123" keeps
+    its zeros), or an int when the ids are ints and it reads as one."""
+    if text is None or string_ids:
+        return text
     try:
         return int(text)
     except ValueError:
-        if not text:
-            raise argparse.ArgumentTypeError("an id must not be empty") from None
-        return text
+        return text  # not an int: the model reports it as an unknown id
 
 
-def _feature(text: str) -> tuple[str, int | float | str]:
-    """``NAME=VALUE`` as (name, value); the value is an int or float if it reads as one."""
+def _feature(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` as (name, value text)."""
     name, sep, raw = text.partition("=")
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    value: int | float | str = raw
-    for kind in (int, float):
-        try:
-            value = kind(raw)
-            break
-        except ValueError:
-            continue
-    return name.strip(), value
+    return name.strip(), raw
+
+
+def _typed(features: dict[str, str], users: Any) -> dict[str, Any]:
+    """Feature values as the training column's kind: numbers where it holds numbers, else text
+    (a zip code "00123" stays text)."""
+    from fusionrec.catalog import column_kind
+
+    out: dict[str, Any] = {}
+    for name, raw in features.items():
+        column = users.columns.get(name)
+        kind = column_kind(column) if column is not None else None
+        value: Any = raw
+        if kind in ("int", "float", "bool"):
+            for parse in (int, float):
+                try:
+                    value = parse(raw)
+                    break
+                except ValueError:
+                    continue
+        out[name] = value
+    return out
 
 
 def _port(text: str) -> int:

@@ -330,7 +330,9 @@ class FusionRecommender:
         ``users`` is a Table or a mapping of columns holding the id column (the training
         users' ``id_name``, e.g. ``user_id``) and any of their feature columns. The model has
         no embedding for a new id (it encodes as unknown), but the features encode, so
-        ``recommend(user_id=...)`` ranks from them. A known id's row is replaced.
+        ``recommend(user_id=...)`` ranks from them. A known id's row is replaced. MovieLens
+        demographics are normalized as for ``recommend`` (all three of age, gender and
+        occupation; occupations by id or name).
         """
         base = self._require_users()
         if isinstance(users, Mapping):
@@ -352,6 +354,9 @@ class FusionRecommender:
         if len(table) == 0:
             return 0
         self._check_user_columns(table.columns)
+        if self._occupations is not None and set(_DEMOGRAPHICS) & set(table.columns):
+            given = {n: table.columns[n].tolist() for n in _DEMOGRAPHICS if n in table.columns}
+            table = Table(table.ids, {**table.columns, **self._demographics(given)}, base.id_name)
         known = self._user_index
         assert known is not None
         _, found = known.find(table.ids)
