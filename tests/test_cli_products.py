@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fusionrec import FusionRecommender, ModelConfig
+from fusionrec import FusionRecommender
 from fusionrec.cli import _id_of, _typed, main
 from fusionrec.data.dataset import Table
 from product_data import product_dataset
@@ -16,8 +16,8 @@ from product_data import product_dataset
 def indexed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A product model saved, then indexed into a Faiss file by ``fusionrec index``."""
     root = tmp_path_factory.mktemp("cli-products")
-    rec = FusionRecommender(ModelConfig.preset("default", epochs=1, seed=0), progress=False)
-    rec.fit(product_dataset())
+    rec = FusionRecommender(progress=False)  # the data picks the preset (ratings or clicks)
+    rec.fit(product_dataset(), epochs=1, seed=0)
     model = str(rec.save(root / "model"))
     uri = str(root / "items.faiss")
     assert main(["index", "--model-dir", model, "--store", "faiss", "--uri", uri, "-q"]) == 0

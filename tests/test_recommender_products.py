@@ -17,7 +17,7 @@ import pytest
 
 from fusionrec import FaissStore, FusionRecommender, ModelConfig
 from fusionrec.atomic import current_version
-from fusionrec.data.dataset import Dataset, Table
+from fusionrec.data.dataset import Dataset, Interactions, Table
 from fusionrec.errors import ModelDirError, ValidationError
 from fusionrec.stores import MetadataField, MilvusStore, Range, VectorStore, parse_filter
 from product_data import product_dataset, product_items
@@ -35,8 +35,8 @@ def data() -> Dataset:
 
 @pytest.fixture(scope="module")
 def saved(data: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rec = FusionRecommender(ModelConfig.preset("default", epochs=3, seed=0), progress=False)
-    rec.fit(data)
+    rec = FusionRecommender(progress=False)  # the data picks the preset (ratings or clicks)
+    rec.fit(data, epochs=3, seed=0)
     return rec.save(tmp_path_factory.mktemp("products") / "model")
 
 
@@ -188,29 +188,28 @@ def test_add_interactions_with_string_ids(saved: Path, tmp_path: Path) -> None:
 
 def test_predict_and_evaluate_with_string_ids(saved: Path, data: Dataset) -> None:
     rec = FusionRecommender.load(saved, progress=False)
+    assert rec.implicit == data.implicit
+    result = rec.evaluate(data, k=5)
+    assert result.recall is not None and result.n_users is not None and result.n_users > 0
+    assert result.n_ratings == len(data.interactions)
+    if data.implicit:  # clicks: rankings only
+        assert result.rmse is None
+        with pytest.raises(ValidationError, match="implicit feedback"):
+            rec.predict("cust-000", ["SKU-000"])
+        return
+    assert result.rmse is not None
     ratings = rec.predict("cust-000", ["SKU-000", "SKU-001"])
     assert ratings.shape == (2,) and np.all((ratings >= 1) & (ratings <= 5))
     assert rec.predict({"country": "DE"}, "SKU-004").shape == (1,)
-    result = rec.evaluate(data, k=5)
-    assert result.rmse is not None and result.n_ratings == len(data.interactions)
-    assert result.recall is not None and result.n_users is not None and result.n_users > 0
 
 
-def test_the_data_decides_the_default_config() -> None:
-    implicit = product_dataset().with_interactions(
-        product_dataset().interactions.take(np.arange(10))
-    )
-    implicit = Dataset(
-        implicit.users,
-        implicit.items,
-        type(implicit.interactions)(implicit.interactions.user_id, implicit.interactions.item_id),
-        schema=implicit.schema,
-    )
+def test_the_data_decides_the_default_config(data: Dataset) -> None:
+    pairs = data.interactions
+    implicit = data.with_interactions(Interactions(pairs.user_id, pairs.item_id))
     rec = FusionRecommender(progress=False)
     assert rec._config_for(implicit, {}).objective == "retrieval"
-    tenths = Dataset(
-        implicit.users, implicit.items, product_dataset().interactions, rating_scale=(0.5, 10.0)
-    )
+    rated = Interactions(pairs.user_id, pairs.item_id, np.full(len(pairs), 7, dtype=np.float32))
+    tenths = Dataset(data.users, data.items, rated, rating_scale=(0.5, 10.0))
     config = rec._config_for(tenths, {})
     assert (config.rating_min, config.rating_max) == (0.5, 10.0)
     assert rec._config_for(tenths, {"rating_min": 1.0}).rating_min == 1.0

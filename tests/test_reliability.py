@@ -380,3 +380,14 @@ def test_saving_into_a_directory_that_holds_no_model_is_refused(
     with pytest.raises(ModelDirError, match="refusing to overwrite"):
         rec.save(tmp_path)
     assert (tmp_path / "model" / "notes.txt").read_text() == "the user's own folder"
+
+
+def test_a_version_2_directory_is_a_model_dir_error_naming_its_version(copy: Path) -> None:
+    """Version 2 held MovieLens tables (movies.json); version 3 holds generic ones."""
+    pointer = copy / "recommender.json"
+    header = json.loads(pointer.read_text(encoding="utf-8"))
+    assert header["format_version"] == 3
+    header["format_version"] = 2
+    pointer.write_text(json.dumps(header), encoding="utf-8")
+    with pytest.raises(ModelDirError, match=r"format version 2 is not supported.*save the model"):
+        FusionRecommender.load(copy)
