@@ -266,3 +266,14 @@ def test_display_fields_default_to_every_storable_column(data: Dataset) -> None:
         _fields_of(named, False)
     with pytest.raises(ValidationError, match="display column 'blob'"):
         _fields_of(Dataset(data.users, rated, data.interactions, display=("blob",)), False)
+
+
+def test_recommend_batch_takes_a_table_of_users(saved: Path, data: Dataset) -> None:
+    rec = FusionRecommender.load(saved, progress=False)
+    rec.store = FaissStore(dim=rec.bundle.dim, fields=rec.fields)
+    rec.index_items()
+    users = Table(["cust-001", "someone-new"], {"country": ["FR", "JP"]}, id_name="customer")
+    known, new = rec.recommend_batch(users=users, k=5)
+    seen = set(data.interactions.item_id[data.interactions.user_id == "cust-001"].tolist())
+    assert len(known) == 5 and not {r.item_id for r in known} & seen
+    assert [r.item_id for r in new] == [r.item_id for r in rec.recommend(country="JP", k=5)]
