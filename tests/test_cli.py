@@ -53,7 +53,7 @@ def test_train_index_recommend(
         ["recommend", "--model-dir", model, "-a", "25", "-g", "F", "-j", "4", "-k", "5", "--json"],
     )
     assert len(recs) == 5
-    assert set(recs[0]) == {"movie_id", "title", "genres", "year", "score", "rating"}
+    assert set(recs[0]) == {"item_id", "movie_id", "title", "genres", "year", "score", "rating"}
     scores = [float(r["score"]) for r in recs]  # type: ignore[arg-type]
     assert scores == sorted(scores, reverse=True)  # the score the list is ranked by
     ratings = [float(r["rating"]) for r in recs]  # type: ignore[arg-type]
@@ -352,3 +352,17 @@ def test_token_needs_a_uri_in_the_same_command(
         assert "pass --uri with --token" in err and err.count("\n") == 1
         with pytest.raises(BlockingIOError):
             server.accept()  # nobody connected
+
+
+def test_feature_flags_match_the_demographic_ones(
+    workflow: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = str(workflow["model"])
+    uri = str(tmp_path / "features.faiss")
+    assert main(["index", "--model-dir", model, "--store", "faiss", "--uri", uri, "-q"]) == 0
+    base = ["recommend", "--model-dir", model, "--store", "faiss", "--uri", uri, "--json"]
+    flags = _json_out(capsys, [*base, "-a", "25", "-g", "F", "-j", "4"])
+    features = ["--feature", "age=25", "--feature", "gender=F", "--feature", "occupation=4"]
+    assert _json_out(capsys, [*base, *features]) == flags
+    by_id = _json_out(capsys, [*base, "-u", "3"])
+    assert len(by_id) == 5 and all(isinstance(r["item_id"], int) for r in by_id)

@@ -59,14 +59,14 @@ def answers(rec: FusionRecommender) -> dict[str, Any]:
     users = list(rec.bundle.encoder.states["user"]["user_id"].values[:4])
     movies = rec.movies.movie_id[:6].tolist()
     seen = rec._seen
-    assert seen is not None and rec._users is not None
+    assert seen is not None
     return {
         "predict": [rec.predict(u, movies).tolist() for u in users],
         "cold": rec.predict({"age": 25, "gender": "F", "occupation": 3}, movies).tolist(),
         "seen": [seen.of(u).tolist() for u in users],
         "titles": rec.movies.title.tolist(),
         "genres": [list(g) for g in rec.movies.genres],
-        "users": [rec._users.user_id.tolist(), [str(g) for g in rec._users.gender]],
+        "users": [rec.users.ids.tolist(), [str(g) for g in rec.users.columns["gender"]]],
         "occupations": list(rec.occupations),
         "config": rec.config.to_dict(),
     }

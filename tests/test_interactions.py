@@ -40,3 +40,12 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     seen.save(tmp_path / "seen.npz")
     back = SeenItems.load(tmp_path / "seen.npz")
     assert back.of(4).tolist() == [1, 3] and back.of(9).tolist() == [2]
+
+
+def test_string_user_ids_round_trip(tmp_path: Path) -> None:
+    seen = SeenItems.from_pairs(["bob", "alice", "bob"], [3, 1, 4]).add_pairs(["carol"], [0])
+    assert seen.of("bob").tolist() == [3, 4] and seen.of("alice").tolist() == [1]
+    assert seen.has_user("carol") and not seen.has_user("dave") and not seen.has_user(1)
+    seen.save(tmp_path / "seen.npz")
+    back = SeenItems.load(tmp_path / "seen.npz")
+    assert back.of("bob").tolist() == [3, 4] and len(back) == 4

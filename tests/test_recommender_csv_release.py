@@ -39,11 +39,11 @@ def test_recommends_known_users_and_refuses_demographics(
     rec, _ = trained
     rec.store = FaissStore(dim=rec.bundle.dim)
     rec.index_movies()
-    known = rec.recommend(user_id=int(rec._users.user_id[0]), k=5)  # type: ignore[union-attr]
+    known = rec.recommend(user_id=int(rec.user_ids[0]), k=5)
     assert len(known) == 5
     with pytest.raises(ValidationError, match="no demographic features"):
         rec.recommend(age=25, gender="F", occupation=4, k=5)
     back = FusionRecommender.load(rec.save(tmp_path / "saved"), store=rec.store)
-    assert back._movies.tags.tolist() == rec._movies.tags.tolist()  # type: ignore[union-attr]
-    again = back.recommend(user_id=int(rec._users.user_id[0]), k=5)  # type: ignore[union-attr]
+    assert back.items.columns["tags"].tolist() == rec.items.columns["tags"].tolist()
+    again = back.recommend(user_id=int(rec.user_ids[0]), k=5)
     assert [r.movie_id for r in again] == [r.movie_id for r in known]

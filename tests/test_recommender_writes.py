@@ -44,10 +44,11 @@ def test_add_interactions_accepts_numpy_ids_and_nothing(rec: FusionRecommender) 
     ("users", "movies", "message"),
     [
         ([99999], [1], "unknown user id 99999"),
-        ([4], [99999], "unknown movie id 99999"),
+        ([4], [99999], "unknown item id 99999"),
         ([4, 5], [1], "differ in length"),
         ([True], [1], "user ids must be integers"),
-        ([4], ["1"], "movie ids must be integers"),
+        ([4], ["1"], "unknown item id '1'"),  # a str id among int ids
+        ([4], [1, "1"], "all integers or all non-empty strings"),
         ([2**70], [1], "64-bit range"),
     ],
 )
@@ -58,3 +59,15 @@ def test_add_interactions_rejects_bad_ids(
     with pytest.raises(ValidationError, match=message):
         rec.add_interactions(users, movies)  # type: ignore[arg-type]
     assert len(rec._require_seen()) == seen_before
+
+
+def test_add_users_normalizes_movielens_demographics(rec: FusionRecommender) -> None:
+    new_id = int(rec.user_ids.max()) + 1
+    added = rec.add_users(
+        {"user_id": [new_id], "age": [30], "gender": ["female"], "occupation": [rec.occupations[2]]}
+    )
+    assert added == 1
+    by_id = [r.movie_id for r in rec.recommend(new_id, k=5)]
+    assert by_id == [r.movie_id for r in rec.recommend(age=30, gender="F", occupation=2, k=5)]
+    with pytest.raises(ValidationError, match="all of age=, gender= and occupation="):
+        rec.add_users({"user_id": [new_id + 1], "age": [30]})

@@ -153,7 +153,7 @@ def _flip(path: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", [_truncate, _flip])
-@pytest.mark.parametrize("name", ["model/weights.npz", "users.npz", "seen.npz"])
+@pytest.mark.parametrize("name", ["model/weights.npz", "users.npz", "items.npz", "seen.npz"])
 def test_a_damaged_npz_is_a_model_dir_error_naming_it(
     copy: Path, reseal: Reseal, damage: Callable[[Path], None], name: str
 ) -> None:
@@ -247,9 +247,9 @@ def test_ids_must_be_exact_integers(rec: FusionRecommender, bad: object) -> None
             rec.recommend_batch([user, bad], k=3)  # type: ignore[list-item]
         with pytest.raises(ValidationError, match="user id"):
             rec.predict(bad, [movie])  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="movie id"):
+    with pytest.raises(ValidationError, match="item id"):
         rec.predict(user, [movie, bad])  # type: ignore[list-item]
-    with pytest.raises(ValidationError, match="movie id"):
+    with pytest.raises(ValidationError, match="item id"):
         rec.similar_movies(bad, k=3)  # type: ignore[arg-type]
 
 
@@ -260,7 +260,7 @@ def test_numpy_integer_ids_are_accepted(rec: FusionRecommender) -> None:
     expected = rec.predict(int(user), movies.tolist())
     np.testing.assert_array_equal(rec.predict(user, movies), expected)
     np.testing.assert_array_equal(rec.predict(user, iter(movies.tolist())), expected)
-    with pytest.raises(ValidationError, match="movie id"):
+    with pytest.raises(ValidationError, match="item id"):
         rec.predict(int(user), movies.astype(np.float64))
 
 
@@ -337,9 +337,8 @@ def test_a_long_gender_survives_save_and_load(tiny_data: MovieLens, tmp_path: Pa
     model = FusionRecommender(ModelConfig.preset("rating", epochs=1, seed=0), progress=False)
     model.fit(data)
     back = FusionRecommender.load(model.save(tmp_path / "m"))
-    assert back._users is not None
-    assert back._users.gender.tolist() == gender.tolist()
-    encoded = back.bundle.encoder.encode_users(back._users)
+    assert back.users.columns["gender"].tolist() == gender.tolist()
+    encoded = back.bundle.encoder.encode_users(back.users.as_columns())
     assert (encoded["gender"] >= 2).all()  # known genders, none UNK
     user = int(users.user_id[0])
     ids = data.movies.movie_id[:4].tolist()
@@ -381,3 +380,14 @@ def test_saving_into_a_directory_that_holds_no_model_is_refused(
     with pytest.raises(ModelDirError, match="refusing to overwrite"):
         rec.save(tmp_path)
     assert (tmp_path / "model" / "notes.txt").read_text() == "the user's own folder"
+
+
+def test_a_version_2_directory_is_a_model_dir_error_naming_its_version(copy: Path) -> None:
+    """Version 2 held MovieLens tables (movies.json); version 3 holds generic ones."""
+    pointer = copy / "recommender.json"
+    header = json.loads(pointer.read_text(encoding="utf-8"))
+    assert header["format_version"] == 3
+    header["format_version"] = 2
+    pointer.write_text(json.dumps(header), encoding="utf-8")
+    with pytest.raises(ModelDirError, match=r"format version 2 is not supported.*save the model"):
+        FusionRecommender.load(copy)

@@ -51,7 +51,7 @@ def test_saved_and_served_like_any_model(
     back = FusionRecommender.load(rec.save(tmp_path / "saved"), store=rec.store)
     bundle = back.bundle
     assert bundle.encoder.schema == EXTENDED and back.schema == EXTENDED
-    users = rec.bundle.encoder.encode_users(rec._users)
+    users = rec.bundle.encoder.encode_users(rec.users.as_columns())
     np.testing.assert_array_equal(bundle.user_vectors(users), rec.bundle.user_vectors(users))
 
 
@@ -68,7 +68,7 @@ def test_exported_towers_take_the_new_inputs(
     encoder = rec.bundle.encoder
     save_model_dir(tmp_path / "m", rec._model, encoder, rec.config)
     files = tmp_path / "m" / json.loads((tmp_path / "m" / "meta.json").read_text())["version"]
-    users = encoder.encode_users(rec._users)
+    users = encoder.encode_users(rec.users.as_columns())
     movies = table_columns(rec.movies)
     movies["year"] = [None, *movies["year"][1:].tolist()]  # one unknown year: the learned default
     items = encoder.encode_items(movies)

@@ -1,9 +1,11 @@
-"""The users and movies a recommender knows, saved beside the model without pickles.
+"""The users and items a recommender knows, saved beside the model without pickles.
 
-Users go to an ``.npz`` of plain arrays; movies (titles and genre lists) to JSON, so a model
-directory can be inspected and loaded by any tool. Text is never stored as fixed-width numpy
-strings (which cut or inflate it): genders are codes into UTF-8 names with offsets. Loading
-validates types, lengths and ranges; damage is a ModelDirError naming the file.
+A :class:`~fusionrec.data.dataset.Table` (int or str ids; columns of int, float, bool, str or
+lists of str) goes to an ``.npz`` of plain arrays, so a model directory can be inspected and
+loaded by any tool. Text is never stored as fixed-width numpy strings (which cut or inflate
+it): it is UTF-8 bytes with offsets. Loading validates types, lengths and ranges; damage is a
+ModelDirError naming the file. The item table is append-only (:func:`merge_tables`), so an
+item's row is a stable key for stores that need integer keys (string ids).
 """
 
 from __future__ import annotations
@@ -11,79 +13,182 @@ from __future__ import annotations
 import io
 import itertools
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from fusionrec.data.tables import Movies, Users
-from fusionrec.errors import ModelDirError
-from fusionrec.ids import INT64_MAX, INT64_MIN
+from fusionrec.data.dataset import Table
+from fusionrec.data.tables import Movies
+from fusionrec.errors import ConfigError, ValidationError
+from fusionrec.lookup import IdIndex
 from fusionrec.serve.model_dir import read_npz, reading
+from fusionrec.stores.fields import MetadataField
 
-_USER_ARRAYS = (
-    "user_id",
-    "gender",
-    "gender_names",
-    "gender_offsets",
-    "age",
-    "occupation",
-    "zip_code",
-    "zip_code_names",
-    "zip_code_offsets",
-)
-_MOVIE_COLUMNS = ("movie_id", "title", "year", "genres")
+#: The kinds of column a table file stores (the store's metadata field types).
+COLUMN_KINDS = ("int", "float", "bool", "str", "list[str]")
+_MANIFEST = "manifest"
 
 
-def save_users(users: Users, path: Path) -> None:
-    """Write the user table to ``path`` (``.npz``; text columns as codes into UTF-8 names)."""
-    arrays: dict[str, Any] = {
-        "user_id": np.asarray(users.user_id, dtype=np.int64),
-        **_coded("gender", users.gender),
-        "age": np.asarray(users.age, dtype=np.int64),
-        "occupation": np.asarray(users.occupation, dtype=np.int64),
-        **_coded("zip_code", users.zip_code),
-    }
+def column_kind(values: npt.NDArray[Any]) -> str | None:
+    """The kind of a table column ("int", "float", "bool", "str", "list[str]"), None if other.
+
+    Object columns are judged by their values, ``None`` (missing) aside; a column of nothing
+    but missing values counts as text.
+    """
+    kind = values.dtype.kind
+    if kind == "b":
+        return "bool"
+    if kind in "iu":
+        return "int"
+    if kind == "f":
+        return "float"
+    if kind in "US":
+        return "str"
+    if kind != "O":
+        return None
+    present = [v for v in values.tolist() if v is not None]
+    if all(isinstance(v, str) for v in present):
+        return "str"
+    if all(isinstance(v, bool) for v in present):
+        return "bool"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return "int"
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return "float"
+    if all(isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v) for v in present):
+        return "list[str]"
+    return None
+
+
+def save_table(table: Table, path: Path) -> None:
+    """Write ``table`` to ``path`` (``.npz`` of plain arrays, text as UTF-8 bytes and offsets).
+
+    Ids and every column (int, float, bool, str or list of str; None marks a missing value)
+    round-trip through :func:`load_table`; another kind of column is a ValidationError.
+    """
+    arrays: dict[str, Any] = {}
+    if table.string_ids:
+        arrays["ids.bytes"], arrays["ids.offsets"] = pack_strings(table.ids.tolist())
+    else:
+        arrays["ids"] = np.asarray(table.ids, dtype=np.int64)
+    described = []
+    for i, (name, values) in enumerate(table.columns.items()):
+        kind = column_kind(values)
+        if kind is None:
+            raise ValidationError(
+                f"column {name!r} holds values a model directory cannot store "
+                f"(int, float, bool, str or list of str): {values[:1].tolist()!r:.60}"
+            )
+        described.append([name, kind])
+        arrays.update(_column_arrays(f"c{i}", kind, values))
+    manifest = {"id_name": table.id_name, "columns": described}
+    arrays[_MANIFEST] = np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     path.write_bytes(buffer.getvalue())
 
 
-def _coded(name: str, column: npt.ArrayLike) -> dict[str, npt.NDArray[Any]]:
-    """A text column as ``name`` (codes), ``name_names`` and ``name_offsets`` (UTF-8 names)."""
-    values = [str(v) for v in np.asarray(column, dtype=object)]
-    names = sorted(set(values))
-    index = {value: i for i, value in enumerate(names)}
-    codes = np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
-    blob, offsets = pack_strings(names)
-    return {name: codes, f"{name}_names": blob, f"{name}_offsets": offsets}
-
-
-def _decoded(arrays: dict[str, npt.NDArray[Any]], name: str, n: int) -> npt.NDArray[Any]:
-    """The text column :func:`_coded` wrote, as an object array of strings."""
-    names = unpack_strings(arrays[f"{name}_names"], arrays[f"{name}_offsets"])
-    codes = int_array(arrays[name], name, n, upper=len(names))
-    out = np.empty(n, dtype=object)
-    out[:] = [names[c] for c in codes.tolist()]
+def _column_arrays(key: str, kind: str, values: npt.NDArray[Any]) -> dict[str, npt.NDArray[Any]]:
+    out: dict[str, npt.NDArray[Any]] = {}
+    listed = values.tolist()
+    missing = np.fromiter((v is None for v in listed), dtype=bool, count=len(listed))
+    if missing.any():
+        out[f"{key}.missing"] = missing
+    if kind == "str":
+        out[f"{key}.bytes"], out[f"{key}.offsets"] = pack_strings(
+            ["" if v is None else str(v) for v in listed]
+        )
+    elif kind == "list[str]":
+        rows = [() if v is None else tuple(v) for v in listed]
+        out[f"{key}.bytes"], out[f"{key}.offsets"] = pack_strings([x for row in rows for x in row])
+        out[f"{key}.rows"] = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(
+            np.int64
+        )
+    else:
+        dtype = {"int": np.int64, "float": np.float64, "bool": np.bool_}[kind]
+        filled = [0 if v is None else v for v in listed]
+        out[key] = np.asarray(filled, dtype=dtype).reshape(len(listed))
     return out
 
 
-def load_users(path: Path) -> Users:
-    """Read and validate a user table written by :func:`save_users`."""
+def load_table(path: Path) -> Table:
+    """Read and validate a table written by :func:`save_table`; damage is a ModelDirError."""
     arrays = read_npz(path)
     with reading(path):
-        if sorted(arrays) != sorted(_USER_ARRAYS):
-            raise ValueError(f"expected the arrays {list(_USER_ARRAYS)}, found {sorted(arrays)}")
-        ids = int_array(arrays["user_id"], "user_id")
+        if _MANIFEST not in arrays:
+            raise ValueError("no manifest")
+        manifest = json.loads(_bytes(arrays.pop(_MANIFEST)).decode("utf-8"))
+        if not isinstance(manifest, dict) or set(manifest) != {"id_name", "columns"}:
+            raise ValueError("the manifest must be an object with id_name and columns")
+        id_name, described = manifest["id_name"], manifest["columns"]
+        if not isinstance(id_name, str) or not id_name or not isinstance(described, list):
+            raise ValueError("the manifest's id_name or columns are malformed")
+        if "ids" in arrays:
+            ids: npt.NDArray[Any] = int_array(arrays.pop("ids"), "ids")
+        else:
+            ids = _strings(unpack_strings(arrays.pop("ids.bytes"), arrays.pop("ids.offsets")))
+            if not all(ids.tolist()):
+                raise ValueError("an id is empty")
         n = len(ids)
-        gender = _decoded(arrays, "gender", n)
-        zip_code = _decoded(arrays, "zip_code", n)
-        age = int_array(arrays["age"], "age", n)
-        occupation = int_array(arrays["occupation"], "occupation", n)
-        if len(np.unique(ids)) != n:
-            raise ModelDirError(f"{path}: user ids are not distinct")
-        return Users(user_id=ids, gender=gender, age=age, occupation=occupation, zip_code=zip_code)
+        if len(set(ids.tolist())) != n:
+            raise ValueError("ids are not distinct")
+        columns: dict[str, npt.NDArray[Any]] = {}
+        for i, entry in enumerate(described):
+            if (
+                not isinstance(entry, list)
+                or len(entry) != 2
+                or not isinstance(entry[0], str)
+                or entry[1] not in COLUMN_KINDS
+                or entry[0] in columns
+                or entry[0] == id_name
+            ):
+                raise ValueError(f"column entry {i} is malformed: {entry!r:.60}")
+            columns[entry[0]] = _read_column(arrays, f"c{i}", entry[1], n)
+        if arrays:
+            raise ValueError(f"unexpected arrays {sorted(arrays)}")
+        return Table(ids, columns, id_name)
+
+
+def _bytes(values: npt.NDArray[Any]) -> bytes:
+    if values.dtype != np.uint8 or values.ndim != 1:
+        raise ValueError(f"expected uint8[1d] bytes, got {values.dtype}[{values.ndim}d]")
+    return values.tobytes()
+
+
+def _strings(values: list[Any]) -> npt.NDArray[Any]:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _read_column(
+    arrays: dict[str, npt.NDArray[Any]], key: str, kind: str, n: int
+) -> npt.NDArray[Any]:
+    missing = arrays.pop(f"{key}.missing", None)
+    if missing is not None and (missing.dtype != np.bool_ or missing.shape != (n,)):
+        raise ValueError(f"{key}.missing must be bool[{n}]")
+    if kind == "str":
+        column = _strings(unpack_strings(arrays.pop(f"{key}.bytes"), arrays.pop(f"{key}.offsets")))
+    elif kind == "list[str]":
+        flat = unpack_strings(arrays.pop(f"{key}.bytes"), arrays.pop(f"{key}.offsets"))
+        rows = int_array(arrays.pop(f"{key}.rows"), f"{key}.rows", n + 1)
+        if rows[0] != 0 or rows[-1] != len(flat) or np.any(np.diff(rows) < 0):
+            raise ValueError(f"{key}.rows must rise from 0 to {len(flat)}")
+        column = _strings([tuple(flat[s:e]) for s, e in itertools.pairwise(rows.tolist())])
+    else:
+        column = arrays.pop(key)
+        dtype = {"int": np.int64, "float": np.float64, "bool": np.bool_}[kind]
+        if column.dtype != dtype or column.ndim != 1:
+            raise ValueError(f"{key} must be {np.dtype(dtype)}[1d], got {column.dtype}")
+    if len(column) != n:
+        raise ValueError(f"{key} has {len(column)} rows, expected {n}")
+    if missing is not None and missing.any():
+        column = _strings(column.tolist())
+        column[missing] = None
+    return column
 
 
 def pack_strings(values: list[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
@@ -120,84 +225,77 @@ def int_array(
     return values
 
 
-def movies_to_json(movies: Movies) -> dict[str, list[object]]:
-    """The movie table as JSON-ready columns."""
-    return {
-        "movie_id": [int(m) for m in movies.movie_id],
-        "title": [str(t) for t in movies.title],
-        "year": [int(y) for y in movies.year],
-        "genres": [list(g) for g in movies.genres],
-        **({"tags": [list(t) for t in movies.tags]} if any(movies.tags) else {}),
-    }
+def display_fields(items: Table, display: Sequence[str] | None) -> tuple[MetadataField, ...]:
+    """Store fields for the ``display`` columns of ``items`` (None: every storable column).
+
+    Each field has its column's kind; a text or list field gets room for twice its longest
+    value (at least 256 bytes, 64 items). A named column of another kind, or with a name a
+    store cannot use, is a ValidationError; unnamed ones are skipped.
+    """
+    names = list(display) if display is not None else list(items.columns)
+    fields = []
+    for name in names:
+        kind = column_kind(items.columns[name])
+        try:
+            if kind is None:
+                raise ValidationError("its values are not str, int, float, bool or list of str")
+            fields.append(_field(name, kind, items.columns[name]))
+        except (ValidationError, ConfigError) as exc:
+            if display is not None:
+                raise ValidationError(f"display column {name!r}: {exc}") from None
+    return tuple(fields)
 
 
-def movies_from_json(columns: Any) -> Movies:
-    """Rebuild a movie table from :func:`movies_to_json` output; ValueError if malformed."""
-    if not isinstance(columns, dict) or set(columns) - {"tags"} != set(_MOVIE_COLUMNS):
-        raise ValueError(
-            f"expected an object with exactly the keys {list(_MOVIE_COLUMNS)} (and maybe tags)"
+def _field(name: str, kind: str, values: npt.NDArray[Any]) -> MetadataField:
+    present = [v for v in values.tolist() if v is not None]
+    if kind == "str":
+        longest = max((len(str(v).encode()) for v in present), default=0)
+        return MetadataField(name, "str", max_length=_room(longest, 256))
+    if kind == "list[str]":
+        longest = max((len(x.encode()) for v in present for x in v), default=0)
+        most = max((len(v) for v in present), default=0)
+        return MetadataField(
+            name, "list[str]", max_length=_room(longest, 256), max_items=_room(most, 64)
         )
-    ids, titles, years, genre_lists = (columns[k] for k in _MOVIE_COLUMNS)
-    if not all(isinstance(c, list) for c in (ids, titles, years, genre_lists)):
-        raise ValueError("every column must be a list")
-    if not len(ids) == len(titles) == len(years) == len(genre_lists):
-        raise ValueError("the columns differ in length")
-    for what, column in (("movie_id", ids), ("year", years)):
-        if not all(type(v) is int and INT64_MIN <= v <= INT64_MAX for v in column):
-            raise ValueError(f"{what} must hold 64-bit integers")
-    if not all(isinstance(t, str) for t in titles):
-        raise ValueError("title must hold strings")
-    if not all(isinstance(g, list) and all(isinstance(x, str) for x in g) for g in genre_lists):
-        raise ValueError("genres must hold lists of strings")
-    if len(set(ids)) != len(ids):
-        raise ValueError("movie ids are not distinct")
-    genres = np.empty(len(genre_lists), dtype=object)
-    genres[:] = [tuple(g) for g in genre_lists]
-    title_array = np.empty(len(titles), dtype=object)
-    title_array[:] = titles
-    tags = None
-    if "tags" in columns:
-        tag_lists = columns["tags"]
-        if not isinstance(tag_lists, list) or len(tag_lists) != len(ids):
-            raise ValueError("tags must be a list as long as the other columns")
-        if not all(isinstance(t, list) and all(isinstance(x, str) for x in t) for t in tag_lists):
-            raise ValueError("tags must hold lists of strings")
-        tags = np.empty(len(tag_lists), dtype=object)
-        tags[:] = [tuple(t) for t in tag_lists]
-    return Movies(
-        movie_id=np.asarray(ids, dtype=np.int64),
-        title=title_array,
-        year=np.asarray(years, dtype=np.int64),
-        genres=genres,
-        tags=tags,  # type: ignore[arg-type]
-    )
+    return MetadataField(name, kind)  # type: ignore[arg-type]
 
 
-def save_movies(movies: Movies, path: Path) -> None:
-    """Write the movie table to ``path`` (JSON, UTF-8)."""
-    path.write_text(json.dumps(movies_to_json(movies), ensure_ascii=False), encoding="utf-8")
+def _room(longest: int, floor: int) -> int:
+    return min(max(floor, 2 * longest), 65535)
 
 
-def load_movies(path: Path) -> Movies:
-    """Read and validate a movie table written by :func:`save_movies`."""
-    with reading(path):
-        return movies_from_json(json.loads(path.read_bytes().decode("utf-8")))
+def movie_table(movies: Movies) -> Table:
+    """A MovieLens movie table as an item Table (the columns of Dataset.from_movielens)."""
+    columns = {"title": movies.title, "year": movies.year, "genres": movies.genres}
+    return Table(movies.movie_id, {**columns, "tags": movies.tags}, id_name="movie_id")
 
 
-def merge_movies(base: Movies, extra: Movies) -> Movies:
-    """``base`` with ``extra``'s rows added; a movie id present in both takes ``extra``'s row."""
-    keep = ~np.isin(base.movie_id, extra.movie_id)
-    kept = base.take(keep)
-    genres = np.empty(len(kept) + len(extra), dtype=object)
-    genres[:] = list(kept.genres) + list(extra.genres)
-    titles = np.empty(len(genres), dtype=object)
-    titles[:] = list(kept.title) + list(extra.title)
-    tags = np.empty(len(genres), dtype=object)
-    tags[:] = list(kept.tags) + list(extra.tags)
-    return Movies(
-        movie_id=np.concatenate([kept.movie_id, extra.movie_id]),
-        title=titles,
-        year=np.concatenate([kept.year, extra.year]),
-        genres=genres,
-        tags=tags,
-    )
+def merge_tables(base: Table, extra: Table) -> Table:
+    """``base`` with ``extra``'s rows: an id already present keeps its row, updated in place;
+    new ids are appended. Rows never move, so a row number is a stable key (string ids).
+
+    ``extra`` must have ``base``'s kind of ids; a column it lacks is missing (None) in its
+    rows, and a column ``base`` lacks is a ValidationError.
+    """
+    if extra.string_ids != base.string_ids and len(base) and len(extra):
+        kind = "strings" if base.string_ids else "integers"
+        raise ValidationError(f"the table's ids are {kind}; the new {extra.id_name}s are not")
+    unknown = sorted(set(extra.columns) - set(base.columns))
+    if unknown:
+        raise ValidationError(
+            f"column(s) {unknown} are not in the table (its columns: {sorted(base.columns)})"
+        )
+    rows, found = IdIndex(base.ids).find(extra.ids)
+    new = ~found
+    ids = np.concatenate([base.ids, extra.ids[new]]) if len(base) else extra.ids
+    columns: dict[str, npt.NDArray[Any]] = {}
+    for name, old in base.columns.items():
+        given = extra.columns.get(name)
+        values = given if given is not None else np.full(len(extra), None, dtype=object)
+        if given is None or old.dtype != values.dtype:
+            old, values = _strings(old.tolist()), _strings(values.tolist())
+        merged = np.concatenate([old, values[new]])
+        if given is not None:
+            merged[rows[found]] = values[found]
+        columns[name] = merged
+    return Table(ids, columns, base.id_name)

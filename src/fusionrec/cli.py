@@ -22,7 +22,7 @@ from fusionrec.errors import ConfigError, FusionrecError, ValidationError
 if TYPE_CHECKING:
     from fusionrec.data import MovieLens
     from fusionrec.recommender import FusionRecommender, Recommendation
-    from fusionrec.stores import VectorStore
+    from fusionrec.stores import MetadataField, VectorStore
 
 #: The new user the quickstart recommends for: 25-34, female, occupation 4
 #: (college/grad student in ml-1m, engineer in ml-100k).
@@ -95,10 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_quiet(index)
     index.set_defaults(handler=cmd_index)
 
-    rec = commands.add_parser("recommend", help="top movies for a known or a new user")
+    rec = commands.add_parser("recommend", help="top items for a known or a new user")
     rec.add_argument("--model-dir", required=True, type=Path)
     _add_store_options(rec, default_store=None)
-    rec.add_argument("-u", "--user-id", type=int, help="a user id from the training data")
+    rec.add_argument(
+        "-u", "--user-id", type=_entity_id, help="a user id from the training data (int or str)"
+    )
+    rec.add_argument(
+        "-f",
+        "--feature",
+        action="append",
+        type=_feature,
+        metavar="NAME=VALUE",
+        help="a new user's feature, e.g. country=DE (repeatable; a value is read as a number "
+        "where the training column holds numbers)",
+    )
     rec.add_argument("-a", "--age", type=int, help="age in years or ml-1m bucket")
     rec.add_argument("-g", "--gender", help="M or F")
     rec.add_argument("-j", "--occupation", help="occupation id or name")
@@ -109,10 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--json", action="store_true", help="print a JSON list")
     rec.set_defaults(handler=cmd_recommend)
 
-    similar = commands.add_parser("similar", help="movies similar to a movie")
+    similar = commands.add_parser("similar", help="items similar to an item")
     similar.add_argument("--model-dir", required=True, type=Path)
     _add_store_options(similar, default_store=None)
-    similar.add_argument("-m", "--movie-id", type=int, required=True)
+    similar.add_argument(
+        "-i", "--item-id", "-m", "--movie-id", dest="item_id", type=_entity_id, required=True
+    )
     similar.add_argument("-k", type=int, default=5)
     similar.add_argument("--genre", action="append")
     similar.add_argument("--filter", metavar="EXPR", help=_FILTER_HELP)
@@ -229,7 +242,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     from fusionrec.recommender import FusionRecommender
 
     rec = FusionRecommender.load(args.model_dir, progress=not args.quiet)
-    store = _open_store(args, rec.bundle.dim)
+    store = _open_store(args, rec.bundle.dim, fields=rec.fields)
     rec.store = store
     movies = None
     if args.data_dir is not None:
@@ -251,36 +264,44 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    """``fusionrec recommend``: top-k for ``-u USER`` or ``-a AGE -g GENDER -j OCCUPATION``."""
-    rec = _load_for_serving(args)
-    demographics = (args.age, args.gender, args.occupation)
-    if args.user_id is None and any(v is None for v in demographics):
+    """``fusionrec recommend``: top-k for ``-u USER``, ``--feature NAME=VALUE`` (repeatable)
+    or, for MovieLens, ``-a AGE -g GENDER -j OCCUPATION``."""
+    features: dict[str, str] = dict(args.feature or [])
+    demographics = {"age": args.age, "gender": args.gender, "occupation": args.occupation}
+    given = {name: value for name, value in demographics.items() if value is not None}
+    if given and len(given) < len(demographics) and args.user_id is None:
         raise ValidationError(
             "pass -u USER_ID for a known user, or all of -a AGE -g GENDER -j OCCUPATION"
         )
-    occupation: int | str | None = args.occupation
+    if args.user_id is None and not given and not features:
+        raise ValidationError(
+            "pass -u USER_ID for a known user, or a new user's --feature NAME=VALUE "
+            "(MovieLens: -a AGE -g GENDER -j OCCUPATION)"
+        )
+    occupation = given.get("occupation")
     if isinstance(occupation, str) and occupation.strip().isdigit():
-        occupation = int(occupation)
+        given["occupation"] = int(occupation)
+    rec = _load_for_serving(args)
     with rec:
         results = rec.recommend(
-            args.user_id,
-            age=args.age,
-            gender=args.gender,
-            occupation=occupation,
+            _id_of(args.user_id, string_ids=rec.users.string_ids),
             k=args.k,
             exclude_seen=not args.include_seen,
             filter=_filter(args.genre, args.filter),
+            **{**_typed(features, rec.users), **given},
         )
     _print_recommendations(results, as_json=args.json)
     return 0
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
-    """``fusionrec similar``: movies closest to ``-m MOVIE_ID``."""
+    """``fusionrec similar``: items closest to ``-i ITEM_ID`` (``-m MOVIE_ID``)."""
     rec = _load_for_serving(args)
     with rec:
         flt = _filter(args.genre, args.filter)
-        results = rec.similar_movies(args.movie_id, k=args.k, filter=flt)
+        item = _id_of(args.item_id, string_ids=rec.items.string_ids)
+        assert item is not None  # --item-id is required
+        results = rec.similar_items(item, k=args.k, filter=flt)
     _print_recommendations(results, as_json=args.json)
     return 0
 
@@ -294,7 +315,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({k: v for k, v in vars(result).items() if v is not None}))
     else:
-        line = f"RMSE {result.rmse:.4f}  MAE {result.mae:.4f}  ({result.n_ratings:,} ratings)"
+        line = (
+            f"RMSE {result.rmse:.4f}  MAE {result.mae:.4f}  ({result.n_ratings:,} ratings)"
+            if result.rmse is not None and result.mae is not None
+            else f"no ratings to predict ({result.n_ratings:,} interactions)"
+        )
         if result.k is not None:
             line += (
                 f"\nRecall@{result.k} {result.recall:.4f}  NDCG@{result.k} {result.ndcg:.4f}  "
@@ -446,18 +471,32 @@ def _quickstart_data(args: argparse.Namespace) -> MovieLens:
     return _load_movielens(archive)
 
 
-def _open_store(args: argparse.Namespace, dim: int, *, read_only: bool = False) -> VectorStore:
-    """The store the command line names; an existing Faiss file keeps its path and kind."""
+def _open_store(
+    args: argparse.Namespace,
+    dim: int,
+    *,
+    read_only: bool = False,
+    fields: Sequence[MetadataField] | None = None,
+) -> VectorStore:
+    """The store the command line names; an existing Faiss file keeps its path and kind.
+
+    ``fields``: the metadata a store created here keeps (the model's display fields).
+    """
     from fusionrec.stores import FaissStore, MilvusStore
 
     if args.store == "faiss":
         path = Path(args.uri or DEFAULT_FAISS_PATH).absolute()
-        return FaissStore(dim=dim, path=path, read_only=read_only)
+        return FaissStore(dim=dim, path=path, read_only=read_only, fields=fields)
     uri = args.uri or "./fusionrec.db"
     if "://" not in uri:
         uri = str(Path(uri).absolute())
     return MilvusStore(
-        uri=uri, collection=args.collection, dim=dim, token=args.token, read_only=read_only
+        uri=uri,
+        collection=args.collection,
+        dim=dim,
+        token=args.token,
+        read_only=read_only,
+        fields=fields,
     )
 
 
@@ -493,8 +532,55 @@ def _load_for_serving(args: argparse.Namespace, *, writable: bool = False) -> Fu
     rec = FusionRecommender.load(args.model_dir, progress=False, store_options=options)
     if args.store is not None or args.uri is not None:
         args.store = args.store or "milvus"
-        rec.store = _open_store(args, rec.bundle.dim, read_only=not writable)
+        rec.store = _open_store(args, rec.bundle.dim, read_only=not writable, fields=rec.fields)
     return rec
+
+
+def _entity_id(text: str) -> str:
+    """A user or item id from the command line, kept as text until the model says its kind."""
+    if not text:
+        raise argparse.ArgumentTypeError("an id must not be empty")
+    return text
+
+
+def _id_of(text: str | None, *, string_ids: bool) -> int | str | None:
+    """``text`` as the model's kind of id: the string itself (an SKU such as "00123" keeps
+    its zeros), or an int when the ids are ints and it reads as one."""
+    if text is None or string_ids:
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        return text  # not an int: the model reports it as an unknown id
+
+
+def _feature(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` as (name, value text)."""
+    name, sep, raw = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), raw
+
+
+def _typed(features: dict[str, str], users: Any) -> dict[str, Any]:
+    """Feature values as the training column's kind: numbers where it holds numbers, else text
+    (a zip code "00123" stays text)."""
+    from fusionrec.catalog import column_kind
+
+    out: dict[str, Any] = {}
+    for name, raw in features.items():
+        column = users.columns.get(name)
+        kind = column_kind(column) if column is not None else None
+        value: Any = raw
+        if kind in ("int", "float", "bool"):
+            for parse in (int, float):
+                try:
+                    value = parse(raw)
+                    break
+                except ValueError:
+                    continue
+        out[name] = value
+    return out
 
 
 def _port(text: str) -> int:
@@ -531,18 +617,35 @@ def _print_recommendations(results: list[Recommendation], *, as_json: bool) -> N
         print(json.dumps([r.to_dict() for r in results], ensure_ascii=False))
         return
     if not results:
-        print("(no movies matched)")
+        print("(no items matched)")
         return
-    titles = [f"{r.title} ({r.year})" if r.year else r.title for r in results]
+    titles = [_label(r) for r in results]
     width = max(len("title"), *(len(t) for t in titles))
+    ids = [str(r.item_id) for r in results]
+    id_width = max(8, *(len(i) for i in ids))
     rated = any(r.rating is not None for r in results)
-    header = f"{'rank':>4}  {'movie id':>8}  {'title':<{width}}  {'score':>6}"
+    movies = all("title" in r.metadata for r in results)
+    header = f"{'rank':>4}  {'movie id' if movies else 'item id':>{id_width}}  "
+    header += f"{'title' if movies else 'item':<{width}}  {'score':>6}"
     print(header + (f"  {'rating':>6}" if rated else ""))
-    for rank, (r, title) in enumerate(zip(results, titles, strict=True), start=1):
-        line = f"{rank:>4}  {r.movie_id:>8}  {title:<{width}}  {r.score:6.3f}"
+    for rank, (r, item, title) in enumerate(zip(results, ids, titles, strict=True), start=1):
+        line = f"{rank:>4}  {item:>{id_width}}  {title:<{width}}  {r.score:6.3f}"
         if rated:
             line += "  " + ("     -" if r.rating is None else f"{r.rating:6.2f}")
         print(line)
+
+
+def _label(r: Recommendation) -> str:
+    """A movie's title (year); another item's display fields as ``name=value`` pairs."""
+    if "title" in r.metadata:
+        return f"{r.title} ({r.year})" if r.year else r.title
+    return ", ".join(f"{k}={_shown(v)}" for k, v in r.metadata.items())
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "|".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,8 @@ def normalize_occupation(occupation: object, occupations: Sequence[str]) -> int:
         code = int(occupation)
     else:
         raise ValidationError(f"occupation must be an id or a name, got {occupation!r}")
+    if n == 0:
+        raise ValidationError(f"occupation {occupation!r}: this model knows no occupations")
     if not 0 <= code < n:
         raise ValidationError(
             f"occupation {occupation!r} is out of range: pass an id 0-{n - 1} or a name "

@@ -1,4 +1,7 @@
-"""IdIndex: the one id -> row lookup (a table's rows by id), sorted once, searched per call."""
+"""IdIndex: the one id -> row lookup (a table's rows by id), sorted once, searched per call.
+
+Ids are int64 or str (an object array); looking up ids of the other kind finds nothing.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +37,11 @@ class IdIndex:
             found = np.array([r is not None for r in found_rows], dtype=bool)
             return np.array([r or 0 for r in found_rows], dtype=np.int64), found
         query = np.asarray(ids)
-        if len(self.sorted_ids) == 0:
+        if query.dtype.kind in "US":
+            query = query.astype(object)
+        if len(self.sorted_ids) == 0 or (query.dtype == object) != (
+            self.sorted_ids.dtype == object
+        ):  # none found: no ids, or str ids looked up among ints (or the reverse)
             return np.zeros(len(query), dtype=np.int64), np.zeros(len(query), dtype=bool)
         pos = np.minimum(np.searchsorted(self.sorted_ids, query), len(self.sorted_ids) - 1)
         return self.order[pos], self.sorted_ids[pos] == query

@@ -1,9 +1,12 @@
 """FusionRecommender: the facade that composes the encoder, the towers and a vector store.
 
 It follows scikit-learn's estimator shape (``fit``, ``evaluate``, ``predict``, ``save`` /
-``load``); recommending is a similarity search of the user vector against the movie vectors
-held in the store. Paddle is imported only to train, so loading a saved recommender and
-serving from it stays light.
+``load``); recommending is a similarity search of the user vector against the item vectors
+held in the store. It trains on any :class:`~fusionrec.data.dataset.Dataset` (a MovieLens
+data set converts): users and items are :class:`~fusionrec.data.dataset.Table` s whose ids
+are ints or strings. Stores key items by int64: an int id is its own key, a string id's key
+is the item's row in the append-only catalog. Paddle is imported only to train, so loading a
+saved recommender and serving from it stays light.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import shutil
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,15 +26,16 @@ import numpy.typing as npt
 from fusionrec import catalog
 from fusionrec.atomic import Version, current_version, load_directory, replace_directory
 from fusionrec.config import ModelConfig
-from fusionrec.data.tables import ML1M_OCCUPATIONS, MovieLens, Movies, Ratings, Users
+from fusionrec.data.dataset import Dataset, EntityIds, Table, as_dataset, entity_ids
+from fusionrec.data.tables import MovieLens, Movies
 from fusionrec.demographics import normalize_many
 from fusionrec.errors import ConfigError, ModelDirError, NotFittedError, ValidationError
 from fusionrec.features import FeatureEncoder, Features, Schema
-from fusionrec.ids import exact_ids
 from fusionrec.interactions import SeenItems
 from fusionrec.lookup import IdIndex
 from fusionrec.serve.bundle import ModelBundle
 from fusionrec.serve.model_dir import read_model_files, reading
+from fusionrec.stores.fields import MOVIE_FIELDS, MetadataField
 
 if TYPE_CHECKING:
     from fusionrec.stores import Hit, Predicate, VectorStore
@@ -39,57 +43,95 @@ if TYPE_CHECKING:
 
 #: Where the default store (Milvus Lite) keeps its file, relative to the working directory.
 DEFAULT_URI = "./fusionrec.db"
+#: The default store's collection: "movies" for a MovieLens model (as before), else "items".
 DEFAULT_COLLECTION = "movies"
+DEFAULT_ITEM_COLLECTION = "items"
 #: The facade recommends, so its default model is trained for ratings and top-N together:
 #: the rating-only "rating" preset ranks worse than popularity (see docs/benchmarks.md).
 DEFAULT_PRESET = "default"
-#: Version 2: files in a v-<hex> subdirectory named by recommender.json, with checksums.
-FORMAT_VERSION = 2
+#: What a model trained on implicit feedback (no ratings) uses when no config was given.
+IMPLICIT_PRESET = "retrieval"
+#: Version 3: generic user and item tables (users.npz, items.npz), string ids, metadata
+#: fields. Version 2 held MovieLens tables (movies.json); version 1 had no subdirectory.
+FORMAT_VERSION = 3
 _FORMAT_NAME = "fusionrec-recommender"
 #: The pointer file at the top of a saved directory: format, current version, checksums.
 _POINTER = "recommender.json"
-#: Occupation names and store settings, inside each version.
+#: Occupation names, store settings, metadata fields and the feedback kind, in each version.
 _STATE_FILE = "state.json"
 #: What a version 1 directory held at its top level; removed once a new version is saved.
 _LEGACY = ("model", "users.npz", "movies.json", "seen.npz")
+#: The MovieLens item columns shown beside each vector (the store's MOVIE_FIELDS).
+_MOVIE_DISPLAY = ("title", "genres", "year")
+#: The MovieLens demographics a new user gives together (normalized like the training data).
+_DEMOGRAPHICS = ("age", "gender", "occupation")
+#: Keys of Recommendation.to_dict() that a metadata field must not shadow.
+_RESERVED_DISPLAY = frozenset({"item_id", "movie_id", "score", "rating"})
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One recommended movie, in the order of a ranked list.
+    """One recommended item, in the order of a ranked list.
 
     ``score`` is what the list is ranked by, so it never rises down a list: the store's
     similarity, the inner product of unit vectors (cosine, in [-1, 1]). ``rating`` is the
-    model's predicted rating of the movie for the user, where there is one (``recommend``);
-    it need not fall down the list when a separate retrieval head ranks (the ``default``
-    preset), and it is None for :meth:`FusionRecommender.similar_movies`.
+    model's predicted rating of the item for the user, where there is one (``recommend`` on a
+    model trained on ratings); it need not fall down the list when a separate retrieval head
+    ranks (the ``default`` preset), and it is None for :meth:`FusionRecommender.similar_items`
+    and for a model trained on implicit feedback. ``metadata`` holds the item's display fields
+    as the store returned them (for MovieLens: title, genres, year).
     """
 
-    movie_id: int
-    title: str
-    genres: tuple[str, ...]
-    year: int
+    item_id: int | str
     score: float
     rating: float | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def movie_id(self) -> int:
+        """The item id of a MovieLens model (an int)."""
+        return int(self.item_id)
+
+    @property
+    def title(self) -> str:
+        """The ``title`` field ("" when the items have none)."""
+        return str(self.metadata.get("title", ""))
+
+    @property
+    def genres(self) -> tuple[str, ...]:
+        """The ``genres`` field as a tuple (empty when the items have none)."""
+        return tuple(self.metadata.get("genres", ()))
+
+    @property
+    def year(self) -> int:
+        """The ``year`` field (0 when the items have none)."""
+        return int(self.metadata.get("year", 0))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (genres as a list): the one JSON form of a recommendation."""
-        return {
-            "movie_id": self.movie_id,
-            "title": self.title,
-            "genres": list(self.genres),
-            "year": self.year,
-            "score": self.score,
-            "rating": self.rating,
-        }
+        """JSON-ready fields: ``item_id``, ``score``, ``rating`` and the metadata fields.
+
+        An int item id is also given as ``movie_id``, so MovieLens clients written before
+        the generic form (the web page, scripts reading ``movie_id``) keep working.
+        """
+        out: dict[str, Any] = {"item_id": self.item_id}
+        if isinstance(self.item_id, int):
+            out["movie_id"] = self.item_id
+        out.update(self.metadata)
+        out["score"] = self.score
+        out["rating"] = self.rating
+        return out
 
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    """Rating-prediction error on a test set, plus top-N metrics when ``k`` was asked for."""
+    """Rating-prediction error on a test set (None without ratings), plus top-N metrics.
 
-    rmse: float
-    mae: float
+    ``n_ratings`` counts the test interactions. A model trained on implicit feedback, or
+    test data without ratings, gets top-N metrics only.
+    """
+
+    rmse: float | None
+    mae: float | None
     n_ratings: int
     k: int | None = None
     recall: float | None = None
@@ -99,15 +141,16 @@ class EvaluationResult:
 
 
 class FusionRecommender:
-    """Train the fusion model, index movie vectors in a store, and recommend by similarity.
+    """Train the fusion model, index item vectors in a store, and recommend by similarity.
 
     ``config`` defaults to the ``default`` preset (rating MSE plus a retrieval softmax), which
-    predicts ratings and ranks well. ``store`` is any :class:`~fusionrec.stores.VectorStore`;
-    when omitted, a :class:`~fusionrec.stores.MilvusStore` on Milvus Lite (``./fusionrec.db``)
-    is opened the first time one is needed, with the model's vector dimension. ``schema``
-    declares the towers' features (default: :func:`fusionrec.features.movielens_schema`, or
-    :func:`~fusionrec.features.movielens_csv_schema` for data without demographics);
-    each feature reads the table column of its name.
+    predicts ratings and ranks well; on implicit feedback (no ratings) to the ``retrieval``
+    preset. ``store`` is any :class:`~fusionrec.stores.VectorStore`; when omitted, a
+    :class:`~fusionrec.stores.MilvusStore` on Milvus Lite (``./fusionrec.db``) is opened the
+    first time one is needed, with the model's vector dimension and the items' display
+    fields. ``schema`` declares the towers' features (default: the data set's own, e.g.
+    :func:`fusionrec.features.movielens_schema` for MovieLens); each feature reads the table
+    column of its name.
     """
 
     def __init__(
@@ -118,6 +161,7 @@ class FusionRecommender:
         progress: bool = True,
         schema: Schema | None = None,
     ) -> None:
+        self._config_given = config is not None
         self.config = config if config is not None else ModelConfig.preset(DEFAULT_PRESET)
         self.schema = schema
         self.progress = progress
@@ -129,50 +173,83 @@ class FusionRecommender:
         self._bundle: ModelBundle | None = None
         self._model: Any = None
         self._model_dir: Path | None = None
-        self._users: Users | None = None
+        self._users: Table | None = None
         self._user_index: IdIndex | None = None
-        self._movies: Movies | None = None
-        # (catalog, bundle, its id index, rating-head vectors): see _hit_rating_vectors
-        self._catalog_ratings: tuple[Movies, ModelBundle, IdIndex, Any] | None = None
+        self._items: Table | None = None
+        self._item_index: IdIndex | None = None
+        # (catalog, bundle, rating-head vectors): see _hit_rating_vectors
+        self._catalog_ratings: tuple[Table, ModelBundle, Any] | None = None
         self._seen: SeenItems | None = None
-        self._occupations: tuple[str, ...] = ML1M_OCCUPATIONS
+        #: MovieLens occupation names (None: not MovieLens data, no demographics to normalize)
+        self._occupations: tuple[str, ...] | None = None
+        self._fields: tuple[MetadataField, ...] = MOVIE_FIELDS
+        self._implicit = False
 
     # ------------------------------------------------------------------ training
 
     def fit(
         self,
-        train: MovieLens,
-        validation: MovieLens | None = None,
+        train: Dataset | MovieLens,
+        validation: Dataset | MovieLens | None = None,
         **training_options: Any,
     ) -> FusionRecommender:
         """Train on ``train`` (early stopping on ``validation``, or a slice carved from train).
 
+        ``train`` is a :class:`~fusionrec.data.dataset.Dataset` or a MovieLens data set.
         ``training_options`` override fields of the config for this run, e.g. ``epochs=5``.
+        Without a config given to the constructor, implicit feedback trains the
+        ``retrieval`` preset, and ratings on another scale than 1..5 set the config's
+        ``rating_min``/``rating_max`` to the data's ``rating_scale``.
         """
         from fusionrec.model.fusion import FusionModel
         from fusionrec.train.trainer import Trainer
 
-        if not isinstance(train, MovieLens):
-            raise ValidationError(f"train must be a MovieLens data set, got {type(train).__name__}")
+        data = as_dataset(train, "train")
+        valid = None if validation is None else as_dataset(validation, "validation")
         unknown = set(training_options) - {f.name for f in dataclasses.fields(self.config)}
         if unknown:
             raise ConfigError(f"unknown training option(s): {sorted(unknown)}")
-        config = dataclasses.replace(self.config, **training_options)
-        encoder = FeatureEncoder.fit(train, self.schema)
+        config = dataclasses.replace(self._config_for(data, training_options), **training_options)
+        fields = _fields_of(data, isinstance(train, MovieLens))
+        encoder = FeatureEncoder.fit(data, self.schema)
         model = FusionModel(config, encoder)
-        self.history_ = Trainer(config, progress=self.progress).fit(
-            model, encoder, train, validation
-        )
+        self.history_ = Trainer(config, progress=self.progress).fit(model, encoder, data, valid)
         self.config = config
         self._model = model
         self._model_dir = None
         self._bundle = ModelBundle.from_model(model, encoder, config)
-        self._set_users(train.users)
-        self._movies = train.movies
-        self._occupations = train.occupations
-        seen = SeenItems.from_ratings(train.ratings)
-        self._seen = seen.add(validation.ratings) if validation is not None else seen
+        self._set_users(data.users)
+        self._set_items(data.items)
+        self._fields = fields
+        self._implicit = data.implicit
+        self._occupations = train.occupations if isinstance(train, MovieLens) else None
+        pairs = data.interactions
+        seen = SeenItems.from_pairs(pairs.user_id, self._item_keys(pairs.item_id))
+        if valid is not None:
+            held = valid.interactions
+            seen = seen.add_pairs(held.user_id, self._item_keys(held.item_id))
+        self._seen = seen
         return self
+
+    def _config_for(self, data: Dataset, options: Mapping[str, Any]) -> ModelConfig:
+        """The config to train ``data`` with: the given one, or a default that suits it."""
+        if self._config_given:
+            return self.config
+        if data.implicit:
+            return ModelConfig.preset(IMPLICIT_PRESET)
+        config = self.config
+        scale = data.rating_scale
+        defaults = (ModelConfig.rating_min, ModelConfig.rating_max)
+        if (
+            scale is not None
+            and (config.rating_min, config.rating_max) == defaults
+            and not {"rating_min", "rating_max"} & set(options)
+            and tuple(scale) != defaults
+        ):
+            return dataclasses.replace(
+                config, rating_min=float(scale[0]), rating_max=float(scale[1])
+            )
+        return config
 
     # ------------------------------------------------------------------ store
 
@@ -189,8 +266,13 @@ class FusionRecommender:
                 else:
                     from fusionrec.stores import create
 
+                    movies = self._fields == MOVIE_FIELDS
                     self._store = create(
-                        "milvus", dim=bundle.dim, uri=DEFAULT_URI, collection=DEFAULT_COLLECTION
+                        "milvus",
+                        dim=bundle.dim,
+                        uri=DEFAULT_URI,
+                        collection=DEFAULT_COLLECTION if movies else DEFAULT_ITEM_COLLECTION,
+                        fields=self._fields,
                     )
             return self._store
 
@@ -199,63 +281,108 @@ class FusionRecommender:
         with self._store_lock:
             self._store = store
 
-    def index_movies(
+    @property
+    def fields(self) -> tuple[MetadataField, ...]:
+        """The metadata fields kept beside each item vector (what filters can test)."""
+        return self._fields
+
+    def index_items(
         self,
-        movies: Movies | MovieLens | None = None,
+        items: Table | Dataset | MovieLens | Movies | None = None,
         *,
         batch_size: int = 1024,
         replace: bool = False,
     ) -> int:
-        """Encode movies with the movie tower and upsert them with their metadata; return the count.
+        """Encode items with the item tower and upsert them with their metadata; return the count.
 
-        Re-running updates in place (ids are primary keys), so an interrupted run is repaired by
-        running it again. With ``replace=True`` the whole catalog is swapped in at once and
-        searches running meanwhile keep answering from the previous one.
+        ``items`` defaults to the catalog (the training items plus added ones); new items join
+        it. Re-running updates in place (keys are primary keys), so an interrupted run is
+        repaired by running it again. With ``replace=True`` the whole catalog is swapped in at
+        once and searches running meanwhile keep answering from the previous one.
         """
-        table = self._movie_table(movies)
+        table = self._item_table(items)
         if batch_size < 1:
             raise ValidationError(f"batch_size must be >= 1, got {batch_size}")
+        self._add_to_catalog(table)
         if replace:
-            vectors = self._movie_vectors(table)
-            self.store.replace_all(table.movie_id, vectors, _metadata(table))
+            self.store.replace_all(
+                self._item_keys(table.ids), self._item_vectors(table), self._metadata(table)
+            )
         else:
             self._upsert_in_batches(table, batch_size)
-        self._movies = table if self._movies is None else catalog.merge_movies(self._movies, table)
         return len(table)
 
-    def add_movies(self, movies: Movies | MovieLens, *, batch_size: int = 1024) -> int:
-        """Make movies unseen in training recommendable, from their genres and title alone."""
-        table = self._movie_table(movies)
-        self._upsert_in_batches(table, batch_size)
-        self._movies = table if self._movies is None else catalog.merge_movies(self._movies, table)
-        return len(table)
+    def add_items(
+        self, items: Table | Dataset | MovieLens | Movies, *, batch_size: int = 1024
+    ) -> int:
+        """Make items unseen in training recommendable, from their features alone."""
+        if items is None:
+            raise ValidationError("add_items needs the items to add")
+        return self.index_items(items, batch_size=batch_size)
 
-    def add_interactions(self, user_ids: Sequence[int], movie_ids: Sequence[int]) -> int:
-        """Record that known users have seen movies, so ``exclude_seen`` leaves them out.
+    #: MovieLens names of :meth:`index_items` and :meth:`add_items`.
+    index_movies = index_items
+    add_movies = add_items
 
-        ``user_ids[i]`` saw ``movie_ids[i]``; both must be known (users from training, movies
-        from the catalog). Returns how many (user, movie) pairs were new. The seen index is
-        swapped in whole, so concurrent readers see the old or the new one; concurrent calls
-        must be serialized by the caller (the HTTP server does).
+    def add_users(self, users: Table | Mapping[str, Any]) -> int:
+        """Make new users servable by id without retraining; return how many were new.
+
+        ``users`` is a Table or a mapping of columns holding the id column (the training
+        users' ``id_name``, e.g. ``user_id``) and any of their feature columns. The model has
+        no embedding for a new id (it encodes as unknown), but the features encode, so
+        ``recommend(user_id=...)`` ranks from them. A known id's row is replaced. MovieLens
+        demographics are normalized as for ``recommend`` (all three of age, gender and
+        occupation; occupations by id or name).
         """
-        users = exact_ids(user_ids, "user ids")
-        movies = exact_ids(movie_ids, "movie ids")
-        if len(users) != len(movies):
+        base = self._require_users()
+        if isinstance(users, Mapping):
+            columns = dict(users)
+            if base.id_name not in columns:
+                raise ValidationError(
+                    f"users needs the id column {base.id_name!r}; got {sorted(columns)}"
+                )
+            ids = columns.pop(base.id_name)
+            table = Table(ids, columns, base.id_name)
+        elif isinstance(users, Table):
+            table = (
+                users
+                if users.id_name == base.id_name
+                else Table(users.ids, users.columns, base.id_name)
+            )
+        else:
+            raise ValidationError(f"users must be a Table or a mapping, got {type(users).__name__}")
+        if len(table) == 0:
+            return 0
+        self._check_user_columns(table.columns)
+        if self._occupations is not None and set(_DEMOGRAPHICS) & set(table.columns):
+            given = {n: table.columns[n].tolist() for n in _DEMOGRAPHICS if n in table.columns}
+            table = Table(table.ids, {**table.columns, **self._demographics(given)}, base.id_name)
+        known = self._user_index
+        assert known is not None
+        _, found = known.find(table.ids)
+        self._set_users(catalog.merge_tables(base, table))
+        return int(np.sum(~found))
+
+    def add_interactions(self, user_ids: Sequence[int | str], item_ids: Sequence[int | str]) -> int:
+        """Record that known users have interacted with items, so ``exclude_seen`` leaves them out.
+
+        ``user_ids[i]`` saw ``item_ids[i]``; both must be known (users from training or
+        :meth:`add_users`, items from the catalog). Returns how many (user, item) pairs were
+        new. The seen index is swapped in whole, so concurrent readers see the old or the new
+        one; concurrent calls must be serialized by the caller (the HTTP server does).
+        """
+        users = entity_ids(user_ids, "user ids")
+        items = entity_ids(item_ids, "item ids")
+        if len(users) != len(items):
             raise ValidationError(
-                f"user_ids and movie_ids differ in length: {len(users)} and {len(movies)}"
+                f"user_ids and item_ids differ in length: {len(users)} and {len(items)}"
             )
         seen = self._require_seen()
         if len(users) == 0:
             return 0
         self._user_rows(users)
-        self._catalog_rows(movies)
-        pairs = Ratings(
-            user_id=users,
-            movie_id=movies,
-            rating=np.zeros(len(users), dtype=np.float32),
-            timestamp=np.zeros(len(users), dtype=np.int64),
-        )
-        grown = seen.add(pairs)
+        keys = self._item_keys(items, check=True)
+        grown = seen.add_pairs(users, keys)
         self._seen = grown
         return len(grown) - len(seen)
 
@@ -263,22 +390,23 @@ class FusionRecommender:
 
     def recommend(
         self,
-        user_id: int | None = None,
+        user_id: int | str | None = None,
         *,
-        age: int | None = None,
-        gender: str | None = None,
-        occupation: int | str | None = None,
         k: int = 10,
         exclude_seen: bool = True,
         filter: Predicate | None = None,
+        **user_features: Any,
     ) -> list[Recommendation]:
-        """Top-``k`` movies for a known user (by id) or a new one (by age, gender, occupation)."""
-        demographic = age is not None or gender is not None or occupation is not None
+        """Top-``k`` items for a known user (by id) or a new one (by features, as keywords).
+
+        A new user gives any of the schema's user features: ``recommend(country="DE")``; a
+        MovieLens model takes ``age=``, ``gender=`` and ``occupation=`` together (an
+        occupation by id or name). An unknown feature name is a ValidationError.
+        """
+        users = {name: [value] for name, value in user_features.items()}
         return self.recommend_batch(
             None if user_id is None else [user_id],
-            ages=[age] if demographic else None,
-            genders=[gender] if demographic else None,
-            occupations=[occupation] if demographic else None,
+            users=users or None,
             k=k,
             exclude_seen=exclude_seen,
             filter=filter,
@@ -286,8 +414,9 @@ class FusionRecommender:
 
     def recommend_batch(
         self,
-        user_ids: Sequence[int] | None = None,
+        user_ids: Sequence[int | str] | None = None,
         *,
+        users: Table | Mapping[str, Sequence[Any]] | None = None,
         ages: Sequence[int | None] | None = None,
         genders: Sequence[str | None] | None = None,
         occupations: Sequence[int | str | None] | None = None,
@@ -297,91 +426,123 @@ class FusionRecommender:
     ) -> list[list[Recommendation]]:
         """Recommendations for many users in one store search (the fast path).
 
-        One store round trip: the hits carry their metadata, and an empty store is told
-        apart from a filter nothing passes only when every list comes back empty.
+        ``user_ids`` names known users; ``users`` gives new users' feature columns (a Table,
+        whose ids then serve as ``user_ids``, or a mapping of columns); ``ages``, ``genders``
+        and ``occupations`` are the MovieLens shorthand for those columns. One store round
+        trip: the hits carry their metadata, and an empty store is told apart from a filter
+        nothing passes only when every list comes back empty.
         """
         _check_k(k)
-        features, ids = self._user_features(user_ids, ages, genders, occupations)
+        columns = _user_columns(users, ages, genders, occupations)
+        if isinstance(users, Table) and user_ids is None:
+            user_ids = users.ids.tolist()
+        features, ids = self._user_features(user_ids, columns)
         bundle = self._require_bundle()
         store = self.store
         queries, rating_vectors = bundle.user_serving_vectors(features)
         exclude = None
         if exclude_seen and ids is not None:
             seen = self._require_seen()
-            exclude = [seen.of(int(u)) for u in ids]
+            exclude = [seen.of(u) for u in ids.tolist()]
         results = store.search(queries, k, filter=filter, exclude_ids=exclude)
         if not any(results):
             _require_items(store)
         return self._to_recommendations(results, bundle, features, rating_vectors)
 
-    def similar_movies(
-        self, movie_id: int, k: int = 10, filter: Predicate | None = None
+    def similar_items(
+        self, item_id: int | str, k: int = 10, filter: Predicate | None = None
     ) -> list[Recommendation]:
-        """Movies whose vectors lie closest to ``movie_id``'s; score is that similarity.
+        """Items whose vectors lie closest to ``item_id``'s; score is that similarity.
 
-        ``score`` is the inner product of the two movies' unit vectors (cosine), which the
+        ``score`` is the inner product of the two items' unit vectors (cosine), which the
         list is ranked by; ``rating`` is None (no user to predict for).
         """
         _check_k(k)
-        movie_id = int(exact_ids([movie_id], "movie ids")[0])
+        ids = entity_ids([item_id], "item ids")
         self._require_bundle()
+        keys = self._item_keys(ids)
         store = self.store
-        items = store.get([movie_id])
+        items = store.get([int(keys[0])]) if len(keys) else []
         if not items:
             _require_items(store)
             raise ValidationError(
-                f"movie id {movie_id} is not in the store: index it with index_movies() "
-                "or add_movies() first"
+                f"item id {ids[0]!r} is not in the store: index it with index_items() "
+                "or add_items() first"
             )
-        hits = store.search(items[0].vector, k, filter=filter, exclude_ids=[movie_id])[0]
-        return [_recommendation(hit, None) for hit in hits]
+        hits = store.search(items[0].vector, k, filter=filter, exclude_ids=[int(keys[0])])[0]
+        decode = self._key_decoder()
+        return [_recommendation(hit, None, decode) for hit in hits]
+
+    #: The MovieLens name of :meth:`similar_items`.
+    similar_movies = similar_items
 
     def predict(
-        self, user: int | Mapping[str, Any], movie_ids: int | Sequence[int]
+        self, user: int | str | Mapping[str, Any], item_ids: int | str | Sequence[int | str]
     ) -> npt.NDArray[np.float32]:
-        """Predicted ratings of ``movie_ids`` for one user: a known id or a demographics mapping."""
+        """Predicted ratings of ``item_ids`` for one user: a known id or a mapping of features.
+
+        A model trained on implicit feedback predicts no ratings: ValidationError.
+        """
         bundle = self._require_bundle()
+        self._require_ratings("predict")
         if isinstance(user, Mapping):
-            extra = set(user) - {"user_id", "age", "gender", "occupation"}
-            if extra:
-                raise ValidationError(f"unknown user field(s) {sorted(extra)}")
+            columns = {name: [value] for name, value in user.items()}
+            given = columns.pop(self._require_users().id_name, None)
+            given = given if given is not None else columns.pop("user_id", None)
             features, _ = self._user_features(
-                None if user.get("user_id") is None else [user["user_id"]],
-                [user.get("age")],
-                [user.get("gender")],
-                [user.get("occupation")],
+                None if given is None or given[0] is None else given, columns or None
             )
         else:
-            features, _ = self._user_features([user], None, None, None)
-        ids = exact_ids(movie_ids, "movie ids")
-        movies = bundle.encoder.encode_items(self._catalog_rows(ids))
-        return np.asarray(bundle.predict(features, movies)[0], dtype=np.float32)
+            features, _ = self._user_features([user], None)
+        scalar = isinstance(item_ids, (int, str, np.integer))
+        listed = [item_ids] if scalar else item_ids
+        if not isinstance(listed, (list, tuple, np.ndarray)):
+            listed = list(listed)  # type: ignore[arg-type]
+        ids = entity_ids(listed, "item ids")
+        items = self._require_items().take(self._item_rows(ids))
+        return np.asarray(
+            bundle.predict(features, bundle.encoder.encode_items(items.as_columns()))[0],
+            dtype=np.float32,
+        )
 
     def evaluate(
-        self, test: MovieLens, *, k: int | None = None, min_rating: float = 4.0
+        self,
+        test: Dataset | MovieLens,
+        *,
+        k: int | None = None,
+        min_rating: float = 4.0,
     ) -> EvaluationResult:
         """RMSE and MAE of predicted ratings on ``test``; with ``k``, also top-N metrics.
 
-        Top-N protocol: relevant = the user's test movies rated >= ``min_rating``; candidates =
-        every catalog movie the user did not rate in training; ranking by the model's inner
-        product over the full catalog (what an exact store returns).
+        Top-N protocol: relevant = the user's test items rated >= ``min_rating`` (every test
+        interaction, without ratings); candidates = every catalog item the user did not see
+        in training; ranking by the model's inner product over the full catalog (what an
+        exact store returns). A model trained on implicit feedback, or test data without
+        ratings, gets top-N metrics only (``k`` defaults to 10 then).
         """
         from fusionrec.eval import metrics
 
         bundle = self._require_bundle()
-        if len(test.ratings) == 0:
-            raise ValidationError("test has no ratings to evaluate")
-        predicted = self._predict_rows(test)
-        truth = test.ratings.rating
-        result = EvaluationResult(
-            rmse=float(metrics.rmse(truth, predicted)),
-            mae=float(metrics.mae(truth, predicted)),
-            n_ratings=len(truth),
-        )
+        data = as_dataset(test, "test")
+        if len(data.interactions) == 0:
+            raise ValidationError("test has no interactions to evaluate")
+        rated = not self._implicit and data.interactions.rating is not None
+        result = EvaluationResult(rmse=None, mae=None, n_ratings=len(data.interactions))
+        if rated:
+            predicted = self._predict_rows(data)
+            truth = data.interactions.rating
+            assert truth is not None
+            result = dataclasses.replace(
+                result,
+                rmse=float(metrics.rmse(truth, predicted)),
+                mae=float(metrics.mae(truth, predicted)),
+            )
+        elif k is None:
+            k = 10
         if k is None:
             return result
         _check_k(k)
-        topn = self._evaluate_topn(test, k, min_rating, bundle)
+        topn = self._evaluate_topn(data, k, min_rating if rated else None, bundle)
         return dataclasses.replace(
             result,
             k=k,
@@ -397,7 +558,8 @@ class FusionRecommender:
         """Write the model directory plus catalog and store settings, atomically.
 
         The files go to a new version subdirectory that ``recommender.json`` then names (one
-        atomic rename), so a crash at any point leaves the previous model or this one.
+        atomic rename), so a crash at any point leaves the previous model or this one. The
+        item table's row order is kept: it is the store key of a string id.
         """
         from fusionrec.serve.model_dir import write_model_files
 
@@ -420,14 +582,16 @@ class FusionRecommender:
                         f"{self._model_dir}: the loaded model's files are gone ({exc.strerror}); "
                         "load the model again before saving"
                     ) from None
-            assert self._users is not None and self._seen is not None and self._movies is not None
-            catalog.save_users(self._users, tmp / "users.npz")
-            catalog.save_movies(self._movies, tmp / "movies.json")
+            assert self._users is not None and self._seen is not None and self._items is not None
+            catalog.save_table(self._users, tmp / "users.npz")
+            catalog.save_table(self._items, tmp / "items.npz")
             self._seen.save(tmp / "seen.npz")
             settings = self._store.settings() if self._store is not None else self._store_settings
             state = {
-                "occupations": list(self._occupations),
+                "occupations": None if self._occupations is None else list(self._occupations),
                 "store": settings,
+                "fields": [f.to_dict() for f in self._fields],
+                "implicit": self._implicit,
             }
             (tmp / _STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
         self._model_dir = current_version(target, _POINTER) / "model"
@@ -462,9 +626,11 @@ class FusionRecommender:
         rec._bundle = saved.bundle
         rec._model_dir = saved.path / "model"
         rec._set_users(saved.users)
-        rec._movies = saved.movies
+        rec._set_items(saved.items)
         rec._seen = saved.seen
         rec._occupations = saved.occupations
+        rec._fields = saved.fields
+        rec._implicit = saved.implicit
         rec._store_settings = state.get("store")
         rec._store_options = _serving_options(saved.path / _STATE_FILE, store_options)
         return rec
@@ -490,24 +656,58 @@ class FusionRecommender:
         return self._require_bundle()
 
     @property
-    def occupations(self) -> tuple[str, ...]:
-        """Occupation names by id, as in the training data."""
-        return self._occupations
+    def implicit(self) -> bool:
+        """Whether the model was trained on implicit feedback (then it predicts no ratings)."""
+        return self._implicit
 
     @property
-    def user_ids(self) -> npt.NDArray[np.int64]:
-        """The ids of the users known from training, ascending."""
+    def occupations(self) -> tuple[str, ...]:
+        """Occupation names by id, as in the MovieLens training data (empty for other data)."""
+        return self._occupations or ()
+
+    @property
+    def user_ids(self) -> EntityIds:
+        """The ids of the users known (from training or add_users), ascending."""
         if self._user_index is None:
             raise NotFittedError("no users yet: call fit() or load() first")
-        ids: npt.NDArray[np.int64] = self._user_index.sorted_ids
+        ids: EntityIds = self._user_index.sorted_ids
         return ids
 
     @property
+    def users(self) -> Table:
+        """The users known to this recommender (training users plus added ones)."""
+        return self._require_users()
+
+    @property
+    def items(self) -> Table:
+        """The item catalog (training items plus added ones), append-only: rows never move."""
+        return self._require_items()
+
+    @property
     def movies(self) -> Movies:
-        """The movie catalog known to this recommender (training movies plus added ones)."""
-        if self._movies is None:
-            raise NotFittedError("no movies yet: call fit() first")
-        return self._movies
+        """The catalog as a MovieLens movie table (a MovieLens model's name for :attr:`items`)."""
+        items = self._require_items()
+        cols = items.columns
+        missing = [c for c in ("title", "year", "genres") if c not in cols]
+        if missing or items.string_ids:
+            raise ValidationError(
+                f"this model's items are not movies (no {missing or 'int ids'}): use .items"
+            )
+        return Movies(
+            movie_id=items.ids,
+            title=cols["title"],
+            year=cols["year"],
+            genres=cols["genres"],
+            tags=cols.get("tags"),  # type: ignore[arg-type]
+        )
+
+    def item_key(self, item_id: int | str) -> int | None:
+        """The int64 key the store holds ``item_id`` under (None: a string id not in the catalog).
+
+        An int id is its own key; a string id's key is its row in the catalog.
+        """
+        keys = self._item_keys(entity_ids([item_id], "item ids"))
+        return int(keys[0]) if len(keys) else None
 
     def _require_bundle(self) -> ModelBundle:
         if self._bundle is None:
@@ -519,128 +719,228 @@ class FusionRecommender:
             raise NotFittedError("the model is not trained: call fit() or load() first")
         return self._seen
 
-    def _set_users(self, users: Users) -> None:
-        self._users = users
-        self._user_index = IdIndex(users.user_id)
+    def _require_users(self) -> Table:
+        if self._users is None:
+            raise NotFittedError("no users yet: call fit() or load() first")
+        return self._users
 
-    def _user_rows(self, user_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        assert self._user_index is not None
-        rows, found = self._user_index.find(user_ids)
-        if not np.all(found):
-            bad = int(user_ids[np.argmin(found)])
+    def _require_items(self) -> Table:
+        if self._items is None:
+            raise NotFittedError("no items yet: call fit() first")
+        return self._items
+
+    def _require_ratings(self, what: str) -> None:
+        if self._implicit:
             raise ValidationError(
-                f"unknown user id {bad}: pass a user id from the training data, or "
-                "age=, gender= and occupation= for a new user"
+                f"{what}: this model was trained on implicit feedback (no ratings), so it "
+                "predicts no ratings; use recommend() or evaluate() for rankings"
+            )
+
+    def _set_users(self, users: Table) -> None:
+        self._users = users
+        self._user_index = IdIndex(users.ids)
+
+    def _set_items(self, items: Table) -> None:
+        self._items = items
+        self._item_index = IdIndex(items.ids)
+
+    def _add_to_catalog(self, table: Table) -> None:
+        if self._items is None:
+            self._set_items(table)
+        elif table is not self._items:
+            self._set_items(catalog.merge_tables(self._items, table))
+
+    def _item_keys(self, item_ids: npt.ArrayLike, *, check: bool = False) -> npt.NDArray[np.int64]:
+        """Store keys of item ids: an int id itself, a string id its catalog row.
+
+        Unknown string ids have no key and are left out (unknown ints keep theirs); with
+        ``check`` any unknown id is a ValidationError.
+        """
+        items = self._require_items()
+        ids = np.asarray(item_ids)
+        if check or items.string_ids or ids.dtype.kind in "OUS":
+            assert self._item_index is not None
+            rows, found = self._item_index.find(ids)
+            if check and not np.all(found):
+                bad = ids[np.argmin(found)]
+                raise ValidationError(
+                    f"unknown item id {_plain(bad)!r}: it is not in the catalog "
+                    "(add it with add_items())"
+                )
+            return rows[found] if items.string_ids else np.asarray(ids[found], dtype=np.int64)
+        return np.asarray(ids, dtype=np.int64)
+
+    def _key_decoder(self) -> Any:
+        """A function from a store key to the item id (identity for int ids)."""
+        items = self._require_items()
+        if not items.string_ids:
+            return int
+        ids = items.ids
+
+        def decode(key: int) -> int | str:
+            return str(ids[key]) if 0 <= key < len(ids) else int(key)
+
+        return decode
+
+    def _item_rows(self, item_ids: EntityIds) -> npt.NDArray[np.int64]:
+        assert self._item_index is not None
+        rows, found = self._item_index.find(item_ids)
+        if not np.all(found):
+            bad = _plain(item_ids[np.argmin(found)])
+            raise ValidationError(
+                f"unknown item id {bad!r}: it is not in the catalog (add it with add_items())"
             )
         return rows
 
+    def _user_rows(self, user_ids: EntityIds) -> npt.NDArray[np.int64]:
+        assert self._user_index is not None
+        rows, found = self._user_index.find(user_ids)
+        if not np.all(found):
+            bad = _plain(user_ids[np.argmin(found)])
+            raise ValidationError(
+                f"unknown user id {bad!r}: pass a user id from the training data (or "
+                "add_users()), or a new user's features"
+            )
+        return rows
+
+    def _user_feature_names(self) -> list[str]:
+        encoder = self._require_bundle().encoder
+        return [f.name for f in encoder.schema.user if not f.is_id]
+
+    def _check_user_columns(self, columns: Mapping[str, Any]) -> None:
+        names = self._user_feature_names()
+        users = self._require_users()
+        unknown = sorted(set(columns) - set(names) - set(users.columns))
+        if unknown:
+            raise ValidationError(
+                f"unknown user feature(s) {unknown}; this model's user features are {names}"
+            )
+
     def _user_features(
         self,
-        user_ids: Sequence[int] | None,
-        ages: Sequence[int | None] | None,
-        genders: Sequence[str | None] | None,
-        occupations: Sequence[int | str | None] | None,
-    ) -> tuple[Features, npt.NDArray[np.int64] | None]:
+        user_ids: Sequence[int | str] | None,
+        columns: Mapping[str, Sequence[Any]] | None,
+    ) -> tuple[Features, EntityIds | None]:
+        """Encoded users: known ids (their rows), or new users' feature columns."""
         bundle = self._require_bundle()
-        ids = None if user_ids is None else exact_ids(user_ids, "user ids")
-        given = [x for x in (ages, genders, occupations) if x is not None]
-        if not given:
+        encoder = bundle.encoder
+        ids = None if user_ids is None else entity_ids(user_ids, "user ids")
+        if not columns:
             if ids is None:
                 raise ValidationError(
-                    "pass a user id, or age=, gender= and occupation= for a new user"
+                    "pass a user id, or a new user's features "
+                    f"(this model's user features: {self._user_feature_names()})"
                 )
-            rows = self._user_rows(ids)
-            assert self._users is not None
-            users = self._users.take(rows)
-            return bundle.encoder.encode_users(users), ids
-        if not {"gender", "age", "occupation"} & {f.name for f in bundle.encoder.schema.user}:
+            users = self._require_users().take(self._user_rows(ids))
+            return encoder.encode_users(users.as_columns()), ids
+        self._check_user_columns(columns)
+        given = {name: list(values) for name, values in columns.items()}
+        lengths = {len(v) for v in given.values()}
+        if len(lengths) != 1:
+            raise ValidationError(f"the user feature columns differ in length: {sorted(lengths)}")
+        n = lengths.pop()
+        if ids is not None and len(ids) != n:
+            raise ValidationError(f"{len(ids)} user ids but {n} users' features were given")
+        if self._occupations is not None and set(_DEMOGRAPHICS) & set(given):
+            given.update(self._demographics(given))
+        table: dict[str, Any] = {f.name: [None] * n for f in encoder.schema.user}
+        table.update(given)
+        id_feature = encoder.schema.id_of("user")
+        if ids is not None and id_feature is not None:
+            table[id_feature.name] = ids
+        return encoder.encode_users(table), ids
+
+    def _demographics(self, given: Mapping[str, list[Any]]) -> dict[str, Any]:
+        """MovieLens ages, genders and occupations (names or ids) normalized as in training."""
+        if not {"gender", "age", "occupation"} & set(self._user_feature_names()):
             raise ValidationError(
                 "this model's users have no demographic features (e.g. trained on ml-25m): "
                 "pass the id of a user from the training data"
             )
-        columns = [ages, genders, occupations]
-        if any(c is None for c in columns) or any(v is None for c in columns for v in (c or [])):
+        columns = [given.get(name) for name in _DEMOGRAPHICS]
+        if any(c is None for c in columns) or any(v is None for c in columns for v in c or []):
             raise ValidationError(
                 "a new user needs all of age=, gender= and occupation= "
                 "(e.g. age=25, gender='F', occupation=4)"
             )
-        assert ages is not None and genders is not None and occupations is not None
-        age, gender, occ = normalize_many(ages, genders, occupations, self._occupations)
-        if ids is not None and len(ids) != len(age):
-            raise ValidationError(
-                f"{len(ids)} user ids but {len(age)} sets of demographics were given"
-            )
-        encoder = bundle.encoder
-        n = len(age)
-        table: dict[str, Any] = {f.name: [None] * n for f in encoder.schema.user}
-        table.update(gender=gender, age=age, occupation=occ)
-        user_id = encoder.schema.id_of("user")
-        if ids is not None and user_id is not None:
-            table[user_id.name] = ids
-        return encoder.encode_users(table), ids
+        assert self._occupations is not None
+        age, gender, occ = normalize_many(
+            given["age"], given["gender"], given["occupation"], self._occupations
+        )
+        return {"age": age, "gender": gender, "occupation": occ}
 
-    def _movie_table(self, movies: Movies | MovieLens | None) -> Movies:
-        if isinstance(movies, MovieLens):
-            return movies.movies
-        if movies is None:
+    def _item_table(self, items: Table | Dataset | MovieLens | Movies | None) -> Table:
+        if items is None:
             self._require_bundle()
-            if self._movies is None:
-                raise NotFittedError("no movies to index: pass a movie table")
-            return self._movies
-        if not isinstance(movies, Movies):
+            return self._require_items()
+        if isinstance(items, (Dataset, MovieLens)):
+            table = as_dataset(items).items
+        elif isinstance(items, Movies):
+            table = catalog.movie_table(items)
+        elif isinstance(items, Table):
+            table = items
+        else:
             raise ValidationError(
-                "movies must be a Movies table or a MovieLens data set, "
-                f"got {type(movies).__name__}"
+                "items must be a Table, a Dataset, a MovieLens data set or a Movies table, "
+                f"got {type(items).__name__}"
             )
-        if len(movies) == 0:
-            raise ValidationError("the movie table is empty")
-        return movies
+        if len(table) == 0:
+            raise ValidationError("the item table is empty")
+        return table
 
-    def _movie_vectors(self, movies: Movies) -> npt.NDArray[np.float32]:
+    def _item_vectors(self, items: Table) -> npt.NDArray[np.float32]:
         bundle = self._require_bundle()
-        features = bundle.encoder.encode_items(movies)
-        return bundle.movie_vectors(features)
+        return bundle.movie_vectors(bundle.encoder.encode_items(items.as_columns()))
 
-    def _upsert_in_batches(self, table: Movies, batch_size: int) -> None:
+    def _metadata(self, items: Table) -> list[dict[str, Any]]:
+        """Each item's display fields, as the store keeps them (missing values left out)."""
+        names = [f.name for f in self._fields if f.name in items.columns]
+        columns = [items.columns[name].tolist() for name in names]
+        out: list[dict[str, Any]] = []
+        for values in zip(*columns, strict=True) if columns else [()] * len(items):
+            out.append(
+                {
+                    name: list(v) if isinstance(v, tuple) else v
+                    for name, v in zip(names, values, strict=True)
+                    if v is not None and v == v  # None and NaN: missing
+                }
+            )
+        return out
+
+    def _upsert_in_batches(self, table: Table, batch_size: int) -> None:
         from tqdm.auto import tqdm
 
         store = self.store
-        metadata = _metadata(table)
+        keys = self._item_keys(table.ids)
+        metadata = self._metadata(table)
         with tqdm(
             total=len(table),
-            desc="indexing movies",
-            unit="movie",
+            desc="indexing items",
+            unit="item",
             disable=None if self.progress else True,
         ) as bar:
             for start in range(0, len(table), batch_size):
                 part = table.take(np.arange(start, min(start + batch_size, len(table))))
                 store.upsert(
-                    part.movie_id, self._movie_vectors(part), metadata[start : start + batch_size]
+                    keys[start : start + batch_size],
+                    self._item_vectors(part),
+                    metadata[start : start + batch_size],
                 )
                 bar.update(len(part))
 
-    def _catalog_rows(self, movie_ids: npt.NDArray[np.int64]) -> Movies:
-        movies = self.movies
-        rows, found = IdIndex(movies.movie_id).find(movie_ids)
-        if not np.all(found):
-            bad = int(movie_ids[np.argmin(found)])
-            raise ValidationError(
-                f"unknown movie id {bad}: it is not in the catalog (add it with add_movies())"
-            )
-        return movies.take(rows)
-
-    def _predict_rows(self, data: MovieLens) -> npt.NDArray[np.float32]:
-        """Predicted rating of every row of ``data.ratings``, each tower run once per entity."""
+    def _predict_rows(self, data: Dataset) -> npt.NDArray[np.float32]:
+        """Predicted rating of every test interaction, each tower run once per entity."""
         bundle = self._require_bundle()
-        ratings = data.ratings
-        user_ids, user_inverse = np.unique(ratings.user_id, return_inverse=True)
-        movie_ids, movie_inverse = np.unique(ratings.movie_id, return_inverse=True)
-        users = _rows_by_id(data.users, data.users.user_id, user_ids, "user", data.source)
-        movies = _rows_by_id(data.movies, data.movies.movie_id, movie_ids, "movie", data.source)
-        user_features = bundle.encoder.encode_users(users)
+        pairs = data.interactions
+        user_ids, user_inverse = np.unique(pairs.user_id, return_inverse=True)
+        item_ids, item_inverse = np.unique(pairs.item_id, return_inverse=True)
+        users = _rows_by_id(data.users, user_ids, "user", data.source)
+        items = _rows_by_id(data.items, item_ids, "item", data.source)
+        user_features = bundle.encoder.encode_users(users.as_columns())
         user_vectors = bundle.user_rating_vectors(user_features)
-        movie_vectors = bundle.movie_rating_vectors(bundle.encoder.encode_items(movies))
-        scores = np.einsum("ij,ij->i", user_vectors[user_inverse], movie_vectors[movie_inverse])
+        item_vectors = bundle.movie_rating_vectors(bundle.encoder.encode_items(items.as_columns()))
+        user_inverse, item_inverse = user_inverse.ravel(), item_inverse.ravel()
+        scores = np.einsum("ij,ij->i", user_vectors[user_inverse], item_vectors[item_inverse])
         rows = user_features.take(user_inverse)
         return np.asarray(bundle.ratings(scores[:, None], rows)[:, 0], dtype=np.float32)
 
@@ -653,82 +953,123 @@ class FusionRecommender:
     ) -> list[list[Recommendation]]:
         """Each row's hits, scored by the store's similarity and rated in one pass for all rows.
 
-        ``rating_vectors`` are the users' rating-head vectors, one row per result row.
+        ``rating_vectors`` are the users' rating-head vectors, one row per result row; a model
+        trained on implicit feedback rates nothing (``rating`` None).
         """
+        decode = self._key_decoder()
         flat = [h for hits in results for h in hits]
         if not flat:
             return [[] for _ in results]
+        if self._implicit:
+            return [[_recommendation(h, None, decode) for h in hits] for hits in results]
         n, lengths = len(results), [len(hits) for hits in results]
         shared = bundle.shared_vectors  # then the store's score is the rating head's product
         if shared:
             ip = np.asarray([h.score for h in flat], dtype=np.float32)
         else:  # a separate retrieval head ranked them: rate them with the rating head
-            movies = self._hit_rating_vectors(flat, bundle)
+            items = self._hit_rating_vectors(flat, bundle)
         if min(lengths) == max(lengths):  # the common case, k hits a row: one [n, k] matrix
             if not shared:
-                hits_3d = movies.reshape(n, lengths[0], -1)
+                hits_3d = items.reshape(n, lengths[0], -1)
                 ip = np.einsum("nkd,nd->nk", hits_3d, rating_vectors)
             rated = bundle.ratings(ip.reshape(n, -1), features).ravel()
         else:
             rows = np.repeat(np.arange(n), lengths)
             if not shared:
-                ip = np.einsum("ij,ij->i", rating_vectors[rows], movies)
+                ip = np.einsum("ij,ij->i", rating_vectors[rows], items)
             rated = bundle.ratings(ip[:, None], features.take(rows))[:, 0]
         ratings = iter(rated.tolist())
-        return [[_recommendation(h, next(ratings)) for h in hits] for hits in results]
+        return [[_recommendation(h, next(ratings), decode) for h in hits] for hits in results]
 
     def _hit_rating_vectors(self, hits: list[Hit], bundle: ModelBundle) -> npt.NDArray[np.float32]:
-        """Rating-head vectors of the hits' movies.
+        """Rating-head vectors of the hits' items.
 
         Taken from the catalog's, computed once per catalog and model (encoding ten titles per
-        call doubled recommend()'s latency) and found by a dict from movie id to row; a hit the
-        catalog lacks (indexed by another process) is encoded from the metadata the store
-        returned with it.
+        call doubled recommend()'s latency) and found by the item index (string ids: the key
+        is the row); a hit the catalog lacks (indexed by another process) is encoded from the
+        metadata the store returned with it.
         """
-        movies, cached = self._movies, self._catalog_ratings
-        if movies is not None and (
-            cached is None or cached[0] is not movies or cached[1] is not bundle
+        items, cached = self._items, self._catalog_ratings
+        if items is not None and (
+            cached is None or cached[0] is not items or cached[1] is not bundle
         ):
-            vectors = bundle.movie_rating_vectors(bundle.encoder.encode_items(movies))
-            cached = self._catalog_ratings = (movies, bundle, IdIndex(movies.movie_id), vectors)
-        if cached is not None:
-            rows, found = cached[2].find([h.id for h in hits])
+            vectors = bundle.movie_rating_vectors(bundle.encoder.encode_items(items.as_columns()))
+            cached = self._catalog_ratings = (items, bundle, vectors)
+        if cached is not None and items is not None:
+            keys = [h.id for h in hits]
+            if items.string_ids:
+                rows = np.asarray(keys, dtype=np.int64)
+                found = (rows >= 0) & (rows < len(items))
+            else:
+                assert self._item_index is not None
+                rows, found = self._item_index.find(keys)
             if np.all(found):
-                out: npt.NDArray[np.float32] = cached[3][rows]
+                out: npt.NDArray[np.float32] = cached[2][rows]
                 return out
-        return bundle.movie_rating_vectors(bundle.encoder.encode_items(_hit_movies(hits)))
+        table = self._hit_items(hits)
+        return bundle.movie_rating_vectors(bundle.encoder.encode_items(table))
+
+    def _hit_items(self, hits: list[Hit]) -> dict[str, Any]:
+        """The hits as item columns, from the metadata the store keeps beside each vector."""
+        columns: dict[str, Any] = {}
+        for f in self._fields:
+            values = [h.metadata.get(f.name, f.default) for h in hits]
+            if f.type == "list[str]":
+                values = [tuple(v) for v in values]
+            column = np.empty(len(values), dtype=object)
+            column[:] = values
+            columns[f.name] = column
+        return columns
 
     def _evaluate_topn(
-        self, test: MovieLens, k: int, min_rating: float, bundle: ModelBundle
+        self, test: Dataset, k: int, min_rating: float | None, bundle: ModelBundle
     ) -> Any:
         from fusionrec.eval import metrics
 
-        movies = self.movies
+        items = self._require_items()
         seen = self._require_seen()
-        relevant_mask = test.ratings.rating >= min_rating
-        eval_users = np.unique(test.ratings.user_id[relevant_mask])
+        held = test.interactions
+        relevant_mask = (
+            np.ones(len(held), dtype=bool)
+            if min_rating is None or held.rating is None
+            else held.rating >= min_rating
+        )
+        kept = held.take(relevant_mask)
+        kept = kept.take(self._item_index.find(kept.item_id)[1])  # type: ignore[union-attr]
+        eval_users = np.unique(kept.user_id)
         if len(eval_users) == 0:
-            raise ValidationError(f"no test rating reaches min_rating={min_rating}")
-        users = _rows_by_id(test.users, test.users.user_id, eval_users, "user", test.source)
-        features = bundle.encoder.encode_users(users)
-        user_vectors = bundle.user_vectors(features)
-        movie_vectors = self._movie_vectors(movies)
-        movie_pos = {int(m): i for i, m in enumerate(movies.movie_id)}
-        n_items = len(movies)
-        seen_mask = np.zeros((len(eval_users), n_items), dtype=bool)
-        relevant = np.zeros((len(eval_users), n_items), dtype=bool)
-        for row, user in enumerate(eval_users):
-            cols = [movie_pos[m] for m in seen.of(int(user)).tolist() if m in movie_pos]
+            raise ValidationError(
+                f"no test interaction with a catalog item reaches min_rating={min_rating}"
+            )
+        users = _rows_by_id(test.users, eval_users, "user", test.source)
+        user_vectors = bundle.user_vectors(bundle.encoder.encode_users(users.as_columns()))
+        item_vectors = self._item_vectors(items)
+        key_rows = self._key_rows()
+        seen_mask = np.zeros((len(eval_users), len(items)), dtype=bool)
+        for row, user in enumerate(eval_users.tolist()):
+            keys = seen.of(user)
+            cols = key_rows(keys)
             seen_mask[row, cols] = True
-        user_row = np.searchsorted(eval_users, test.ratings.user_id[relevant_mask])
-        for row, movie in zip(user_row, test.ratings.movie_id[relevant_mask], strict=True):
-            if int(movie) in movie_pos:
-                relevant[row, movie_pos[int(movie)]] = True
+        relevant = metrics.interaction_matrix(kept, eval_users, items.ids)
 
         def score_fn(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
-            return np.asarray(user_vectors[rows] @ movie_vectors.T, dtype=np.float32)
+            return np.asarray(user_vectors[rows] @ item_vectors.T, dtype=np.float32)
 
         return metrics.evaluate_topn(score_fn, np.arange(len(eval_users)), seen_mask, relevant, k=k)
+
+    def _key_rows(self) -> Any:
+        """A function from store keys to catalog rows (keys not in the catalog dropped)."""
+        items = self._require_items()
+        if items.string_ids:
+            return lambda keys: keys[(keys >= 0) & (keys < len(items))]
+        index = self._item_index
+        assert index is not None
+
+        def rows(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+            found_rows, found = index.find(keys)
+            return found_rows[found]
+
+        return rows
 
 
 #: Store options that carry credentials: sent only to a URI named by the caller.
@@ -762,52 +1103,81 @@ def _check_k(k: int) -> None:
         raise ValidationError(f"k must be a positive integer, got {k!r}")
 
 
-def _metadata(movies: Movies) -> list[dict[str, Any]]:
-    return [
-        {"title": str(t), "genres": list(g), "year": int(y)}
-        for t, g, y in zip(movies.title, movies.genres, movies.year, strict=True)
-    ]
+def _plain(value: Any) -> Any:
+    """A numpy scalar as its Python value (messages show 'c', not np.str_('c'))."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
-def _hit_movies(hits: list[Hit]) -> Movies:
-    """The hits as a movie table, from the metadata the store keeps beside each vector."""
-    genres = np.empty(len(hits), dtype=object)
-    genres[:] = [tuple(h.metadata.get("genres", ())) for h in hits]
-    return Movies(
-        movie_id=np.asarray([h.id for h in hits], dtype=np.int64),
-        title=np.asarray([str(h.metadata.get("title", "")) for h in hits], dtype=object),
-        year=np.asarray([int(h.metadata.get("year", 0)) for h in hits], dtype=np.int64),
-        genres=genres,
-    )
+def _user_columns(
+    users: Table | Mapping[str, Sequence[Any]] | None,
+    ages: Sequence[int | None] | None,
+    genders: Sequence[str | None] | None,
+    occupations: Sequence[int | str | None] | None,
+) -> dict[str, Sequence[Any]] | None:
+    """New users' feature columns from ``users`` and the MovieLens shorthand arguments."""
+    if isinstance(users, Table):
+        columns: dict[str, Any] = dict(users.columns.items())
+    elif users is None:
+        columns = {}
+    elif isinstance(users, Mapping):
+        columns = dict(users)
+    else:
+        raise ValidationError(f"users must be a Table or a mapping, got {type(users).__name__}")
+    shorthand = {"age": ages, "gender": genders, "occupation": occupations}
+    if any(v is not None for v in shorthand.values()):
+        for name, values in shorthand.items():
+            columns[name] = values if values is not None else [None] * _rows(shorthand)
+    return columns or None
 
 
-def _recommendation(hit: Hit, rating: float | None) -> Recommendation:
-    meta = hit.metadata
-    return Recommendation(
-        int(hit.id),
-        str(meta.get("title", "")),
-        tuple(meta.get("genres", ())),
-        int(meta.get("year", 0)),
-        float(hit.score),
-        rating,
-    )
+def _rows(columns: Mapping[str, Sequence[Any] | None]) -> int:
+    return max(len(v) for v in columns.values() if v is not None)
+
+
+def _fields_of(data: Dataset, movielens: bool) -> tuple[MetadataField, ...]:
+    """The store fields of the items' display columns (see :attr:`Dataset.display`).
+
+    MovieLens keeps exactly :data:`~fusionrec.stores.MOVIE_FIELDS` (title, genres, year), so
+    stores made before the generic form stay valid.
+    """
+    display = data.display
+    if (
+        display is not None
+        and tuple(display) == _MOVIE_DISPLAY
+        and (movielens or data.items.id_name == "movie_id")
+    ):
+        return MOVIE_FIELDS
+    items = data.items
+    if display is None:  # every storable column but those a recommendation names itself
+        kept = {k: v for k, v in items.columns.items() if k not in _RESERVED_DISPLAY}
+        return catalog.display_fields(Table(items.ids, kept, items.id_name), None)
+    shadowing = sorted(_RESERVED_DISPLAY & set(display))
+    if shadowing:
+        raise ValidationError(
+            f"display column(s) {shadowing} would shadow a recommendation's own keys"
+        )
+    return catalog.display_fields(items, display)
+
+
+def _recommendation(hit: Hit, rating: float | None, decode: Any) -> Recommendation:
+    return Recommendation(decode(hit.id), float(hit.score), rating, hit.metadata)
 
 
 def _require_items(store: VectorStore) -> None:
     """Raise NotFittedError if ``store`` holds nothing; asked only when a search found nothing."""
     if store.count() == 0:
-        raise NotFittedError("the vector store is empty: call index_movies() first")
+        raise NotFittedError(
+            "the vector store is empty: call index_items() (or index_movies()) first"
+        )
 
 
-def _rows_by_id(
-    table: Any, column: npt.NDArray[np.int64], ids: npt.NDArray[np.int64], what: str, source: str
-) -> Any:
-    rows, found = IdIndex(column).find(ids)
+def _rows_by_id(table: Table, ids: EntityIds, what: str, source: str) -> Table:
+    rows, found = IdIndex(table.ids).find(ids)
     if not np.all(found):
         missing = ids[~found]
         raise ValidationError(
-            f"{source}: {len(missing)} rated {what} id(s) missing from the {what} table, "
-            f"e.g. {int(missing[0])}"
+            f"{source}: {len(missing)} {what} id(s) of the interactions missing from the "
+            f"{what} table, e.g. {_plain(missing[0])!r}"
         )
     return table.take(rows)
 
@@ -818,10 +1188,12 @@ class _Saved:
 
     path: Path
     bundle: ModelBundle
-    users: Users
-    movies: Movies
+    users: Table
+    items: Table
     seen: SeenItems
-    occupations: tuple[str, ...]
+    occupations: tuple[str, ...] | None
+    fields: tuple[MetadataField, ...]
+    implicit: bool
     state: dict[str, Any]
 
 
@@ -840,7 +1212,7 @@ def _read_saved(version: Version) -> _Saved:
     root = version.path
     missing = [
         n
-        for n in (_STATE_FILE, "model", "users.npz", "movies.json", "seen.npz")
+        for n in (_STATE_FILE, "model", "users.npz", "items.npz", "seen.npz")
         if not (root / n).exists()
     ]
     if missing:
@@ -850,18 +1222,32 @@ def _read_saved(version: Version) -> _Saved:
         state = json.loads(state_file.read_bytes().decode("utf-8"))
     if not isinstance(state, dict):
         raise ModelDirError(f"{state_file}: expected a JSON object, got {type(state).__name__}")
-    occupations = state.get("occupations")  # empty for data without demographics (ml-25m)
-    if not isinstance(occupations, list) or not all(isinstance(o, str) and o for o in occupations):
+    occupations = state.get("occupations")  # None: not MovieLens; empty: ml-25m (no demographics)
+    if occupations is not None and (
+        not isinstance(occupations, list) or not all(isinstance(o, str) and o for o in occupations)
+    ):
         raise ModelDirError(
             f"{state_file}: occupations must be a list of names, got {occupations!r:.80}"
         )
+    implicit = state.get("implicit")
+    if not isinstance(implicit, bool):
+        raise ModelDirError(f"{state_file}: 'implicit' must be true or false, got {implicit!r:.40}")
+    declared = state.get("fields")
+    if not isinstance(declared, list):
+        raise ModelDirError(f"{state_file}: 'fields' must be a list, got {declared!r:.40}")
+    try:
+        fields = tuple(MetadataField.from_dict(f) for f in declared)
+    except ConfigError as exc:
+        raise ModelDirError(f"{state_file}: {exc}") from None
     _saved_store_settings(state_file, state.get("store"))
     return _Saved(
         path=root,
         bundle=read_model_files(root / "model"),
-        users=catalog.load_users(root / "users.npz"),
-        movies=catalog.load_movies(root / "movies.json"),
+        users=catalog.load_table(root / "users.npz"),
+        items=catalog.load_table(root / "items.npz"),
         seen=SeenItems.load(root / "seen.npz"),
-        occupations=tuple(occupations),
+        occupations=None if occupations is None else tuple(occupations),
+        fields=fields,
+        implicit=implicit,
         state=state,
     )

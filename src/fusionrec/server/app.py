@@ -27,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from fusionrec import __version__
+from fusionrec.data.dataset import Table, entity_ids
 from fusionrec.data.tables import AGE_BUCKETS, Movies
 from fusionrec.errors import FusionrecError, ValidationError
 from fusionrec.ids import INT64_MAX, INT64_MIN
@@ -49,6 +50,7 @@ from fusionrec.server.schemas import (
     BatchRecommendIn,
     FilterIn,
     HitsOut,
+    ItemIn,
     ItemOut,
     ModelOut,
     RecommendIn,
@@ -66,7 +68,9 @@ _EXAMPLE_USERS = 20
 #: the benchmark machine). Above it, or on any other backend (Milvus: a round trip to another
 #: process), they run in the thread pool, where their waits overlap.
 INLINE_MAX_ITEMS = 50_000
-MovieIdPath = Annotated[int, PathParam(ge=INT64_MIN, le=INT64_MAX, description="the item id")]
+ItemIdPath = Annotated[
+    str, PathParam(min_length=1, max_length=256, description="the item id (int or str)")
+]
 
 T = TypeVar("T")
 
@@ -79,7 +83,7 @@ class Service:
         self.write_lock = threading.Lock()
         self.started = False
         self.inline = False
-        self._catalog: tuple[Movies, dict[int, int], list[str], list[int]] | None = None
+        self._catalog: tuple[Table, dict[Any, int], list[str], list[int]] | None = None
 
     def start(self) -> None:
         """Open the store and run one search of each kind, so the first request is not slow."""
@@ -88,9 +92,10 @@ class Service:
             try:
                 users = self.rec.user_ids
                 if len(users):
-                    self.rec.recommend(int(users[0]), k=10)
-                age, occupation = AGE_BUCKETS[0], 0
-                self.rec.recommend(age=age, gender="F", occupation=occupation, k=10)
+                    self.rec.recommend(_plain(users[0]), k=10)
+                if self.rec.occupations:
+                    age, occupation = AGE_BUCKETS[0], 0
+                    self.rec.recommend(age=age, gender="F", occupation=occupation, k=10)
             except FusionrecError as exc:
                 log.warning("warm-up request failed: %s", exc)
         self.update_inline()
@@ -107,17 +112,32 @@ class Service:
             return fn(*args, **kwargs)
         return await run_in_threadpool(fn, *args, **kwargs)
 
-    def catalog(self) -> tuple[Movies, dict[int, int], list[str], list[int]]:
-        """The catalog, its id -> row index, its genres and its [min, max] known year."""
-        movies = self.rec.movies
+    def catalog(self) -> tuple[Table, dict[Any, int], list[str], list[int]]:
+        """The catalog, its id -> row index, its genres and its [min, max] known year
+        (no genres or years for items without those columns)."""
+        items = self.rec.items
         cached = self._catalog
-        if cached is None or cached[0] is not movies:
-            rows = {int(m): i for i, m in enumerate(movies.movie_id.tolist())}
-            genres = sorted({g for gs in movies.genres for g in gs})
-            years = movies.year[movies.year > 0]
-            span = [int(years.min()), int(years.max())] if len(years) else []
-            cached = self._catalog = (movies, rows, genres, span)
+        if cached is None or cached[0] is not items:
+            rows = {m: i for i, m in enumerate(items.ids.tolist())}
+            genres = sorted({g for gs in items.columns.get("genres", ()) for g in gs or ()})
+            year = items.columns.get("year")
+            span: list[int] = []
+            if year is not None and year.dtype.kind in "iu" and np.any(year > 0):
+                span = [int(year[year > 0].min()), int(year[year > 0].max())]
+            cached = self._catalog = (items, rows, genres, span)
         return cached
+
+    def item_id(self, raw: str) -> int | str:
+        """A path's item id as the catalog's kind: an int for int ids (else a 400)."""
+        if not self.rec.items.string_ids:
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ValidationError(f"item id {raw!r} is not an integer") from None
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise ValidationError(f"item id {raw} is outside the 64-bit range")
+            return value
+        return raw
 
 
 def create_app(rec: FusionRecommender, *, close_on_shutdown: bool = True) -> FastAPI:
@@ -185,9 +205,10 @@ def _add_monitoring(app: FastAPI, service: Service) -> None:
     @app.get("/api/model", response_model=ModelOut, tags=["model"])
     def model_info() -> dict[str, Any]:
         """The model and store in use, the new-user fields and the filters the page offers."""
-        movies, _, genres, years = service.catalog()
+        items, _, genres, years = service.catalog()
         store = rec.store
         users = rec.user_ids
+        string_users = users.dtype == object
         return {
             "fusionrec_version": __version__,
             "preset": rec.config.name,
@@ -195,12 +216,12 @@ def _add_monitoring(app: FastAPI, service: Service) -> None:
             "store": {"backend": store.backend, "exact": store.exact, "count": store.count()},
             "users": {
                 "count": len(users),
-                "min_id": int(users[0]) if len(users) else None,
-                "max_id": int(users[-1]) if len(users) else None,
+                "min_id": None if string_users or not len(users) else int(users[0]),
+                "max_id": None if string_users or not len(users) else int(users[-1]),
                 "examples": users[:_EXAMPLE_USERS].tolist(),
             },
-            "items": {"catalog": len(movies)},
-            "new_user_fields": _new_user_fields(rec.occupations),
+            "items": {"catalog": len(items), "fields": [f.to_dict() for f in rec.fields]},
+            "new_user_fields": _new_user_fields(rec),
             "filters": {"genres": genres, "years": years},
             "limits": {
                 "max_k": MAX_K,
@@ -219,16 +240,15 @@ def _add_recommend(app: FastAPI, service: Service) -> None:
 
     @app.post("/api/recommend", response_model=HitsOut, tags=["recommend"])
     async def recommend(body: RecommendIn) -> JSONResponse:
-        """Top-k for a known user (``user_id``) or a new one (age, gender, occupation)."""
+        """Top-k for a known user (``user_id``) or a new one (``features``; MovieLens: age,
+        gender, occupation)."""
         results = await service.read(
             rec.recommend,
             body.user_id,
-            age=body.age,
-            gender=body.gender,
-            occupation=body.occupation,
             k=body.k,
             exclude_seen=body.exclude_seen,
             filter=_filter(body.filter),
+            **body.feature_values(),
         )
         return _hits_response(results)
 
@@ -237,31 +257,30 @@ def _add_recommend(app: FastAPI, service: Service) -> None:
         """Top-k for many users; known and new users may be mixed, results keep their order."""
         flt = _filter(body.filter)
         for i, user in enumerate(body.users):
-            if user.user_id is None and not user.demographics_given():
+            if user.user_id is None and not user.feature_values():
                 raise ValidationError(
-                    f"users[{i}]: pass a user_id, or age, gender and occupation for a new user"
+                    f"users[{i}]: pass a user_id, or a new user's features "
+                    "(MovieLens: age, gender and occupation)"
                 )
 
         def run(users: Sequence[UserIn]) -> list[list[Recommendation]]:
             first = users[0]
             with_ids = first.user_id is not None
             ids = [u.user_id for u in users if u.user_id is not None] if with_ids else None
-            if not first.demographics_given():
-                return rec.recommend_batch(
-                    ids, k=body.k, exclude_seen=body.exclude_seen, filter=flt
-                )
+            names = list(first.feature_values())
+            columns = {n: [u.feature_values()[n] for u in users] for n in names}
             return rec.recommend_batch(
                 ids,
-                ages=[u.age for u in users],
-                genders=[u.gender for u in users],
-                occupations=[u.occupation for u in users],
+                users=columns or None,
                 k=body.k,
                 exclude_seen=body.exclude_seen,
                 filter=flt,
             )
 
         results = _grouped(
-            body.users, lambda u: (u.user_id is not None, u.demographics_given()), run
+            body.users,
+            lambda u: (u.user_id is not None, tuple(sorted(u.feature_values()))),
+            run,
         )
         return {"results": [_hits(r) for r in results]}
 
@@ -269,14 +288,19 @@ def _add_recommend(app: FastAPI, service: Service) -> None:
 def _add_items(app: FastAPI, service: Service) -> None:
     rec = service.rec
 
-    @app.get("/api/items/{movie_id}", response_model=ItemOut, tags=["items"])
-    async def item(movie_id: MovieIdPath) -> dict[str, Any]:
+    @app.get(
+        "/api/items/{item_id}",
+        response_model=ItemOut,
+        response_model_exclude_unset=True,
+        tags=["items"],
+    )
+    async def item(item_id: ItemIdPath) -> dict[str, Any]:
         """One item's metadata, and whether it is in the vector store."""
-        return await service.read(_item, service, movie_id)
+        return await service.read(_item, service, service.item_id(item_id))
 
-    @app.get("/api/items/{movie_id}/similar", response_model=HitsOut, tags=["items"])
+    @app.get("/api/items/{item_id}/similar", response_model=HitsOut, tags=["items"])
     async def similar(
-        movie_id: MovieIdPath,
+        item_id: ItemIdPath,
         k: Annotated[int, Query(ge=1, le=MAX_K, description=f"how many, 1-{MAX_K}")] = 10,
         genre: Annotated[
             list[str] | None,
@@ -290,27 +314,22 @@ def _add_items(app: FastAPI, service: Service) -> None:
         if year_min is not None or year_max is not None:
             years = (year_min or 0, 9999 if year_max is None else year_max)
         flt = Filter(genres_any=genre, year_between=years) if genre or years else None
-        return _hits_response(await service.read(_similar, rec, movie_id, k, flt))
+        found = service.item_id(item_id)
+        return _hits_response(await service.read(_similar, rec, found, k, flt))
 
     @app.post("/api/items", response_model=AddedOut, tags=["items"])
     def add_items(body: AddItemsIn) -> dict[str, Any]:
         """Encode new items with the item tower and upsert them (same id: replaced)."""
-        ids = [item.movie_id for item in body.items]
+        ids = [item.movie_id if item.movie_id is not None else item.item_id for item in body.items]
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
-            raise ValidationError(f"items hold movie_id {dup} more than once")
-        titles = np.empty(len(ids), dtype=object)
-        titles[:] = [item.title for item in body.items]
-        genres = np.empty(len(ids), dtype=object)
-        genres[:] = [tuple(item.genres) for item in body.items]
-        table = Movies(
-            movie_id=np.asarray(ids, dtype=np.int64),
-            title=titles,
-            year=np.asarray([item.year for item in body.items], dtype=np.int64),
-            genres=genres,
-        )
+            raise ValidationError(f"items hold the id {dup!r} more than once")
+        if all(item.movie_id is not None for item in body.items):
+            table: Table | Movies = _movies(body.items)
+        else:
+            table = _items(rec.items.id_name, ids, [item.columns() for item in body.items])
         with service.write_lock:
-            added = rec.add_movies(table)
+            added = rec.add_items(table)
             service.update_inline()
         return {"received": len(ids), "added": added}
 
@@ -318,10 +337,35 @@ def _add_items(app: FastAPI, service: Service) -> None:
     def add_interactions(body: AddInteractionsIn) -> dict[str, Any]:
         """Record what known users have seen, so ``exclude_seen`` leaves it out."""
         users = [pair.user_id for pair in body.interactions]
-        movies = [pair.movie_id for pair in body.interactions]
+        items = [pair.item for pair in body.interactions]
         with service.write_lock:
-            added = rec.add_interactions(users, movies)
+            added = rec.add_interactions(users, items)
         return {"received": len(users), "added": added}
+
+
+def _movies(items: Sequence[ItemIn]) -> Movies:
+    """Movies in the MovieLens form (``movie_id``, ``title``, ``genres``, ``year``)."""
+    titles = np.empty(len(items), dtype=object)
+    titles[:] = [item.title for item in items]
+    genres = np.empty(len(items), dtype=object)
+    genres[:] = [tuple(item.genres or ()) for item in items]
+    return Movies(
+        movie_id=np.asarray([item.movie_id for item in items], dtype=np.int64),
+        title=titles,
+        year=np.asarray([item.year or 0 for item in items], dtype=np.int64),
+        genres=genres,
+    )
+
+
+def _items(id_name: str, ids: list[Any], rows: list[dict[str, Any]]) -> Table:
+    """Items of any catalog: each row's columns by name (a column a row lacks is missing)."""
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    columns: dict[str, Any] = {}
+    for name in names:
+        values = np.empty(len(rows), dtype=object)
+        values[:] = [tuple(v) if isinstance(v := row.get(name), list) else v for row in rows]
+        columns[name] = values
+    return Table(entity_ids(ids, "item ids"), columns, id_name)
 
 
 def _add_page(app: FastAPI) -> None:
@@ -352,30 +396,44 @@ def _hits_response(results: list[Recommendation]) -> JSONResponse:
     return JSONResponse({"items": [{"rating": None, **r.to_dict()} for r in results]})
 
 
-def _item(service: Service, movie_id: int) -> dict[str, Any]:
-    movies, rows, _, _ = service.catalog()
-    stored = service.rec.store.get([movie_id])
-    row = rows.get(movie_id)
+def _item(service: Service, item_id: int | str) -> dict[str, Any]:
+    items, rows, _, _ = service.catalog()
+    key = service.rec.item_key(item_id)
+    stored = service.rec.store.get([key]) if key is not None else []
+    ids: dict[str, Any] = {"item_id": item_id}
+    if isinstance(item_id, int):
+        ids["movie_id"] = item_id
+    row = rows.get(item_id)
     if row is not None:
         found = {
-            "movie_id": movie_id,
-            "title": str(movies.title[row]),
-            "genres": list(movies.genres[row]),
-            "year": int(movies.year[row]),
+            **ids,
+            **{
+                f.name: _plain(items.columns[f.name][row])
+                for f in service.rec.fields
+                if f.name in items.columns
+            },
         }
     elif stored:  # indexed by another process sharing the store
-        found = {"movie_id": movie_id, **stored[0].metadata}
+        found = {**ids, **stored[0].metadata}
     else:
-        raise NotFoundError(f"movie id {movie_id} is neither in the catalog nor in the store")
+        raise NotFoundError(f"item id {item_id!r} is neither in the catalog nor in the store")
     return {**found, "indexed": bool(stored)}
 
 
+def _plain(value: Any) -> Any:
+    """A catalog value as JSON: tuples as lists, numpy scalars as Python ones."""
+    if isinstance(value, tuple):
+        return list(value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _similar(
-    rec: FusionRecommender, movie_id: int, k: int, flt: Predicate | None
+    rec: FusionRecommender, item_id: int | str, k: int, flt: Predicate | None
 ) -> list[Recommendation]:
-    if not rec.store.get([movie_id]):
-        raise NotFoundError(f"movie id {movie_id} is not in the vector store")
-    return rec.similar_movies(movie_id, k=k, filter=flt)
+    key = rec.item_key(item_id)
+    if key is None or not rec.store.get([key]):
+        raise NotFoundError(f"item id {item_id!r} is not in the vector store")
+    return rec.similar_items(item_id, k=k, filter=flt)
 
 
 def _grouped(
@@ -394,8 +452,12 @@ def _grouped(
     return [r for r in out if r is not None]
 
 
-def _new_user_fields(occupations: Sequence[str]) -> list[dict[str, Any]]:
-    """The new-user form: age buckets with readable labels, genders, occupation names."""
+def _new_user_fields(rec: FusionRecommender) -> list[dict[str, Any]]:
+    """The new-user form: MovieLens demographics with their options, else the feature names."""
+    occupations = rec.occupations
+    if not occupations:
+        encoder = rec.bundle.encoder
+        return [{"name": f.name, "label": f.name} for f in encoder.schema.user if not f.is_id]
     ages = []
     for i, bucket in enumerate(AGE_BUCKETS):
         nxt = AGE_BUCKETS[i + 1] if i + 1 < len(AGE_BUCKETS) else None

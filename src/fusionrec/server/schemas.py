@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fusionrec.ids import INT64_MAX, INT64_MIN
 
@@ -28,6 +28,10 @@ MAX_FILTER_EXPR = 2000
 MAX_BODY_BYTES = 2 * 2**20
 
 Id = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+#: A user or item id: an int64, or a string such as an SKU.
+EntityId = Id | Annotated[str, Field(min_length=1, max_length=256)]
+#: A new user's feature value (what a schema feature's column holds).
+FeatureValue = int | float | bool | Annotated[str, Field(max_length=256)] | None
 Genre = Annotated[str, Field(min_length=1, max_length=64)]
 K = Annotated[int, Field(ge=1, le=MAX_K, description=f"how many results, 1-{MAX_K}")]
 
@@ -53,17 +57,34 @@ class FilterIn(_Body):
 
 
 class UserIn(_Body):
-    """A known user by id, or a new user by age, gender and occupation."""
+    """A known user by id, or a new user by features (MovieLens: age, gender, occupation)."""
 
-    user_id: Id | None = Field(default=None, description="a user id from the training data")
+    user_id: EntityId | None = Field(
+        default=None, description="a user id from the training data (int or str)"
+    )
+    features: dict[Annotated[str, Field(max_length=64)], FeatureValue] | None = Field(
+        default=None,
+        max_length=64,
+        description='a new user\'s features by the schema\'s names, e.g. {"country": "DE"}',
+    )
     age: int | None = Field(default=None, ge=1, le=120, description="years or ml-1m bucket")
     gender: str | None = Field(default=None, max_length=8, description="M or F")
     occupation: int | Annotated[str, Field(max_length=64)] | None = Field(
         default=None, description="occupation id or name"
     )
 
-    def demographics_given(self) -> bool:
-        return self.age is not None or self.gender is not None or self.occupation is not None
+    def feature_values(self) -> dict[str, Any]:
+        """The new-user features given: ``features`` plus the MovieLens fields that are set."""
+        given = {
+            name: value
+            for name, value in (
+                ("age", self.age),
+                ("gender", self.gender),
+                ("occupation", self.occupation),
+            )
+            if value is not None
+        }
+        return {**(self.features or {}), **given}
 
 
 class RecommendIn(UserIn):
@@ -89,12 +110,48 @@ class BatchRecommendIn(_Body):
 
 
 class ItemIn(_Body):
-    """A new item: its id and the metadata the item tower reads."""
+    """A new item: a movie (``movie_id``, ``title``, ``genres``, ``year``), or any catalog's
+    item (``item_id`` plus its columns by name, e.g. ``"price": 12.5``)."""
 
-    movie_id: Id
-    title: str = Field(min_length=1, max_length=500)
-    genres: list[Genre] = Field(default_factory=list, max_length=32)
-    year: int = Field(default=0, ge=0, le=9999, description="0 if unknown")
+    model_config = ConfigDict(extra="allow")
+
+    movie_id: Id | None = None
+    item_id: EntityId | None = None
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    genres: list[Genre] | None = Field(default=None, max_length=32)
+    year: int | None = Field(default=None, ge=0, le=9999, description="0 if unknown")
+
+    @model_validator(mode="after")
+    def _one_id(self) -> ItemIn:
+        if (self.item_id is None) == (self.movie_id is None):
+            raise ValueError("give the item's id as item_id, or movie_id for a movie")
+        if self.movie_id is not None and self.title is None:
+            raise ValueError("a movie (movie_id) needs a title")
+        for name, value in (self.model_extra or {}).items():
+            if len(name) > 64 or not _column_value(value):
+                raise ValueError(
+                    f"column {name[:64]!r}: a value is a number, str, bool or list of str"
+                )
+        return self
+
+    def columns(self) -> dict[str, Any]:
+        """The item's columns (id aside): the movie fields given and the extra ones."""
+        given = {"title": self.title, "genres": self.genres, "year": self.year}
+        out = {name: value for name, value in given.items() if value is not None}
+        return {**out, **(self.model_extra or {})}
+
+
+def _column_value(value: Any) -> bool:
+    """Whether ``value`` fits a catalog column: a scalar, or a short list of short strings."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    if isinstance(value, str):
+        return len(value) <= 2000
+    return (
+        isinstance(value, list)
+        and len(value) <= 256
+        and all(isinstance(v, str) and len(v) <= 256 for v in value)
+    )
 
 
 class AddItemsIn(_Body):
@@ -104,10 +161,23 @@ class AddItemsIn(_Body):
 
 
 class InteractionIn(_Body):
-    """A known user has seen (rated, bought, watched) a catalog item."""
+    """A known user has seen (rated, bought, watched) a catalog item (``movie_id``: old name)."""
 
-    user_id: Id
-    movie_id: Id
+    user_id: EntityId
+    item_id: EntityId | None = None
+    movie_id: EntityId | None = None
+
+    @model_validator(mode="after")
+    def _one_item(self) -> InteractionIn:
+        if (self.item_id is None) == (self.movie_id is None):
+            raise ValueError("give the item as item_id (or movie_id), once")
+        return self
+
+    @property
+    def item(self) -> int | str:
+        item = self.item_id if self.item_id is not None else self.movie_id
+        assert item is not None
+        return item
 
 
 class AddInteractionsIn(_Body):
@@ -117,12 +187,16 @@ class AddInteractionsIn(_Body):
 
 
 class HitOut(BaseModel):
-    """One result: ``score`` ranks the list; ``rating`` is the predicted rating if any."""
+    """One result: ``score`` ranks the list; ``rating`` is the predicted rating if any.
 
-    movie_id: int
-    title: str
-    genres: list[str]
-    year: int
+    The item's display fields (MovieLens: title, genres, year) follow as further keys;
+    ``movie_id`` repeats an int ``item_id`` for clients of the MovieLens form.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    item_id: int | str
+    movie_id: int | None = None
     score: float
     rating: float | None = None
 
@@ -136,10 +210,12 @@ class BatchHitsOut(BaseModel):
 
 
 class ItemOut(BaseModel):
-    movie_id: int
-    title: str
-    genres: list[str]
-    year: int
+    """One item: its id, its display fields (as further keys) and whether it is indexed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    item_id: int | str
+    movie_id: int | None = None
     indexed: bool = Field(description="whether the item is in the vector store")
 
 
