@@ -2,7 +2,7 @@
 
 String SKUs and customer ids, a list-valued category, a float price, customers with a
 country. Customers of a country prefer one category, so a trained model has something to
-learn. Only :func:`product_interactions` decides the kind of feedback (ratings now).
+learn. The feedback is clicks without ratings (implicit), as a shop logs it.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ def product_users() -> Table:
 
 
 def product_interactions(seed: int = 0) -> Interactions:
-    """15 interactions per customer, mostly in the country's favourite category, rated 1..5."""
+    """15 clicks per customer, 10 of them in the country's favourite category."""
     rng = np.random.default_rng(seed)
-    users, items, ratings = [], [], []
+    users, items = [], []
     for u in range(N_USERS):
         liked = [i for i in range(N_ITEMS) if i % 4 == u % 4]
         other = [i for i in range(N_ITEMS) if i % 4 != u % 4]
@@ -49,12 +49,7 @@ def product_interactions(seed: int = 0) -> Interactions:
         for i in picks:
             users.append(f"cust-{u:03d}")
             items.append(f"SKU-{int(i):03d}")
-            ratings.append(5.0 if i % 4 == u % 4 else 2.0)
-    return Interactions(
-        np.asarray(users, dtype=object),
-        np.asarray(items, dtype=object),
-        rating=np.asarray(ratings, dtype=np.float32),
-    )
+    return Interactions(np.asarray(users, dtype=object), np.asarray(items, dtype=object))
 
 
 PRODUCT_SCHEMA = Schema(

@@ -12,6 +12,8 @@ from fusionrec.errors import ValidationError
 
 def test_entity_ids_keep_ints_and_strings_and_refuse_a_mix() -> None:
     assert entity_ids([3, 1]).dtype == np.int64
+    assert entity_ids(i for i in (3, 1)).tolist() == [3, 1]  # a generator is read once
+    assert entity_ids(str(i) for i in (3, 1)).tolist() == ["3", "1"]
     skus = entity_ids(np.array(["A-1", "B-2"]))
     assert skus.dtype == object and skus.tolist() == ["A-1", "B-2"]
     with pytest.raises(ValidationError, match="position 1"):

@@ -54,7 +54,7 @@ def entity_ids(values: Any, what: str = "ids") -> EntityIds:
     else:
         seq = values if isinstance(values, (list, tuple, np.ndarray)) else list(values)
         if not any(isinstance(v, str) for v in seq):
-            return exact_ids(values, what)
+            return exact_ids(seq, what)  # seq: a generator given as values is consumed by now
         arr = np.empty(len(seq), dtype=object)
         arr[:] = list(seq)
     for pos, value in enumerate(arr.tolist()):
