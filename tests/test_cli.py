@@ -366,3 +366,26 @@ def test_feature_flags_match_the_demographic_ones(
     assert _json_out(capsys, [*base, *features]) == flags
     by_id = _json_out(capsys, [*base, "-u", "3"])
     assert len(by_id) == 5 and all(isinstance(r["item_id"], int) for r in by_id)
+
+
+def test_train_takes_a_half_star_release_without_a_preset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ml-25m-format ratings go down to 0.5: the data's scale sets the config's."""
+    from fusionrec.data import synthetic_csv_release
+
+    data_dir = tmp_path / "ml-25m"
+    write_movielens(
+        synthetic_csv_release(n_users=40, n_movies=30, n_ratings=600), data_dir, format="ml-25m"
+    )
+    model = tmp_path / "model"
+    assert (
+        main(
+            ["train", "--data-dir", str(data_dir), "--model-dir", str(model), "--epochs", "1", "-q"]
+        )
+        == 0
+    )
+    assert "trained on 600 ratings" in capsys.readouterr().out
+    assert FusionRecommender.load(model).config.rating_min == 0.5
+    args = ["train", "--data-dir", str(data_dir), "--model-dir", str(model), "--epochs", "1"]
+    assert main([*args, "--preset", "rating", "-q"]) == 0  # a preset takes the data's scale too

@@ -20,7 +20,7 @@ from fusionrec import __version__
 from fusionrec.errors import ConfigError, FusionrecError, ValidationError
 
 if TYPE_CHECKING:
-    from fusionrec.data import MovieLens
+    from fusionrec.data import Dataset, MovieLens
     from fusionrec.recommender import FusionRecommender, Recommendation
     from fusionrec.stores import MetadataField, VectorStore
 
@@ -68,14 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fusionrec {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train the model and save a model directory")
-    _add_data_source(train)
-    train.add_argument("--model-dir", required=True, type=Path, help="where to save the model")
+    train = commands.add_parser(
+        "train",
+        help="train the model and save a model directory",
+        description="Train on a MovieLens release (--data-dir), synthetic data, or your own "
+        "CSV/Parquet files (--interactions, with optional --users and --items tables).",
+    )
+    _add_data_source(train, own_files=True)
+    _add_own_data_options(train)
+    train.add_argument("--model-dir", type=Path, help="where to save the model (required)")
     train.add_argument(
         "--preset",
-        default=DEFAULT_PRESET,
         choices=PRESETS,
-        help=PRESET_HELP,
+        help=PRESET_HELP + "; default: 'retrieval' for data without ratings",
     )
     train.add_argument("--epochs", type=int, help="maximum number of epochs")
     train.add_argument("--batch-size", type=int)
@@ -178,11 +183,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_data_source(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+def _add_data_source(
+    parser: argparse.ArgumentParser, *, required: bool = True, own_files: bool = False
+) -> None:
     group = parser.add_mutually_exclusive_group(required=required)
-    group.add_argument("--data-dir", type=Path, help="MovieLens directory or zip (ml-1m/ml-100k)")
+    group.add_argument(
+        "--data-dir", type=Path, help="MovieLens directory or zip (any release, e.g. ml-1m)"
+    )
     group.add_argument(
         "--synthetic", action="store_true", help="generate a synthetic MovieLens-like data set"
+    )
+    if own_files:
+        group.add_argument(
+            "--interactions",
+            type=Path,
+            metavar="FILE",
+            help="your interactions, CSV or Parquet: a user id and an item id per row, "
+            "optionally a rating, weight and timestamp",
+        )
+
+
+def _add_own_data_options(parser: argparse.ArgumentParser) -> None:
+    """Options of ``train --interactions``: the other tables, column names and the schema."""
+    own = parser.add_argument_group("your own data (with --interactions)")
+    own.add_argument("--users", type=Path, metavar="FILE", help="a users table (one row a user)")
+    own.add_argument("--items", type=Path, metavar="FILE", help="an items table (one row an item)")
+    own.add_argument(
+        "--schema",
+        type=Path,
+        metavar="FILE",
+        help="the features as schema JSON (default: inferred from the columns; see --print-schema)",
+    )
+    own.add_argument("--user-col", default="user_id", help="user id column (default user_id)")
+    own.add_argument("--item-col", default="item_id", help="item id column (default item_id)")
+    own.add_argument("--rating-col", help="rating column (none: implicit feedback)")
+    own.add_argument("--weight-col", help="weight column, e.g. play counts")
+    own.add_argument("--timestamp-col", help="timestamp column (unix seconds or dates)")
+    own.add_argument(
+        "--list-column",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a CSV column of lists separated by '|' (repeatable)",
+    )
+    own.add_argument(
+        "--print-schema",
+        action="store_true",
+        help="print the schema (inferred or given) as Python and JSON, then exit",
     )
 
 
@@ -213,9 +260,20 @@ def _add_quiet(parser: argparse.ArgumentParser) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     """``fusionrec train``: fit on a data set and save the model directory."""
     from fusionrec.config import ModelConfig
+    from fusionrec.data.dataset import as_dataset
     from fusionrec.recommender import FusionRecommender
 
-    data = _load_data(args)
+    if args.interactions is None:
+        extra = [f"--{o.replace('_', '-')}" for o in _OWN_DATA_OPTIONS if getattr(args, o)]
+        if extra:
+            raise ConfigError(f"{', '.join(extra)} need(s) --interactions FILE")
+    if args.model_dir is None and not args.print_schema:
+        raise ConfigError("--model-dir is required (where to save the model)")
+    raw = _train_data(args)  # a MovieLens stays one for fit: its demographics normalize
+    data = as_dataset(raw)
+    if args.print_schema:
+        _print_schema(data)
+        return 0
     options = {
         name: value
         for name, value in (
@@ -226,13 +284,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
-    rec = FusionRecommender(ModelConfig.preset(args.preset), progress=not args.quiet)
+    config = None
+    if args.preset is not None:
+        scale = data.rating_scale or (1.0, 5.0)
+        config = ModelConfig.preset(args.preset, rating_min=scale[0], rating_max=scale[1])
+    elif data.implicit:
+        print("no ratings: training the 'retrieval' preset on the interactions", file=sys.stderr)
+    rec = FusionRecommender(config, progress=not args.quiet)
     started = time.perf_counter()
-    rec.fit(data, **options)
+    rec.fit(raw, **options)
     rec.save(args.model_dir)
+    what = "ratings" if not data.implicit else "interactions"
     print(
-        f"trained on {len(data.ratings):,} ratings in {time.perf_counter() - started:.1f} s; "
-        f"{_history_summary(rec)}; model saved to {args.model_dir}"
+        f"trained on {len(data.interactions):,} {what} in "
+        f"{time.perf_counter() - started:.1f} s; {_history_summary(rec)}; "
+        f"model saved to {args.model_dir}"
     )
     return 0
 
@@ -438,6 +504,49 @@ def _history_summary(rec: FusionRecommender) -> str:
     if history.refit_epochs:
         text += f", then refit on all {history.n_refit:,} ratings"
     return text
+
+
+#: ``train`` options that only mean something with ``--interactions``
+_OWN_DATA_OPTIONS = ("users", "items", "schema", "rating_col", "weight_col", "timestamp_col")
+
+
+def _train_data(args: argparse.Namespace) -> MovieLens | Dataset:
+    """What ``train`` trains on: a MovieLens release, synthetic data, or the user's files."""
+    if args.interactions is None:
+        return _load_data(args)
+    from fusionrec.data.frames import read_dataset
+    from fusionrec.features import Schema
+
+    data = read_dataset(
+        args.interactions,
+        args.users,
+        args.items,
+        user=args.user_col,
+        item=args.item_col,
+        rating=args.rating_col,
+        weight=args.weight_col,
+        timestamp=args.timestamp_col,
+        schema=Schema.load(args.schema) if args.schema is not None else None,
+        list_columns=tuple(args.list_column),
+    )
+    for note in data.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return data
+
+
+def _print_schema(data: Dataset) -> None:
+    """The data set's schema as Python (to adjust in code) and as JSON (for --schema)."""
+    from fusionrec.data.inference import schema_source
+
+    assert data.schema is not None
+    kinds = sorted(
+        {type(f).__name__ for side in (data.schema.user, data.schema.item) for f in side}
+    )
+    print("# Python")
+    print(f"from fusionrec import {', '.join([*kinds, 'Schema'])}")
+    print(f"schema = {schema_source(data.schema)}")
+    print("# JSON: save as schema.json and pass --schema schema.json")
+    print(json.dumps(data.schema.to_dict(), indent=2))
 
 
 def _load_movielens(path: Path) -> MovieLens:
