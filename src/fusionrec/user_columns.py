@@ -1,0 +1,98 @@
+"""New users' feature columns: from a Table or mapping, keyword features and MovieLens demographics.
+
+The facade encodes a new user from these columns; a feature the caller leaves out is None
+(encoded as unknown), and MovieLens ages, genders and occupations are normalized as in training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fusionrec.data.dataset import EntityIds, Table
+from fusionrec.demographics import normalize_many
+from fusionrec.errors import ValidationError
+from fusionrec.features import FeatureEncoder
+
+#: The MovieLens demographics a new user gives together (normalized like the training data).
+DEMOGRAPHICS = ("age", "gender", "occupation")
+
+
+def user_columns(
+    users: Table | Mapping[str, Sequence[Any]] | None,
+    ages: Sequence[int | None] | None,
+    genders: Sequence[str | None] | None,
+    occupations: Sequence[int | str | None] | None,
+) -> dict[str, Sequence[Any]] | None:
+    """New users' feature columns from ``users`` and the MovieLens shorthand arguments."""
+    if isinstance(users, Table):
+        columns: dict[str, Any] = dict(users.columns.items())
+    elif users is None:
+        columns = {}
+    elif isinstance(users, Mapping):
+        columns = dict(users)
+    else:
+        raise ValidationError(f"users must be a Table or a mapping, got {type(users).__name__}")
+    shorthand = {"age": ages, "gender": genders, "occupation": occupations}
+    if any(v is not None for v in shorthand.values()):
+        for name, values in shorthand.items():
+            columns[name] = values if values is not None else [None] * _rows(shorthand)
+    return columns or None
+
+
+def _rows(columns: Mapping[str, Sequence[Any] | None]) -> int:
+    return max(len(v) for v in columns.values() if v is not None)
+
+
+def user_feature_names(encoder: FeatureEncoder) -> list[str]:
+    """The user features a caller may give (every user feature but the id)."""
+    return [f.name for f in encoder.schema.user if not f.is_id]
+
+
+def demographics(
+    given: Mapping[str, list[Any]], occupations: Sequence[str], feature_names: Sequence[str]
+) -> dict[str, Any]:
+    """MovieLens ages, genders and occupations (names or ids) normalized as in training."""
+    if not {"gender", "age", "occupation"} & set(feature_names):
+        raise ValidationError(
+            "this model's users have no demographic features (e.g. trained on ml-25m): "
+            "pass the id of a user from the training data"
+        )
+    columns = [given.get(name) for name in DEMOGRAPHICS]
+    if any(c is None for c in columns) or any(v is None for c in columns for v in c or []):
+        raise ValidationError(
+            "a new user needs all of age=, gender= and occupation= "
+            "(e.g. age=25, gender='F', occupation=4)"
+        )
+    age, gender, occ = normalize_many(
+        given["age"], given["gender"], given["occupation"], occupations
+    )
+    return {"age": age, "gender": gender, "occupation": occ}
+
+
+def new_user_columns(
+    encoder: FeatureEncoder,
+    columns: Mapping[str, Sequence[Any]],
+    ids: EntityIds | None,
+    occupations: Sequence[str] | None,
+) -> dict[str, Any]:
+    """Every user feature's column for new users: the given ones, the rest None.
+
+    ``ids`` (when given) fill the id feature; with MovieLens ``occupations``, the demographics
+    are normalized. The given columns must be one length, and match the ids.
+    """
+    given = {name: list(values) for name, values in columns.items()}
+    lengths = {len(v) for v in given.values()}
+    if len(lengths) != 1:
+        raise ValidationError(f"the user feature columns differ in length: {sorted(lengths)}")
+    n = lengths.pop()
+    if ids is not None and len(ids) != n:
+        raise ValidationError(f"{len(ids)} user ids but {n} users' features were given")
+    if occupations is not None and set(DEMOGRAPHICS) & set(given):
+        given.update(demographics(given, occupations, user_feature_names(encoder)))
+    table: dict[str, Any] = {f.name: [None] * n for f in encoder.schema.user}
+    table.update(given)
+    id_feature = encoder.schema.id_of("user")
+    if ids is not None and id_feature is not None:
+        table[id_feature.name] = ids
+    return table
