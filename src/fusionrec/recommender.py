@@ -47,8 +47,8 @@ from fusionrec.serve.bundle import ModelBundle
 from fusionrec.stores.fields import MOVIE_FIELDS, MetadataField
 from fusionrec.user_columns import (
     DEMOGRAPHICS,
+    NewUserColumns,
     demographics,
-    new_user_columns,
     user_columns,
     user_feature_names,
 )
@@ -115,6 +115,8 @@ class FusionRecommender:
         # (catalog, bundle, rating-head vectors): see _hit_rating_vectors
         self._catalog_ratings: tuple[Table, ModelBundle, Any] | None = None
         self._seen: SeenItems | None = None
+        # (bundle, users, occupations, builder): see _new_user_columns
+        self._new_users: tuple[ModelBundle, Table, Any, NewUserColumns] | None = None
         #: MovieLens occupation names (None: not MovieLens data, no demographics to normalize)
         self._occupations: tuple[str, ...] | None = None
         self._fields: tuple[MetadataField, ...] = MOVIE_FIELDS
@@ -338,13 +340,10 @@ class FusionRecommender:
         MovieLens model takes ``age=``, ``gender=`` and ``occupation=`` together (an
         occupation by id or name). An unknown feature name is a ValidationError.
         """
+        _check_k(k)
         users = {name: [value] for name, value in user_features.items()}
-        return self.recommend_batch(
-            None if user_id is None else [user_id],
-            users=users or None,
-            k=k,
-            exclude_seen=exclude_seen,
-            filter=filter,
+        return self._recommend(
+            None if user_id is None else [user_id], users or None, k, exclude_seen, filter
         )[0]
 
     def recommend_batch(
@@ -371,10 +370,21 @@ class FusionRecommender:
         columns = user_columns(users, ages, genders, occupations)
         if isinstance(users, Table) and user_ids is None:
             user_ids = users.ids.tolist()
+        return self._recommend(user_ids, columns, k, exclude_seen, filter)
+
+    def _recommend(
+        self,
+        user_ids: Sequence[int | str] | None,
+        columns: Mapping[str, Sequence[Any]] | None,
+        k: int,
+        exclude_seen: bool,
+        filter: Predicate | None,
+    ) -> list[list[Recommendation]]:
+        """Encode the users, search the store once, rate and build the results."""
         features, ids = self._user_features(user_ids, columns)
         bundle = self._require_bundle()
         store = self.store
-        queries, rating_vectors = bundle.user_serving_vectors(features)
+        queries, rating_vectors = bundle.user_serving_vectors(features, trusted=True)
         exclude = None
         if exclude_seen and ids is not None:
             seen = self._require_seen()
@@ -720,13 +730,22 @@ class FusionRecommender:
         return user_feature_names(self._require_bundle().encoder)
 
     def _check_user_columns(self, columns: Mapping[str, Any]) -> None:
-        names = self._user_feature_names()
-        users = self._require_users()
-        unknown = sorted(set(columns) - set(names) - set(users.columns))
-        if unknown:
-            raise ValidationError(
-                f"unknown user feature(s) {unknown}; this model's user features are {names}"
-            )
+        self._new_user_columns().check(columns)
+
+    def _new_user_columns(self) -> NewUserColumns:
+        """The builder of new users' columns for the current model, users and occupations."""
+        bundle, users = self._require_bundle(), self._require_users()
+        occupations = self._occupations
+        cached = self._new_users
+        if (
+            cached is None
+            or cached[0] is not bundle
+            or cached[1] is not users
+            or cached[2] is not occupations
+        ):
+            builder = NewUserColumns(bundle.encoder, users.columns, occupations)
+            cached = self._new_users = (bundle, users, occupations, builder)
+        return cached[3]
 
     def _user_features(
         self,
@@ -745,8 +764,9 @@ class FusionRecommender:
                 )
             users = self._require_users().take(self._user_rows(ids))
             return encoder.encode_users(users.as_columns()), ids
-        self._check_user_columns(columns)
-        table = new_user_columns(encoder, columns, ids, self._occupations)
+        builder = self._new_user_columns()
+        builder.check(columns)
+        table = builder.build(columns, ids)
         return encoder.encode_users(table), ids
 
     def _demographics(self, given: Mapping[str, list[Any]]) -> dict[str, Any]:
@@ -839,32 +859,60 @@ class FusionRecommender:
         """Each row's hits, scored by the store's similarity and rated in one pass for all rows.
 
         ``rating_vectors`` are the users' rating-head vectors, one row per result row; a model
-        trained on implicit feedback rates nothing (``rating`` None).
+        trained on implicit feedback rates nothing (``rating`` None). ``features`` came from
+        this bundle's encoder, so the rating head does not check them again.
         """
-        decode = self._key_decoder()
-        flat = [h for hits in results for h in hits]
+        n = len(results)
+        flat = results[0] if n == 1 else [h for hits in results for h in hits]
         if not flat:
             return [[] for _ in results]
         if self._implicit:
-            return [[recommendation(h, None, decode) for h in hits] for hits in results]
+            ratings: list[float] | list[None] = [None] * len(flat)
+        else:
+            ratings = self._hit_ratings(results, flat, bundle, features, rating_vectors)
+        decode = self._key_decoder()
+        if decode is int:  # int ids are their own keys: no decoding per hit
+            made = [
+                Recommendation(int(h.id), float(h.score), r, h.metadata)
+                for h, r in zip(flat, ratings, strict=True)
+            ]
+        else:
+            made = [recommendation(h, r, decode) for h, r in zip(flat, ratings, strict=True)]
+        if n == 1:
+            return [made]
+        out, start = [], 0
+        for hits in results:
+            out.append(made[start : start + len(hits)])
+            start += len(hits)
+        return out
+
+    def _hit_ratings(
+        self,
+        results: list[list[Hit]],
+        flat: list[Hit],
+        bundle: ModelBundle,
+        features: Features,
+        rating_vectors: npt.NDArray[np.float32],
+    ) -> list[float]:
+        """The rating head's prediction for every hit of every row, in ``flat``'s order."""
         n, lengths = len(results), [len(hits) for hits in results]
         shared = bundle.shared_vectors  # then the store's score is the rating head's product
         if shared:
-            ip = np.asarray([h.score for h in flat], dtype=np.float32)
+            ip = np.array([h.score for h in flat], dtype=np.float32)
         else:  # a separate retrieval head ranked them: rate them with the rating head
             items = self._hit_rating_vectors(flat, bundle)
-        if min(lengths) == max(lengths):  # the common case, k hits a row: one [n, k] matrix
+        if min(lengths) == max(lengths):  # k hits a row: one [n, k] matrix
             if not shared:
                 hits_3d = items.reshape(n, lengths[0], -1)
                 ip = np.einsum("nkd,nd->nk", hits_3d, rating_vectors)
-            rated = bundle.ratings(ip.reshape(n, -1), features).ravel()
+            rated = bundle.ratings(ip.reshape(n, -1), features, trusted=True).ravel()
         else:
             rows = np.repeat(np.arange(n), lengths)
             if not shared:
                 ip = np.einsum("ij,ij->i", rating_vectors[rows], items)
-            rated = bundle.ratings(ip[:, None], features.take(rows))[:, 0]
-        ratings = iter(rated.tolist())
-        return [[recommendation(h, next(ratings), decode) for h in hits] for hits in results]
+            rated = bundle.ratings(ip[:, None], features.take(rows), trusted=True)[:, 0]
+        out: list[float] = rated.tolist()
+        return out
 
     def _hit_rating_vectors(self, hits: list[Hit], bundle: ModelBundle) -> npt.NDArray[np.float32]:
         """Rating-head vectors of the hits' items.

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from fusionrec.stores import Hit
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Recommendation:
     """One recommended item, in the order of a ranked list.
 

@@ -6,7 +6,7 @@ The facade encodes a new user from these columns; a feature the caller leaves ou
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fusionrec.data.dataset import EntityIds, Table
@@ -70,29 +70,54 @@ def demographics(
     return {"age": age, "gender": gender, "occupation": occ}
 
 
-def new_user_columns(
-    encoder: FeatureEncoder,
-    columns: Mapping[str, Sequence[Any]],
-    ids: EntityIds | None,
-    occupations: Sequence[str] | None,
-) -> dict[str, Any]:
-    """Every user feature's column for new users: the given ones, the rest None.
+class NewUserColumns:
+    """Builds new users' feature columns for one encoder and user table, names worked out once.
 
-    ``ids`` (when given) fill the id feature; with MovieLens ``occupations``, the demographics
-    are normalized. The given columns must be one length, and match the ids.
+    Serving one new user runs this on every call, so the schema's names, the id feature and
+    the columns a caller may give are looked up when the encoder or the users change, not
+    per call.
     """
-    given = {name: list(values) for name, values in columns.items()}
-    lengths = {len(v) for v in given.values()}
-    if len(lengths) != 1:
-        raise ValidationError(f"the user feature columns differ in length: {sorted(lengths)}")
-    n = lengths.pop()
-    if ids is not None and len(ids) != n:
-        raise ValidationError(f"{len(ids)} user ids but {n} users' features were given")
-    if occupations is not None and set(DEMOGRAPHICS) & set(given):
-        given.update(demographics(given, occupations, user_feature_names(encoder)))
-    table: dict[str, Any] = {f.name: [None] * n for f in encoder.schema.user}
-    table.update(given)
-    id_feature = encoder.schema.id_of("user")
-    if ids is not None and id_feature is not None:
-        table[id_feature.name] = ids
-    return table
+
+    def __init__(
+        self,
+        encoder: FeatureEncoder,
+        known_columns: Iterable[str],
+        occupations: Sequence[str] | None,
+    ) -> None:
+        self.encoder = encoder
+        self.feature_names = user_feature_names(encoder)
+        self._allowed = frozenset(self.feature_names) | frozenset(known_columns)
+        self._names = tuple(f.name for f in encoder.schema.user)
+        id_feature = encoder.schema.id_of("user")
+        self._id_name = None if id_feature is None else id_feature.name
+        self._occupations = occupations
+
+    def check(self, columns: Iterable[str]) -> None:
+        """Raise ValidationError naming any column that is no user feature of this model."""
+        unknown = sorted(set(columns) - self._allowed)
+        if unknown:
+            raise ValidationError(
+                f"unknown user feature(s) {unknown}; this model's user features are "
+                f"{self.feature_names}"
+            )
+
+    def build(self, columns: Mapping[str, Sequence[Any]], ids: EntityIds | None) -> dict[str, Any]:
+        """Every user feature's column for new users: the given ones, the rest None.
+
+        ``ids`` (when given) fill the id feature; for a MovieLens model the demographics are
+        normalized. The given columns must be one length, and match the ids.
+        """
+        given = {name: list(values) for name, values in columns.items()}
+        lengths = {len(v) for v in given.values()}
+        if len(lengths) != 1:
+            raise ValidationError(f"the user feature columns differ in length: {sorted(lengths)}")
+        n = lengths.pop()
+        if ids is not None and len(ids) != n:
+            raise ValidationError(f"{len(ids)} user ids but {n} users' features were given")
+        if self._occupations is not None and not given.keys().isdisjoint(DEMOGRAPHICS):
+            given.update(demographics(given, self._occupations, self.feature_names))
+        table: dict[str, Any] = {name: [None] * n for name in self._names if name not in given}
+        table.update(given)
+        if ids is not None and self._id_name is not None:
+            table[self._id_name] = ids
+        return table
