@@ -59,6 +59,9 @@ if TYPE_CHECKING:
 
 __all__ = ["EvaluationResult", "FusionRecommender", "Recommendation"]
 
+#: Up to this many hits find their catalog rows through the id index's dict (one user's k).
+_FEW_HITS = 64
+
 #: Where the default store (Milvus Lite) keeps its file, relative to the working directory.
 DEFAULT_URI = "./fusionrec.db"
 #: The default store's collection: "movies" for a MovieLens model (as before), else "items".
@@ -932,13 +935,21 @@ class FusionRecommender:
             keys = [h.id for h in hits]
             if items.string_ids:
                 rows = np.asarray(keys, dtype=np.int64)
-                found = (rows >= 0) & (rows < len(items))
+                if np.all((rows >= 0) & (rows < len(items))):
+                    found: npt.NDArray[np.float32] = cached[2][rows]
+                    return found
             else:
                 assert self._item_index is not None
-                rows, found = self._item_index.find(keys)
-            if np.all(found):
-                out: npt.NDArray[np.float32] = cached[2][rows]
-                return out
+                few = len(keys) <= _FEW_HITS
+                listed = self._item_index.few_rows(keys) if few else None
+                if listed is not None:
+                    out: npt.NDArray[np.float32] = cached[2][listed]
+                    return out
+                if not few:
+                    rows, known = self._item_index.find(keys)
+                    if np.all(known):
+                        out = cached[2][rows]
+                        return out
         table = self._hit_items(hits)
         return bundle.movie_rating_vectors(bundle.encoder.encode_items(table))
 
