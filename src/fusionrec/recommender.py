@@ -765,8 +765,12 @@ class FusionRecommender:
                     "pass a user id, or a new user's features "
                     f"(this model's user features: {self._user_feature_names()})"
                 )
-            users = self._require_users().take(self._user_rows(ids))
-            return encoder.encode_users(users.as_columns()), ids
+            users, rows = self._require_users(), self._user_rows(ids)
+            # the rows' columns as Table.take(rows).as_columns() holds them, without
+            # validating a new Table's columns again on every call
+            known = {name: column[rows] for name, column in users.columns.items()}
+            known[users.id_name] = users.ids[rows]
+            return encoder.encode_users(known), ids
         builder = self._new_user_columns()
         builder.check(columns)
         table = builder.build(columns, ids)

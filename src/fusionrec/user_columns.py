@@ -10,7 +10,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fusionrec.data.dataset import EntityIds, Table
-from fusionrec.demographics import normalize_many
+from fusionrec.demographics import (
+    normalize_age,
+    normalize_gender,
+    normalize_many,
+    normalize_occupation,
+)
 from fusionrec.errors import ValidationError
 from fusionrec.features import FeatureEncoder
 
@@ -50,9 +55,17 @@ def user_feature_names(encoder: FeatureEncoder) -> list[str]:
 
 
 def demographics(
-    given: Mapping[str, list[Any]], occupations: Sequence[str], feature_names: Sequence[str]
+    given: Mapping[str, list[Any]],
+    occupations: Sequence[str],
+    feature_names: Sequence[str],
+    *,
+    to_encode: bool = False,
 ) -> dict[str, Any]:
-    """MovieLens ages, genders and occupations (names or ids) normalized as in training."""
+    """MovieLens ages, genders and occupations (names or ids) normalized as in training.
+
+    The columns are arrays, as a user table holds them; ``to_encode``: they only go to the
+    encoder, so one user's are plain lists (no arrays to build on the serving path).
+    """
     if not {"gender", "age", "occupation"} & set(feature_names):
         raise ValidationError(
             "this model's users have no demographic features (e.g. trained on ml-25m): "
@@ -64,10 +77,17 @@ def demographics(
             "a new user needs all of age=, gender= and occupation= "
             "(e.g. age=25, gender='F', occupation=4)"
         )
-    age, gender, occ = normalize_many(
+    if to_encode and all(len(c) == 1 for c in columns if c is not None):
+        (age,), (gender,), (occupation,) = given["age"], given["gender"], given["occupation"]
+        return {
+            "age": [normalize_age(age)],
+            "gender": [normalize_gender(gender)],
+            "occupation": [normalize_occupation(occupation, occupations)],
+        }
+    ages, genders, occs = normalize_many(
         given["age"], given["gender"], given["occupation"], occupations
     )
-    return {"age": age, "gender": gender, "occupation": occ}
+    return {"age": ages, "gender": genders, "occupation": occs}
 
 
 class NewUserColumns:
@@ -115,7 +135,7 @@ class NewUserColumns:
         if ids is not None and len(ids) != n:
             raise ValidationError(f"{len(ids)} user ids but {n} users' features were given")
         if self._occupations is not None and not given.keys().isdisjoint(DEMOGRAPHICS):
-            given.update(demographics(given, self._occupations, self.feature_names))
+            given.update(demographics(given, self._occupations, self.feature_names, to_encode=True))
         table: dict[str, Any] = {name: [None] * n for name in self._names if name not in given}
         table.update(given)
         if ids is not None and self._id_name is not None:
