@@ -407,10 +407,6 @@ class VectorStore(ABC):
         """Swap in new content atomically with respect to concurrent searches."""
 
 
-#: Up to this many top scores are ordered by Python's sort (see :func:`top_k`).
-_SORT_IN_PYTHON = 64
-
-
 def top_k(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
     """Indices of the k largest of one row of scores, best first (ties: lower index first).
 
@@ -420,9 +416,6 @@ def top_k(scores: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.intp]:
     n = scores.shape[0]
     k = min(k, n)
     top = np.argpartition(scores, n - k)[n - k :] if 0 < k < n else np.arange(k)
-    if k <= _SORT_IN_PYTHON:  # a few: sorting (-score, index) pairs beats lexsort's calls
-        pairs = sorted(zip((-scores[top]).tolist(), top.tolist(), strict=True))
-        return np.array([i for _, i in pairs], dtype=np.intp)
     order: npt.NDArray[np.intp] = top[np.lexsort((top, -scores[top]))]
     return order
 
