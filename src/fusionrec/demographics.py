@@ -8,6 +8,7 @@ occupation id or name) into the integer codes the feature encoder expects, or ra
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,8 +22,12 @@ MAX_AGE_YEARS = 120
 
 
 def normalize_age(age: object) -> int:
-    """An ml-1m age bucket from a bucket or an age in years (buckets map to themselves)."""
-    return int(age_to_bucket(_age_years(age)))
+    """An ml-1m age bucket from a bucket or an age in years (buckets map to themselves).
+
+    :func:`~fusionrec.data.tables.age_to_bucket` for one age, by bisection in Python: one new
+    user is served per call, where numpy's fixed cost per call would dominate.
+    """
+    return AGE_BUCKETS[bisect_right(AGE_BUCKETS, _age_years(age)) - 1]  # ages are >= 1
 
 
 def _age_years(age: object) -> int:

@@ -5,6 +5,8 @@ Ids are int64 or str (an object array); looking up ids of the other kind finds n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -30,10 +32,8 @@ class IdIndex:
         would otherwise dominate; more take one vectorized search.
         """
         if isinstance(ids, list) and len(ids) <= _FEW:
-            if self._rows is None:  # reversed: the first row of a repeated id is set last
-                ids_desc, rows_desc = self.sorted_ids.tolist()[::-1], self.order.tolist()[::-1]
-                self._rows = dict(zip(ids_desc, rows_desc, strict=True))
-            found_rows = [self._rows.get(i) for i in ids]
+            table = self._row_table()
+            found_rows = [table.get(i) for i in ids]
             found = np.array([r is not None for r in found_rows], dtype=bool)
             return np.array([r or 0 for r in found_rows], dtype=np.int64), found
         query = np.asarray(ids)
@@ -45,6 +45,21 @@ class IdIndex:
             return np.zeros(len(query), dtype=np.int64), np.zeros(len(query), dtype=bool)
         pos = np.minimum(np.searchsorted(self.sorted_ids, query), len(self.sorted_ids) - 1)
         return self.order[pos], self.sorted_ids[pos] == query
+
+    def few_rows(self, ids: Sequence[object]) -> list[int] | None:
+        """The rows of a few ids (a list) as plain ints, or None if any id is unknown.
+
+        :meth:`find` without its two arrays: what rating ten hits needs, in a microsecond.
+        """
+        table = self._row_table()
+        rows = [table.get(i) for i in ids]
+        return None if None in rows else rows  # type: ignore[return-value]
+
+    def _row_table(self) -> dict[object, int]:
+        if self._rows is None:  # reversed: the first row of a repeated id is set last
+            ids_desc, rows_desc = self.sorted_ids.tolist()[::-1], self.order.tolist()[::-1]
+            self._rows = dict(zip(ids_desc, rows_desc, strict=True))
+        return self._rows
 
     def rows(self, ids: npt.ArrayLike, what: str = "id") -> IntArray:
         """Each id's row; an unknown id raises :class:`ValidationError` naming the first."""

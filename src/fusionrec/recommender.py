@@ -16,7 +16,6 @@ import json
 import shutil
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,22 +23,44 @@ import numpy as np
 import numpy.typing as npt
 
 from fusionrec import catalog
-from fusionrec.atomic import Version, current_version, load_directory, replace_directory
+from fusionrec.atomic import current_version, load_directory, replace_directory
 from fusionrec.config import ModelConfig
 from fusionrec.data.dataset import Dataset, EntityIds, Table, as_dataset, entity_ids
 from fusionrec.data.tables import MovieLens, Movies
-from fusionrec.demographics import normalize_many
 from fusionrec.errors import ConfigError, ModelDirError, NotFittedError, ValidationError
 from fusionrec.features import FeatureEncoder, Features, Schema
 from fusionrec.interactions import SeenItems
+from fusionrec.item_keys import item_keys, item_rows, key_decoder, key_rows, plain
 from fusionrec.lookup import IdIndex
+from fusionrec.recommender_dir import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    LEGACY,
+    POINTER,
+    STATE_FILE,
+    check_header,
+    read_saved,
+    serving_options,
+)
+from fusionrec.results import EvaluationResult, Recommendation, recommendation
 from fusionrec.serve.bundle import ModelBundle
-from fusionrec.serve.model_dir import read_model_files, reading
 from fusionrec.stores.fields import MOVIE_FIELDS, MetadataField
+from fusionrec.user_columns import (
+    DEMOGRAPHICS,
+    NewUserColumns,
+    demographics,
+    user_columns,
+    user_feature_names,
+)
 
 if TYPE_CHECKING:
     from fusionrec.stores import Hit, Predicate, VectorStore
     from fusionrec.train.trainer import History
+
+__all__ = ["EvaluationResult", "FusionRecommender", "Recommendation"]
+
+#: Up to this many hits find their catalog rows through the id index's dict (one user's k).
+_FEW_HITS = 64
 
 #: Where the default store (Milvus Lite) keeps its file, relative to the working directory.
 DEFAULT_URI = "./fusionrec.db"
@@ -51,93 +72,10 @@ DEFAULT_ITEM_COLLECTION = "items"
 DEFAULT_PRESET = "default"
 #: What a model trained on implicit feedback (no ratings) uses when no config was given.
 IMPLICIT_PRESET = "retrieval"
-#: Version 3: generic user and item tables (users.npz, items.npz), string ids, metadata
-#: fields. Version 2 held MovieLens tables (movies.json); version 1 had no subdirectory.
-FORMAT_VERSION = 3
-_FORMAT_NAME = "fusionrec-recommender"
-#: The pointer file at the top of a saved directory: format, current version, checksums.
-_POINTER = "recommender.json"
-#: Occupation names, store settings, metadata fields and the feedback kind, in each version.
-_STATE_FILE = "state.json"
-#: What a version 1 directory held at its top level; removed once a new version is saved.
-_LEGACY = ("model", "users.npz", "movies.json", "seen.npz")
 #: The MovieLens item columns shown beside each vector (the store's MOVIE_FIELDS).
 _MOVIE_DISPLAY = ("title", "genres", "year")
-#: The MovieLens demographics a new user gives together (normalized like the training data).
-_DEMOGRAPHICS = ("age", "gender", "occupation")
 #: Keys of Recommendation.to_dict() that a metadata field must not shadow.
 _RESERVED_DISPLAY = frozenset({"item_id", "movie_id", "score", "rating"})
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """One recommended item, in the order of a ranked list.
-
-    ``score`` is what the list is ranked by, so it never rises down a list: the store's
-    similarity, the inner product of unit vectors (cosine, in [-1, 1]). ``rating`` is the
-    model's predicted rating of the item for the user, where there is one (``recommend`` on a
-    model trained on ratings); it need not fall down the list when a separate retrieval head
-    ranks (the ``default`` preset), and it is None for :meth:`FusionRecommender.similar_items`
-    and for a model trained on implicit feedback. ``metadata`` holds the item's display fields
-    as the store returned them (for MovieLens: title, genres, year).
-    """
-
-    item_id: int | str
-    score: float
-    rating: float | None = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def movie_id(self) -> int:
-        """The item id of a MovieLens model (an int)."""
-        return int(self.item_id)
-
-    @property
-    def title(self) -> str:
-        """The ``title`` field ("" when the items have none)."""
-        return str(self.metadata.get("title", ""))
-
-    @property
-    def genres(self) -> tuple[str, ...]:
-        """The ``genres`` field as a tuple (empty when the items have none)."""
-        return tuple(self.metadata.get("genres", ()))
-
-    @property
-    def year(self) -> int:
-        """The ``year`` field (0 when the items have none)."""
-        return int(self.metadata.get("year", 0))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields: ``item_id``, ``score``, ``rating`` and the metadata fields.
-
-        An int item id is also given as ``movie_id``, so MovieLens clients written before
-        the generic form (the web page, scripts reading ``movie_id``) keep working.
-        """
-        out: dict[str, Any] = {"item_id": self.item_id}
-        if isinstance(self.item_id, int):
-            out["movie_id"] = self.item_id
-        out.update(self.metadata)
-        out["score"] = self.score
-        out["rating"] = self.rating
-        return out
-
-
-@dataclass(frozen=True)
-class EvaluationResult:
-    """Rating-prediction error on a test set (None without ratings), plus top-N metrics.
-
-    ``n_ratings`` counts the test interactions. A model trained on implicit feedback, or
-    test data without ratings, gets top-N metrics only.
-    """
-
-    rmse: float | None
-    mae: float | None
-    n_ratings: int
-    k: int | None = None
-    recall: float | None = None
-    ndcg: float | None = None
-    hit_rate: float | None = None
-    n_users: int | None = None
 
 
 class FusionRecommender:
@@ -180,6 +118,8 @@ class FusionRecommender:
         # (catalog, bundle, rating-head vectors): see _hit_rating_vectors
         self._catalog_ratings: tuple[Table, ModelBundle, Any] | None = None
         self._seen: SeenItems | None = None
+        # (bundle, users, occupations, builder): see _new_user_columns
+        self._new_users: tuple[ModelBundle, Table, Any, NewUserColumns] | None = None
         #: MovieLens occupation names (None: not MovieLens data, no demographics to normalize)
         self._occupations: tuple[str, ...] | None = None
         self._fields: tuple[MetadataField, ...] = MOVIE_FIELDS
@@ -354,8 +294,8 @@ class FusionRecommender:
         if len(table) == 0:
             return 0
         self._check_user_columns(table.columns)
-        if self._occupations is not None and set(_DEMOGRAPHICS) & set(table.columns):
-            given = {n: table.columns[n].tolist() for n in _DEMOGRAPHICS if n in table.columns}
+        if self._occupations is not None and set(DEMOGRAPHICS) & set(table.columns):
+            given = {n: table.columns[n].tolist() for n in DEMOGRAPHICS if n in table.columns}
             table = Table(table.ids, {**table.columns, **self._demographics(given)}, base.id_name)
         known = self._user_index
         assert known is not None
@@ -403,13 +343,10 @@ class FusionRecommender:
         MovieLens model takes ``age=``, ``gender=`` and ``occupation=`` together (an
         occupation by id or name). An unknown feature name is a ValidationError.
         """
+        _check_k(k)
         users = {name: [value] for name, value in user_features.items()}
-        return self.recommend_batch(
-            None if user_id is None else [user_id],
-            users=users or None,
-            k=k,
-            exclude_seen=exclude_seen,
-            filter=filter,
+        return self._recommend(
+            None if user_id is None else [user_id], users or None, k, exclude_seen, filter
         )[0]
 
     def recommend_batch(
@@ -433,13 +370,24 @@ class FusionRecommender:
         nothing passes only when every list comes back empty.
         """
         _check_k(k)
-        columns = _user_columns(users, ages, genders, occupations)
+        columns = user_columns(users, ages, genders, occupations)
         if isinstance(users, Table) and user_ids is None:
             user_ids = users.ids.tolist()
+        return self._recommend(user_ids, columns, k, exclude_seen, filter)
+
+    def _recommend(
+        self,
+        user_ids: Sequence[int | str] | None,
+        columns: Mapping[str, Sequence[Any]] | None,
+        k: int,
+        exclude_seen: bool,
+        filter: Predicate | None,
+    ) -> list[list[Recommendation]]:
+        """Encode the users, search the store once, rate and build the results."""
         features, ids = self._user_features(user_ids, columns)
         bundle = self._require_bundle()
         store = self.store
-        queries, rating_vectors = bundle.user_serving_vectors(features)
+        queries, rating_vectors = bundle.user_serving_vectors(features, trusted=True)
         exclude = None
         if exclude_seen and ids is not None:
             seen = self._require_seen()
@@ -471,7 +419,7 @@ class FusionRecommender:
             )
         hits = store.search(items[0].vector, k, filter=filter, exclude_ids=[int(keys[0])])[0]
         decode = self._key_decoder()
-        return [_recommendation(hit, None, decode) for hit in hits]
+        return [recommendation(hit, None, decode) for hit in hits]
 
     #: The MovieLens name of :meth:`similar_items`.
     similar_movies = similar_items
@@ -567,8 +515,8 @@ class FusionRecommender:
         if self._model is None and self._model_dir is None:
             raise NotFittedError("nothing to save: call fit() or load() first")
         target = Path(path)
-        header = {"format": _FORMAT_NAME, "format_version": FORMAT_VERSION}
-        with replace_directory(target, _POINTER, header, legacy=_LEGACY) as tmp:
+        header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}
+        with replace_directory(target, POINTER, header, legacy=LEGACY) as tmp:
             model_dir = tmp / "model"
             if self._model is not None:
                 model_dir.mkdir()
@@ -593,8 +541,8 @@ class FusionRecommender:
                 "fields": [f.to_dict() for f in self._fields],
                 "implicit": self._implicit,
             }
-            (tmp / _STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
-        self._model_dir = current_version(target, _POINTER) / "model"
+            (tmp / STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
+        self._model_dir = current_version(target, POINTER) / "model"
         return target
 
     @classmethod
@@ -619,7 +567,7 @@ class FusionRecommender:
         root = Path(path)
         if not root.is_dir():
             raise ModelDirError(f"{root}: no such model directory (train and save one first)")
-        saved = load_directory(root, _POINTER, _check_header, _read_saved, legacy=_LEGACY)
+        saved = load_directory(root, POINTER, check_header, read_saved, legacy=LEGACY)
         state = saved.state
         rec = cls(config=saved.bundle.config, store=store, progress=progress)
         rec.schema = saved.bundle.encoder.schema
@@ -632,7 +580,7 @@ class FusionRecommender:
         rec._fields = saved.fields
         rec._implicit = saved.implicit
         rec._store_settings = state.get("store")
-        rec._store_options = _serving_options(saved.path / _STATE_FILE, store_options)
+        rec._store_options = serving_options(saved.path / STATE_FILE, store_options)
         return rec
 
     def close(self) -> None:
@@ -751,52 +699,30 @@ class FusionRecommender:
             self._set_items(catalog.merge_tables(self._items, table))
 
     def _item_keys(self, item_ids: npt.ArrayLike, *, check: bool = False) -> npt.NDArray[np.int64]:
-        """Store keys of item ids: an int id itself, a string id its catalog row.
-
-        Unknown string ids have no key and are left out (unknown ints keep theirs); with
-        ``check`` any unknown id is a ValidationError.
-        """
+        """Store keys of item ids (see :func:`fusionrec.item_keys.item_keys`)."""
         items = self._require_items()
-        ids = np.asarray(item_ids)
-        if check or items.string_ids or ids.dtype.kind in "OUS":
-            assert self._item_index is not None
-            rows, found = self._item_index.find(ids)
-            if check and not np.all(found):
-                bad = ids[np.argmin(found)]
-                raise ValidationError(
-                    f"unknown item id {_plain(bad)!r}: it is not in the catalog "
-                    "(add it with add_items())"
-                )
-            return rows[found] if items.string_ids else np.asarray(ids[found], dtype=np.int64)
-        return np.asarray(ids, dtype=np.int64)
+        assert self._item_index is not None
+        return item_keys(items, self._item_index, item_ids, check=check)
 
     def _key_decoder(self) -> Any:
         """A function from a store key to the item id (identity for int ids)."""
+        return key_decoder(self._require_items())
+
+    def _key_rows(self) -> Any:
+        """A function from store keys to catalog rows (keys not in the catalog dropped)."""
         items = self._require_items()
-        if not items.string_ids:
-            return int
-        ids = items.ids
-
-        def decode(key: int) -> int | str:
-            return str(ids[key]) if 0 <= key < len(ids) else int(key)
-
-        return decode
+        assert self._item_index is not None
+        return key_rows(items, self._item_index)
 
     def _item_rows(self, item_ids: EntityIds) -> npt.NDArray[np.int64]:
         assert self._item_index is not None
-        rows, found = self._item_index.find(item_ids)
-        if not np.all(found):
-            bad = _plain(item_ids[np.argmin(found)])
-            raise ValidationError(
-                f"unknown item id {bad!r}: it is not in the catalog (add it with add_items())"
-            )
-        return rows
+        return item_rows(self._item_index, item_ids)
 
     def _user_rows(self, user_ids: EntityIds) -> npt.NDArray[np.int64]:
         assert self._user_index is not None
         rows, found = self._user_index.find(user_ids)
         if not np.all(found):
-            bad = _plain(user_ids[np.argmin(found)])
+            bad = plain(user_ids[np.argmin(found)])
             raise ValidationError(
                 f"unknown user id {bad!r}: pass a user id from the training data (or "
                 "add_users()), or a new user's features"
@@ -804,17 +730,25 @@ class FusionRecommender:
         return rows
 
     def _user_feature_names(self) -> list[str]:
-        encoder = self._require_bundle().encoder
-        return [f.name for f in encoder.schema.user if not f.is_id]
+        return user_feature_names(self._require_bundle().encoder)
 
     def _check_user_columns(self, columns: Mapping[str, Any]) -> None:
-        names = self._user_feature_names()
-        users = self._require_users()
-        unknown = sorted(set(columns) - set(names) - set(users.columns))
-        if unknown:
-            raise ValidationError(
-                f"unknown user feature(s) {unknown}; this model's user features are {names}"
-            )
+        self._new_user_columns().check(columns)
+
+    def _new_user_columns(self) -> NewUserColumns:
+        """The builder of new users' columns for the current model, users and occupations."""
+        bundle, users = self._require_bundle(), self._require_users()
+        occupations = self._occupations
+        cached = self._new_users
+        if (
+            cached is None
+            or cached[0] is not bundle
+            or cached[1] is not users
+            or cached[2] is not occupations
+        ):
+            builder = NewUserColumns(bundle.encoder, users.columns, occupations)
+            cached = self._new_users = (bundle, users, occupations, builder)
+        return cached[3]
 
     def _user_features(
         self,
@@ -831,43 +765,21 @@ class FusionRecommender:
                     "pass a user id, or a new user's features "
                     f"(this model's user features: {self._user_feature_names()})"
                 )
-            users = self._require_users().take(self._user_rows(ids))
-            return encoder.encode_users(users.as_columns()), ids
-        self._check_user_columns(columns)
-        given = {name: list(values) for name, values in columns.items()}
-        lengths = {len(v) for v in given.values()}
-        if len(lengths) != 1:
-            raise ValidationError(f"the user feature columns differ in length: {sorted(lengths)}")
-        n = lengths.pop()
-        if ids is not None and len(ids) != n:
-            raise ValidationError(f"{len(ids)} user ids but {n} users' features were given")
-        if self._occupations is not None and set(_DEMOGRAPHICS) & set(given):
-            given.update(self._demographics(given))
-        table: dict[str, Any] = {f.name: [None] * n for f in encoder.schema.user}
-        table.update(given)
-        id_feature = encoder.schema.id_of("user")
-        if ids is not None and id_feature is not None:
-            table[id_feature.name] = ids
+            users, rows = self._require_users(), self._user_rows(ids)
+            # the rows' columns as Table.take(rows).as_columns() holds them, without
+            # validating a new Table's columns again on every call
+            known = {name: column[rows] for name, column in users.columns.items()}
+            known[users.id_name] = users.ids[rows]
+            return encoder.encode_users(known), ids
+        builder = self._new_user_columns()
+        builder.check(columns)
+        table = builder.build(columns, ids)
         return encoder.encode_users(table), ids
 
     def _demographics(self, given: Mapping[str, list[Any]]) -> dict[str, Any]:
         """MovieLens ages, genders and occupations (names or ids) normalized as in training."""
-        if not {"gender", "age", "occupation"} & set(self._user_feature_names()):
-            raise ValidationError(
-                "this model's users have no demographic features (e.g. trained on ml-25m): "
-                "pass the id of a user from the training data"
-            )
-        columns = [given.get(name) for name in _DEMOGRAPHICS]
-        if any(c is None for c in columns) or any(v is None for c in columns for v in c or []):
-            raise ValidationError(
-                "a new user needs all of age=, gender= and occupation= "
-                "(e.g. age=25, gender='F', occupation=4)"
-            )
         assert self._occupations is not None
-        age, gender, occ = normalize_many(
-            given["age"], given["gender"], given["occupation"], self._occupations
-        )
-        return {"age": age, "gender": gender, "occupation": occ}
+        return demographics(given, self._occupations, self._user_feature_names())
 
     def _item_table(self, items: Table | Dataset | MovieLens | Movies | None) -> Table:
         if items is None:
@@ -954,32 +866,60 @@ class FusionRecommender:
         """Each row's hits, scored by the store's similarity and rated in one pass for all rows.
 
         ``rating_vectors`` are the users' rating-head vectors, one row per result row; a model
-        trained on implicit feedback rates nothing (``rating`` None).
+        trained on implicit feedback rates nothing (``rating`` None). ``features`` came from
+        this bundle's encoder, so the rating head does not check them again.
         """
-        decode = self._key_decoder()
-        flat = [h for hits in results for h in hits]
+        n = len(results)
+        flat = results[0] if n == 1 else [h for hits in results for h in hits]
         if not flat:
             return [[] for _ in results]
         if self._implicit:
-            return [[_recommendation(h, None, decode) for h in hits] for hits in results]
+            ratings: list[float] | list[None] = [None] * len(flat)
+        else:
+            ratings = self._hit_ratings(results, flat, bundle, features, rating_vectors)
+        decode = self._key_decoder()
+        if decode is int:  # int ids are their own keys: no decoding per hit
+            made = [
+                Recommendation(int(h.id), float(h.score), r, h.metadata)
+                for h, r in zip(flat, ratings, strict=True)
+            ]
+        else:
+            made = [recommendation(h, r, decode) for h, r in zip(flat, ratings, strict=True)]
+        if n == 1:
+            return [made]
+        out, start = [], 0
+        for hits in results:
+            out.append(made[start : start + len(hits)])
+            start += len(hits)
+        return out
+
+    def _hit_ratings(
+        self,
+        results: list[list[Hit]],
+        flat: list[Hit],
+        bundle: ModelBundle,
+        features: Features,
+        rating_vectors: npt.NDArray[np.float32],
+    ) -> list[float]:
+        """The rating head's prediction for every hit of every row, in ``flat``'s order."""
         n, lengths = len(results), [len(hits) for hits in results]
         shared = bundle.shared_vectors  # then the store's score is the rating head's product
         if shared:
-            ip = np.asarray([h.score for h in flat], dtype=np.float32)
+            ip = np.array([h.score for h in flat], dtype=np.float32)
         else:  # a separate retrieval head ranked them: rate them with the rating head
             items = self._hit_rating_vectors(flat, bundle)
-        if min(lengths) == max(lengths):  # the common case, k hits a row: one [n, k] matrix
+        if min(lengths) == max(lengths):  # k hits a row: one [n, k] matrix
             if not shared:
                 hits_3d = items.reshape(n, lengths[0], -1)
                 ip = np.einsum("nkd,nd->nk", hits_3d, rating_vectors)
-            rated = bundle.ratings(ip.reshape(n, -1), features).ravel()
+            rated = bundle.ratings(ip.reshape(n, -1), features, trusted=True).ravel()
         else:
             rows = np.repeat(np.arange(n), lengths)
             if not shared:
                 ip = np.einsum("ij,ij->i", rating_vectors[rows], items)
-            rated = bundle.ratings(ip[:, None], features.take(rows))[:, 0]
-        ratings = iter(rated.tolist())
-        return [[_recommendation(h, next(ratings), decode) for h in hits] for hits in results]
+            rated = bundle.ratings(ip[:, None], features.take(rows), trusted=True)[:, 0]
+        out: list[float] = rated.tolist()
+        return out
 
     def _hit_rating_vectors(self, hits: list[Hit], bundle: ModelBundle) -> npt.NDArray[np.float32]:
         """Rating-head vectors of the hits' items.
@@ -999,13 +939,21 @@ class FusionRecommender:
             keys = [h.id for h in hits]
             if items.string_ids:
                 rows = np.asarray(keys, dtype=np.int64)
-                found = (rows >= 0) & (rows < len(items))
+                if np.all((rows >= 0) & (rows < len(items))):
+                    found: npt.NDArray[np.float32] = cached[2][rows]
+                    return found
             else:
                 assert self._item_index is not None
-                rows, found = self._item_index.find(keys)
-            if np.all(found):
-                out: npt.NDArray[np.float32] = cached[2][rows]
-                return out
+                few = len(keys) <= _FEW_HITS
+                listed = self._item_index.few_rows(keys) if few else None
+                if listed is not None:
+                    out: npt.NDArray[np.float32] = cached[2][listed]
+                    return out
+                if not few:
+                    rows, known = self._item_index.find(keys)
+                    if np.all(known):
+                        out = cached[2][rows]
+                        return out
         table = self._hit_items(hits)
         return bundle.movie_rating_vectors(bundle.encoder.encode_items(table))
 
@@ -1057,81 +1005,10 @@ class FusionRecommender:
 
         return metrics.evaluate_topn(score_fn, np.arange(len(eval_users)), seen_mask, relevant, k=k)
 
-    def _key_rows(self) -> Any:
-        """A function from store keys to catalog rows (keys not in the catalog dropped)."""
-        items = self._require_items()
-        if items.string_ids:
-            return lambda keys: keys[(keys >= 0) & (keys < len(items))]
-        index = self._item_index
-        assert index is not None
-
-        def rows(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-            found_rows, found = index.find(keys)
-            return found_rows[found]
-
-        return rows
-
-
-#: Store options that carry credentials: sent only to a URI named by the caller.
-_CREDENTIAL_OPTIONS = ("token", "password", "api_key")
-
-
-def _saved_store_settings(state_file: Path, settings: Any) -> dict[str, Any] | None:
-    """The store settings a model directory holds: None or a mapping naming a backend."""
-    if settings is None:
-        return None
-    if not isinstance(settings, dict) or not isinstance(settings.get("backend"), str):
-        raise ModelDirError(f"{state_file}: 'store' must be an object with a string 'backend'")
-    return settings
-
-
-def _serving_options(state_file: Path, options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """How load reopens the saved store: read-only unless asked, credentials to a given URI."""
-    out: dict[str, Any] = {"read_only": True, **dict(options or {})}
-    credentials = [name for name in _CREDENTIAL_OPTIONS if out.get(name)]
-    if credentials and "uri" not in out:
-        raise ConfigError(
-            f"store_options {credentials} would go to the store URI saved in {state_file}; a "
-            "model directory is not trusted with credentials: pass the server's 'uri' in "
-            "store_options too, or open the store yourself and pass store="
-        )
-    return out
-
 
 def _check_k(k: int) -> None:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValidationError(f"k must be a positive integer, got {k!r}")
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as its Python value (messages show 'c', not np.str_('c'))."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _user_columns(
-    users: Table | Mapping[str, Sequence[Any]] | None,
-    ages: Sequence[int | None] | None,
-    genders: Sequence[str | None] | None,
-    occupations: Sequence[int | str | None] | None,
-) -> dict[str, Sequence[Any]] | None:
-    """New users' feature columns from ``users`` and the MovieLens shorthand arguments."""
-    if isinstance(users, Table):
-        columns: dict[str, Any] = dict(users.columns.items())
-    elif users is None:
-        columns = {}
-    elif isinstance(users, Mapping):
-        columns = dict(users)
-    else:
-        raise ValidationError(f"users must be a Table or a mapping, got {type(users).__name__}")
-    shorthand = {"age": ages, "gender": genders, "occupation": occupations}
-    if any(v is not None for v in shorthand.values()):
-        for name, values in shorthand.items():
-            columns[name] = values if values is not None else [None] * _rows(shorthand)
-    return columns or None
-
-
-def _rows(columns: Mapping[str, Sequence[Any] | None]) -> int:
-    return max(len(v) for v in columns.values() if v is not None)
 
 
 def _fields_of(data: Dataset, movielens: bool) -> tuple[MetadataField, ...]:
@@ -1159,10 +1036,6 @@ def _fields_of(data: Dataset, movielens: bool) -> tuple[MetadataField, ...]:
     return catalog.display_fields(items, display)
 
 
-def _recommendation(hit: Hit, rating: float | None, decode: Any) -> Recommendation:
-    return Recommendation(decode(hit.id), float(hit.score), rating, hit.metadata)
-
-
 def _require_items(store: VectorStore) -> None:
     """Raise NotFittedError if ``store`` holds nothing; asked only when a search found nothing."""
     if store.count() == 0:
@@ -1177,77 +1050,6 @@ def _rows_by_id(table: Table, ids: EntityIds, what: str, source: str) -> Table:
         missing = ids[~found]
         raise ValidationError(
             f"{source}: {len(missing)} {what} id(s) of the interactions missing from the "
-            f"{what} table, e.g. {_plain(missing[0])!r}"
+            f"{what} table, e.g. {plain(missing[0])!r}"
         )
     return table.take(rows)
-
-
-@dataclass(frozen=True)
-class _Saved:
-    """Everything one saved version holds, read and validated."""
-
-    path: Path
-    bundle: ModelBundle
-    users: Table
-    items: Table
-    seen: SeenItems
-    occupations: tuple[str, ...] | None
-    fields: tuple[MetadataField, ...]
-    implicit: bool
-    state: dict[str, Any]
-
-
-def _check_header(header: dict[str, Any], pointer: Path) -> None:
-    if header.get("format_version") != FORMAT_VERSION:
-        raise ModelDirError(
-            f"{pointer}: format version {header.get('format_version')!r} is not supported "
-            f"(this fusionrec reads version {FORMAT_VERSION}; save the model again)"
-        )
-    if header.get("format") != _FORMAT_NAME:
-        raise ModelDirError(f"{pointer} is not a fusionrec recommender directory")
-
-
-def _read_saved(version: Version) -> _Saved:
-    """Read and validate the files of one saved version (see :meth:`FusionRecommender.save`)."""
-    root = version.path
-    missing = [
-        n
-        for n in (_STATE_FILE, "model", "users.npz", "items.npz", "seen.npz")
-        if not (root / n).exists()
-    ]
-    if missing:
-        raise ModelDirError(f"{root}: not a complete fusionrec model directory, missing {missing}")
-    state_file = root / _STATE_FILE
-    with reading(state_file):
-        state = json.loads(state_file.read_bytes().decode("utf-8"))
-    if not isinstance(state, dict):
-        raise ModelDirError(f"{state_file}: expected a JSON object, got {type(state).__name__}")
-    occupations = state.get("occupations")  # None: not MovieLens; empty: ml-25m (no demographics)
-    if occupations is not None and (
-        not isinstance(occupations, list) or not all(isinstance(o, str) and o for o in occupations)
-    ):
-        raise ModelDirError(
-            f"{state_file}: occupations must be a list of names, got {occupations!r:.80}"
-        )
-    implicit = state.get("implicit")
-    if not isinstance(implicit, bool):
-        raise ModelDirError(f"{state_file}: 'implicit' must be true or false, got {implicit!r:.40}")
-    declared = state.get("fields")
-    if not isinstance(declared, list):
-        raise ModelDirError(f"{state_file}: 'fields' must be a list, got {declared!r:.40}")
-    try:
-        fields = tuple(MetadataField.from_dict(f) for f in declared)
-    except ConfigError as exc:
-        raise ModelDirError(f"{state_file}: {exc}") from None
-    _saved_store_settings(state_file, state.get("store"))
-    return _Saved(
-        path=root,
-        bundle=read_model_files(root / "model"),
-        users=catalog.load_table(root / "users.npz"),
-        items=catalog.load_table(root / "items.npz"),
-        seen=SeenItems.load(root / "seen.npz"),
-        occupations=None if occupations is None else tuple(occupations),
-        fields=fields,
-        implicit=implicit,
-        state=state,
-    )
