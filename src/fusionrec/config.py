@@ -121,8 +121,11 @@ class ModelConfig:
     rows keep their weights and moments (no L2 decay either), which saves most of the update
     on large tables but changes the results. ``weight_average`` is the decay of a moving
     average of the weights that is evaluated and kept instead of the last step's (0 = off);
-    ``refit`` trains again from the initial weights on training + validation ratings for the
-    epoch count early stopping chose.
+    ``refit`` trains again on training + validation ratings after early stopping: with
+    ``warm_refit_epochs = 0`` from the initial weights for the epoch count early stopping chose;
+    with ``warm_refit_epochs = n > 0`` it continues from the kept weights for ``n`` epochs (a warm
+    start; Adam's moments and the weight average start afresh), which costs ``n`` epochs
+    instead of the chosen count.
 
     The field defaults are the rating-only base (``ModelConfig() == ModelConfig.preset("rating")``);
     the library's default model is ``ModelConfig.preset("default")``.
@@ -160,6 +163,7 @@ class ModelConfig:
     patience: int = 5
     weight_average: float = 0.999
     refit: bool = True
+    warm_refit_epochs: int = 0
     validation_fraction: float = 0.05
     seed: int = 0
 
@@ -220,7 +224,8 @@ class ModelConfig:
         positive_ints = [
             f.name
             for f in fields(self)
-            if f.type == "int" and f.name not in ("seed", "patience", "retrieval_hidden")
+            if f.type == "int"
+            and f.name not in ("seed", "patience", "retrieval_hidden", "warm_refit_epochs")
         ]
         for name in positive_ints:
             if getattr(self, name) < 1:
@@ -241,6 +246,10 @@ class ModelConfig:
             )
         if self.patience < 0:
             raise ConfigError(f"ModelConfig.patience must be >= 0, got {self.patience}")
+        if self.warm_refit_epochs < 0:
+            raise ConfigError(
+                f"ModelConfig.warm_refit_epochs must be >= 0, got {self.warm_refit_epochs}"
+            )
         if self.seed < 0:
             raise ConfigError(f"ModelConfig.seed must be >= 0, got {self.seed}")
         if self.optimizer not in OPTIMIZERS:

@@ -185,12 +185,15 @@ class Trainer:
             raise ValidationError(f"threads must be an int >= 1, got {threads!r}")
         if config.lazy_adam and engine != "numpy":
             raise ValidationError("ModelConfig.lazy_adam needs the numpy engine")
+        if config.refit and config.warm_refit_epochs and engine != "numpy":
+            raise ValidationError("ModelConfig.warm_refit_epochs > 0 needs the numpy engine")
         self.config = config
         self.progress = progress
         self.engine = engine
         self.threads = threads
         self._numpy: dict[int, tuple[FusedStep, NumpyOptimizer]] = {}
         self._average: WeightAverage | None = None
+        self._kept: _Resume | None = None  # the best epoch's state, for a continuing refit
         self._started = time.perf_counter()  # reset by fit: progress lines' elapsed time
 
     def _optimizer(self, model: FusionModel) -> paddle.optimizer.Optimizer:
@@ -220,8 +223,9 @@ class Trainer:
         Without ``validation`` a deterministic ``config.validation_fraction`` of the training
         ratings is held out for it. Early stopping ends training after ``config.patience``
         epochs without improvement (0 disables it). With ``config.refit`` the model is then
-        trained again from its initial weights on training + validation ratings for the kept
-        number of epochs, so the final model sees every rating (``History.refit_epochs``).
+        trained on training + validation ratings, so the final model sees every rating
+        (``History.refit_epochs``): from its initial weights for the kept number of epochs, or
+        with ``config.warm_refit_epochs > 0`` onward from the kept weights for that many epochs.
         """
         c = self.config
         if not isinstance(model, FusionModel):
@@ -240,15 +244,19 @@ class Trainer:
             train = train.with_ratings(train.ratings.take(np.sort(order[n_val:])))
         else:
             validate_ratings(validation, c, "validation data")
-        initial = _state(model) if c.refit else None
+        initial = _state(model) if c.refit and not c.warm_refit_epochs else None
         self._started = time.perf_counter()
+        self._kept = None
         history = self._train(model, encoder, train, validation, c.epochs, rng)
-        if initial is not None:
+        if c.refit:
             full = train.with_ratings(_concat(train.ratings, validation.ratings))
             validate_ratings(full, c, "training + validation data")
             seed_everything(c.seed)
-            model.set_state_dict({k: paddle.to_tensor(v) for k, v in initial.items()})
-            refit = self._train(model, encoder, full, None, history.best_epoch, rng, "refit ")
+            if initial is not None:
+                model.set_state_dict({k: paddle.to_tensor(v) for k, v in initial.items()})
+            epochs = c.warm_refit_epochs or history.best_epoch
+            resume, self._kept = self._kept, None
+            refit = self._train(model, encoder, full, None, epochs, rng, "refit ", resume)
             history.refit_epochs = refit.epochs
             history.n_refit = refit.n_train
         return history
@@ -262,11 +270,13 @@ class Trainer:
         epochs: int,
         rng: np.random.Generator,
         label: str = "",
+        resume: _Resume | None = None,
     ) -> History:
         """Train for up to ``epochs``; with ``validation``, early-stop and keep the best epoch.
 
         Without it (the refit), every epoch runs and the last one is kept. ``label`` prefixes
-        the progress lines.
+        the progress lines. ``resume`` continues from a kept epoch's training state; with
+        ``config.warm_refit_epochs`` the best epoch's state is kept in ``self._kept`` for that.
         """
         c = self.config
         self._encoder = encoder
@@ -284,6 +294,9 @@ class Trainer:
         optimizer = self._optimizer(model) if self.engine == "paddle" else None
         self._numpy = {}
         self._average = WeightAverage(model, c.weight_average) if c.weight_average else None
+        if resume is not None:
+            resume.restore(self, model)
+        keep = va is not None and c.refit and c.warm_refit_epochs > 0
         history = History(
             n_train=len(tr.y), n_validation=len(va.y) if va is not None else 0, selected_on=metric
         )
@@ -315,6 +328,8 @@ class Trainer:
                 history.best_val_ndcg = ndcg
                 history.best_epoch = epoch
                 best_state = _state(model) if va is not None or epoch == epochs else None
+                if keep:
+                    self._kept = _Resume.capture(self, model, raw)
                 waited = 0
             else:
                 waited += 1
@@ -539,6 +554,52 @@ class WeightAverage:
         raw = {k: v.copy() for k, v in _trained_weights(model).items()}
         _set_weights(model, self.weights)
         return raw
+
+
+@dataclass
+class _Resume:
+    """The numpy engine's training state at a kept epoch, for a refit that continues from it.
+
+    ``weights`` are the trained weights (not their average); ``moments`` Adam's ``m``, ``v``
+    and step count; ``average`` the weight average and its step count.
+    """
+
+    weights: dict[str, npt.NDArray[np.float32]]
+    moments: tuple[dict[str, npt.NDArray[np.float32]], dict[str, npt.NDArray[np.float32]], int]
+    average: tuple[dict[str, npt.NDArray[np.float32]], int] | None
+
+    @classmethod
+    def capture(
+        cls,
+        trainer: Trainer,
+        model: FusionModel,
+        raw: dict[str, npt.NDArray[np.float32]] | None,
+    ) -> _Resume:
+        """Copy the state after an epoch; ``raw`` = the trained weights when an average is in."""
+        _, nopt, _ = trainer._numpy_state(model)
+        weights = raw if raw is not None else _trained_weights(model)
+        avg = trainer._average
+        return cls(
+            weights={k: v.copy() for k, v in weights.items()},
+            moments=(
+                {k: v.copy() for k, v in nopt.m.items()},
+                {k: v.copy() for k, v in nopt.v.items()},
+                nopt.t,
+            ),
+            average=(
+                ({k: v.copy() for k, v in avg.weights.items()}, avg.steps)
+                if avg is not None
+                else None
+            ),
+        )
+
+    def restore(self, trainer: Trainer, model: FusionModel) -> None:
+        """Load the state into ``model`` and the trainer's fresh optimizer and average."""
+        _set_weights(model, self.weights)
+        _, nopt, _ = trainer._numpy_state(model)
+        nopt.m, nopt.v, nopt.t = self.moments
+        if trainer._average is not None and self.average is not None:
+            trainer._average.weights, trainer._average.steps = self.average
 
 
 def _paddle_inputs(xs: list[Any]) -> list[Any]:
