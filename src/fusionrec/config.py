@@ -116,16 +116,18 @@ class ModelConfig:
     picks the early-stopping metric (``auto``: RMSE for rating and joint, validation NDCG@10
     for retrieval).
 
-    Training: ``lazy_adam`` (off in every preset; numpy engine only) makes Adam update only
-    the embedding rows a batch's gradient touches, as Paddle's ``lazy_mode`` does: untouched
-    rows keep their weights and moments (no L2 decay either), which saves most of the update
-    on large tables but changes the results. ``weight_average`` is the decay of a moving
-    average of the weights that is evaluated and kept instead of the last step's (0 = off);
-    ``refit`` trains again on training + validation ratings after early stopping: with
-    ``warm_refit_epochs = 0`` from the initial weights for the epoch count early stopping chose;
-    with ``warm_refit_epochs = n > 0`` it continues from the kept weights for ``n`` epochs (a warm
-    start; Adam's moments and the weight average start afresh), which costs ``n`` epochs
-    instead of the chosen count.
+    Training: ``max_samples`` (0 = no limit) caps the early-stopping run at ``max_samples //
+    n_train`` epochs (at least one), so a large data set's fit takes bounded time while a small
+    one's still stops on validation alone. ``lazy_adam`` (off in every preset; numpy engine
+    only) makes Adam update only the embedding rows a batch's gradient touches, as Paddle's
+    ``lazy_mode`` does: untouched rows keep their weights and moments (no L2 decay either),
+    which saves most of the update on large tables but changes the results. ``weight_average``
+    is the decay of a moving average of the weights that is evaluated and kept instead of the
+    last step's (0 = off); ``refit`` trains again on training + validation ratings after early
+    stopping: with ``warm_refit_epochs = 0`` from the initial weights for the epoch count early
+    stopping chose; with ``warm_refit_epochs = n > 0`` it continues from the kept epoch for
+    ``n`` epochs (its weights, Adam's moments and the weight average carry on; numpy engine
+    only), which costs ``n`` epochs instead of the chosen count.
 
     The field defaults are the rating-only base (``ModelConfig() == ModelConfig.preset("rating")``);
     the library's default model is ``ModelConfig.preset("default")``.
@@ -161,6 +163,7 @@ class ModelConfig:
     dropout: float = 0.3
     user_id_dropout: float = 0.1
     patience: int = 5
+    max_samples: int = 0
     weight_average: float = 0.999
     refit: bool = True
     warm_refit_epochs: int = 0
@@ -225,7 +228,8 @@ class ModelConfig:
             f.name
             for f in fields(self)
             if f.type == "int"
-            and f.name not in ("seed", "patience", "retrieval_hidden", "warm_refit_epochs")
+            and f.name
+            not in ("seed", "patience", "retrieval_hidden", "warm_refit_epochs", "max_samples")
         ]
         for name in positive_ints:
             if getattr(self, name) < 1:
@@ -246,6 +250,8 @@ class ModelConfig:
             )
         if self.patience < 0:
             raise ConfigError(f"ModelConfig.patience must be >= 0, got {self.patience}")
+        if self.max_samples < 0:
+            raise ConfigError(f"ModelConfig.max_samples must be >= 0, got {self.max_samples}")
         if self.warm_refit_epochs < 0:
             raise ConfigError(
                 f"ModelConfig.warm_refit_epochs must be >= 0, got {self.warm_refit_epochs}"

@@ -332,6 +332,20 @@ def test_warm_refit_epochs_keeps_adam_and_the_average(tiny_data: MovieLens) -> N
     assert trainer._kept is None  # the snapshot is dropped once used
 
 
+def test_max_samples_caps_the_early_stopping_run_in_whole_epochs(tiny_data: MovieLens) -> None:
+    config = ModelConfig.preset("rating", epochs=6, patience=0, batch_size=64, refit=False)
+    train, val = random_split(tiny_data, test_fraction=0.2, seed=0)
+    n = len(train.ratings)
+    _, _, full = _fit(train, config, val)
+    _, _, capped = _fit(train, config.replace(max_samples=2 * n + n // 2), val)
+    _, _, tiny = _fit(train, config.replace(max_samples=1), val)
+    assert len(full.epochs) == 6
+    assert [e.train_loss for e in capped.epochs] == [e.train_loss for e in full.epochs[:2]]
+    assert len(tiny.epochs) == 1
+    with pytest.raises(ConfigError, match="max_samples"):
+        ModelConfig(max_samples=-1)
+
+
 def test_warm_refit_epochs_is_checked() -> None:
     with pytest.raises(ConfigError, match="warm_refit_epochs"):
         ModelConfig(warm_refit_epochs=-1)

@@ -222,7 +222,8 @@ class Trainer:
 
         Without ``validation`` a deterministic ``config.validation_fraction`` of the training
         ratings is held out for it. Early stopping ends training after ``config.patience``
-        epochs without improvement (0 disables it). With ``config.refit`` the model is then
+        epochs without improvement (0 disables it), or after ``config.max_samples`` training
+        samples (whole epochs; 0 = no limit). With ``config.refit`` the model is then
         trained on training + validation ratings, so the final model sees every rating
         (``History.refit_epochs``): from its initial weights for the kept number of epochs, or
         with ``config.warm_refit_epochs > 0`` onward from the kept weights for that many epochs.
@@ -247,7 +248,10 @@ class Trainer:
         initial = _state(model) if c.refit and not c.warm_refit_epochs else None
         self._started = time.perf_counter()
         self._kept = None
-        history = self._train(model, encoder, train, validation, c.epochs, rng)
+        epochs = c.epochs
+        if c.max_samples:
+            epochs = min(epochs, max(1, c.max_samples // len(train.ratings)))
+        history = self._train(model, encoder, train, validation, epochs, rng)
         if c.refit:
             full = train.with_ratings(_concat(train.ratings, validation.ratings))
             validate_ratings(full, c, "training + validation data")
