@@ -315,6 +315,8 @@ def test_warm_refit_epochs_continues_from_the_kept_epoch(tiny_data: MovieLens) -
     assert warm_rmse < _test_rmse(plain_model, encoder, train, val)  # it has seen val now
     again, _, _ = _fit(train, config.replace(warm_refit_epochs=2), val)
     assert _test_rmse(again, encoder, train, val) == warm_rmse
+    _, _, short = _fit(train, config.replace(epochs=1, warm_refit_epochs=3), val)
+    assert len(short.refit_epochs) == 1  # never more than the kept epoch count
 
 
 def test_warm_refit_epochs_keeps_adam_and_the_average(tiny_data: MovieLens) -> None:

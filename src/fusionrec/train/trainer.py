@@ -226,7 +226,8 @@ class Trainer:
         samples (whole epochs; 0 = no limit). With ``config.refit`` the model is then
         trained on training + validation ratings, so the final model sees every rating
         (``History.refit_epochs``): from its initial weights for the kept number of epochs, or
-        with ``config.warm_refit_epochs > 0`` onward from the kept weights for that many epochs.
+        with ``config.warm_refit_epochs > 0`` onward from the kept epoch for that many epochs
+        (at most the kept count).
         """
         c = self.config
         if not isinstance(model, FusionModel):
@@ -258,7 +259,7 @@ class Trainer:
             seed_everything(c.seed)
             if initial is not None:
                 model.set_state_dict({k: paddle.to_tensor(v) for k, v in initial.items()})
-            epochs = c.warm_refit_epochs or history.best_epoch
+            epochs = min(c.warm_refit_epochs, history.best_epoch) or history.best_epoch
             resume, self._kept = self._kept, None
             refit = self._train(model, encoder, full, None, epochs, rng, "refit ", resume)
             history.refit_epochs = refit.epochs
