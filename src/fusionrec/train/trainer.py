@@ -244,6 +244,7 @@ class Trainer:
             n_val = max(1, round(len(order) * c.validation_fraction))
             validation = train.with_ratings(train.ratings.take(np.sort(order[:n_val])))
             train = train.with_ratings(train.ratings.take(np.sort(order[n_val:])))
+            del order  # 8 bytes a rating, not needed while training
         else:
             validate_ratings(validation, c, "validation data")
         initial = _state(model) if c.refit and not c.warm_refit_epochs else None
@@ -287,7 +288,12 @@ class Trainer:
         self._encoder = encoder
         tr = _Encoded(train, encoder)
         model.set_global_mean(float(np.mean(tr.y, dtype=np.float64)))
-        rated = (tr.user_row.copy(), tr.movie_row.copy(), tr.y.copy())
+        # every rating, for the retrieval objective's calibration (its training keeps positives)
+        rated = (
+            (tr.user_row.copy(), tr.movie_row.copy(), tr.y.copy())
+            if c.objective == "retrieval"
+            else None
+        )
         if c.objective != "rating":
             self._set_positives(tr)
         metric = c.early_stopping_metric
@@ -314,7 +320,7 @@ class Trainer:
                 loss = self._epoch(model, optimizer, tr, rng, epoch, epochs)
             seconds = time.perf_counter() - start
             raw = self._average.swap_in(model) if self._average is not None else None
-            if c.objective == "retrieval":
+            if rated is not None:
                 _calibrate(model, tr, rated)
             if va is None:
                 val = ndcg = math.nan
