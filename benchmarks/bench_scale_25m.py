@@ -60,19 +60,23 @@ def phase(name, started):
     return reset_peak()
 
 path, calls, warmup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+overrides = json.loads(sys.argv[4])
 t = time.perf_counter()
 from fusionrec import FaissStore, FusionRecommender, MilvusStore, ModelConfig
 from fusionrec.data import load_movielens
 data = load_movielens(path)
 resets = phase("load", t)
-config = ModelConfig.preset("default", epochs=1, refit=False, rating_min=0.5)
+config = ModelConfig.preset("default", epochs=1, refit=False, rating_min=0.5, **overrides)
 rec = FusionRecommender(config)
 t = time.perf_counter()
 rec.fit(data)
 resets &= phase("fit", t)
 epoch = rec.history_.epochs[0]
 fit = {"epoch_seconds": epoch.seconds, "samples_per_second": epoch.samples_per_second,
-       "n_train": rec.history_.n_train, "val_rmse": epoch.val_rmse}
+       "n_train": rec.history_.n_train, "val_rmse": epoch.val_rmse,
+       "trained_parameters": sum(int(np.prod(p.shape)) for p in rec._model.parameters()
+                                 if not p.stop_gradient),
+       "config": config.to_dict()}
 rng = np.random.default_rng(0)
 users = rng.choice(np.unique(data.ratings.user_id), warmup + calls, replace=False).tolist()
 serving = {}
@@ -118,7 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--keep", type=Path, help="write the files here (reused if present)")
     parser.add_argument("--out", default="scale_25m", help="results file name")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
+        help="a config override on top of the default preset, e.g. lazy_adam=true",
+    )
     args = parser.parse_args(argv)
+    overrides = {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.set)}
 
     folder = args.keep or Path(tempfile.mkdtemp(prefix="fusionrec-25m-")) / "ml-25m"
     load_before = os.getloadavg()[0]
@@ -129,7 +141,15 @@ def main(argv: list[str] | None = None) -> int:
             del data
         start = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(folder), str(args.calls), str(args.warmup)],
+            [
+                sys.executable,
+                "-c",
+                _CHILD,
+                str(folder),
+                str(args.calls),
+                str(args.warmup),
+                json.dumps(overrides),
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
