@@ -57,6 +57,8 @@ def bench(session: nox.Session) -> None:
         "bench_reliability.py",
         "bench_stores.py",
         "bench_model.py",
+        "bench_fit_ml1m.py",
+        "bench_scale_25m.py",
         "bench_retrieval.py",
         "bench_implicit.py",
         "bench_recommend.py",

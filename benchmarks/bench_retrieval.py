@@ -161,7 +161,13 @@ def topn_task(train: MovieLens, held_out: MovieLens) -> tuple[Any, Any, Any, dic
 
 
 def protocol_folds(
-    path: Path, folds: list[int], seed: int, with_serving: bool, workdir: Path
+    path: Path,
+    folds: list[int],
+    seed: int,
+    with_serving: bool,
+    workdir: Path,
+    models: tuple[str, ...] = MODELS,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Protocol (a): official folds, relevant >= 4, candidates = movies unseen in uN.base."""
     out: dict[str, Any] = {}
@@ -171,8 +177,8 @@ def protocol_folds(
         movies = train.movies.movie_id
         seen, relevant, rows, popularity = topn_task(train, test)
         row: dict[str, Any] = {"popularity": popularity}
-        for name in MODELS:
-            config = ModelConfig.preset(name, seed=seed)
+        for name in models:
+            config = ModelConfig.preset(name, seed=seed, **(overrides or {}))
             model, bundle, history, seconds = train_model(config, train)
             u, m = vectors(bundle, train)
             memory = evaluate_topn(u @ m.T, rows, seen, relevant, k=K)
@@ -192,7 +198,12 @@ def protocol_folds(
     return out
 
 
-def protocol_leave_last_out(path: Path, seed: int) -> dict[str, Any]:
+def protocol_leave_last_out(
+    path: Path,
+    seed: int,
+    models: tuple[str, ...] = MODELS,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Protocol (b): per-user temporal leave-last-out on u.data, HR@10 / NDCG@10."""
     data = load_movielens(path)
     train, test = leave_last_out(data, n=1)
@@ -205,8 +216,9 @@ def protocol_leave_last_out(path: Path, seed: int) -> dict[str, Any]:
         "n_test_users": len(test.ratings),
         "popularity": _summary(evaluate_topn(pop.score_fn, rows, seen, relevant, k=K)),
     }
-    for name in MODELS:
-        _, bundle, history, seconds = train_model(ModelConfig.preset(name, seed=seed), train)
+    for name in models:
+        config = ModelConfig.preset(name, seed=seed, **(overrides or {}))
+        _, bundle, history, seconds = train_model(config, train)
         u, m = vectors(bundle, train)
         out[name] = {
             **evaluate_topn(u @ m.T, rows, seen, relevant, k=K).summary(),
@@ -217,7 +229,12 @@ def protocol_leave_last_out(path: Path, seed: int) -> dict[str, Any]:
     return out
 
 
-def protocol_cold_start(path: Path, seed: int) -> dict[str, Any]:
+def protocol_cold_start(
+    path: Path,
+    seed: int,
+    models: tuple[str, ...] = MODELS,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Protocol (c): users held out of training, ranked from demographics only."""
     train, test = official_folds(path)[0]
     all_users = np.unique(train.ratings.user_id)
@@ -243,8 +260,9 @@ def protocol_cold_start(path: Path, seed: int) -> dict[str, Any]:
         demo = DemographicPopularity(movies, by=by).fit(warm.ratings, train.users)
         res = evaluate_topn(demo.score_fn(cold_users), rows, seen, relevant, k=K)
         out[f"demographic_popularity_{by}"] = _summary(res)
-    for name in MODELS:
-        _, bundle, history, _ = train_model(ModelConfig.preset(name, seed=seed), warm)
+    for name in models:
+        config = ModelConfig.preset(name, seed=seed, **(overrides or {}))
+        _, bundle, history, _ = train_model(config, warm)
         enc = bundle.encoder
         demo_features = enc.encode_users(
             {
@@ -305,9 +323,9 @@ def _mean(per_fold: dict[str, Any], model: str, metric: str) -> float:
     return float(np.mean([f[model][metric] for f in per_fold.values()]))
 
 
-def markdown(results: dict[str, Any]) -> str:
+def markdown(results: dict[str, Any], models: tuple[str, ...] = MODELS) -> str:
     """The side-by-side table and the per-fold and serving tables."""
-    names = ["popularity", *MODELS]
+    names = ["popularity", *models]
     folds = results.get("folds", {})
     llo = results.get("leave_last_out", {})
     cold = results.get("cold_start", {})
@@ -343,17 +361,17 @@ def markdown(results: dict[str, Any]) -> str:
             frows.append(
                 [fold]
                 + [f"{f[n]['recall']:.4f} / {f[n]['ndcg']:.4f}" for n in names]
-                + [f"{f[n]['rmse']:.4f}" for n in MODELS]
+                + [f"{f[n]['rmse']:.4f}" for n in models]
             )
         parts += [
             "",
             markdown_table(
-                ["fold", *(f"{n} R@10 / NDCG@10" for n in names), *(f"{n} RMSE" for n in MODELS)],
+                ["fold", *(f"{n} R@10 / NDCG@10" for n in names), *(f"{n} RMSE" for n in models)],
                 frows,
             ),
         ]
         srows = []
-        for n in MODELS:
+        for n in models:
             for store in ("faiss_flat", "milvus_lite_flat"):
                 per = [f[n].get("serving", {}).get(store) for f in folds.values()]
                 if all(per):
@@ -387,7 +405,18 @@ def main() -> None:
     parser.add_argument("--skip-llo", action="store_true")
     parser.add_argument("--skip-cold", action="store_true")
     parser.add_argument("--tune", action="store_true", help="validation-only settings search")
+    parser.add_argument("--models", default=",".join(MODELS), help="presets to train")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
+        help="a config override for every preset, e.g. warm_refit_epochs=2",
+    )
+    parser.add_argument("--out", default="retrieval", help="results file name (no .json)")
     args = parser.parse_args()
+    models = tuple(args.models.split(","))
+    overrides = {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.set)}
     path = resolve_ml100k(args.data_dir)
     start = time.perf_counter()
     base: dict[str, Any] = {"data": str(path), "seed": args.seed, "machine": machine_info()}
@@ -409,7 +438,9 @@ def main() -> None:
     results = {
         "benchmark": "retrieval",
         **base,
-        "presets": {n: ModelConfig.preset(n, seed=args.seed).to_dict() for n in MODELS},
+        "presets": {
+            n: ModelConfig.preset(n, seed=args.seed, **overrides).to_dict() for n in models
+        },
         "protocol": {
             "folds": "official ml-100k uN.base/uN.test; training minus a seeded 5% validation "
             "split (early stopping); relevant = uN.test ratings >= 4; candidates = all 1682 "
@@ -426,14 +457,16 @@ def main() -> None:
         },
     }
     with tempfile.TemporaryDirectory(prefix="fusionrec-bench-") as tmp:
-        results["folds"] = protocol_folds(path, folds, args.seed, not args.skip_serving, Path(tmp))
+        results["folds"] = protocol_folds(
+            path, folds, args.seed, not args.skip_serving, Path(tmp), models, overrides
+        )
     if not args.skip_llo:
-        results["leave_last_out"] = protocol_leave_last_out(path, args.seed)
+        results["leave_last_out"] = protocol_leave_last_out(path, args.seed, models, overrides)
     if not args.skip_cold:
-        results["cold_start"] = protocol_cold_start(path, args.seed)
-    text = markdown(results)
+        results["cold_start"] = protocol_cold_start(path, args.seed, models, overrides)
+    text = markdown(results, models)
     results["seconds"] = round(time.perf_counter() - start, 1)
-    write_results("retrieval", results)
+    write_results(args.out, results)
     print(text)
 
 

@@ -452,7 +452,9 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
             f"trains up to {config.epochs}; pass --epochs to change)",
             flush=True,
         )
-    options: dict[str, Any] = {} if epochs is None else {"epochs": epochs}
+    # a short schedule refits from scratch, as before the default preset's warm refit: after a
+    # few epochs that keeps the two demo profiles' lists apart (a warm refit gave both one top 5)
+    options: dict[str, Any] = {} if epochs is None else {"epochs": epochs, "warm_refit_epochs": 0}
     rec = FusionRecommender(config, progress=not args.quiet)
     rec.fit(data, **options)
     timings["train"] = time.perf_counter() - started

@@ -87,6 +87,10 @@ _PRESET_SETTINGS: dict[str, dict[str, Any]] = {
         "temperature": 0.2,
         "joint_weight": 1.0,
         "positives": "all",
+        # issue 15: an ml-1m-sized fit in 5 minutes; the continuing refit and the cap (which
+        # binds above ~1M ratings only) hold the five ml-100k folds' quality (docs/benchmarks.md)
+        "warm_refit_epochs": 3,
+        "max_samples": 15_000_000,
     },
 }
 PRESETS = tuple(_PRESET_SETTINGS)
@@ -116,13 +120,18 @@ class ModelConfig:
     picks the early-stopping metric (``auto``: RMSE for rating and joint, validation NDCG@10
     for retrieval).
 
-    Training: ``lazy_adam`` (off in every preset; numpy engine only) makes Adam update only
-    the embedding rows a batch's gradient touches, as Paddle's ``lazy_mode`` does: untouched
-    rows keep their weights and moments (no L2 decay either), which saves most of the update
-    on large tables but changes the results. ``weight_average`` is the decay of a moving
-    average of the weights that is evaluated and kept instead of the last step's (0 = off);
-    ``refit`` trains again from the initial weights on training + validation ratings for the
-    epoch count early stopping chose.
+    Training: ``max_samples`` (0 = no limit) caps the early-stopping run at ``max_samples //
+    n_train`` epochs (at least one), so a large data set's fit takes bounded time while a small
+    one's still stops on validation alone. ``lazy_adam`` (off in every preset; numpy engine
+    only) makes Adam update only the embedding rows a batch's gradient touches, as Paddle's
+    ``lazy_mode`` does: untouched rows keep their weights and moments (no L2 decay either),
+    which saves most of the update on large tables but changes the results. ``weight_average``
+    is the decay of a moving average of the weights that is evaluated and kept instead of the
+    last step's (0 = off); ``refit`` trains again on training + validation ratings after early
+    stopping: with ``warm_refit_epochs = 0`` from the initial weights for the epoch count early
+    stopping chose; with ``warm_refit_epochs = n > 0`` it continues from the kept epoch for
+    ``n`` epochs (at most the kept count; its weights, Adam's moments and the weight average
+    carry on; numpy engine only), which costs ``n`` epochs instead of the chosen count.
 
     The field defaults are the rating-only base (``ModelConfig() == ModelConfig.preset("rating")``);
     the library's default model is ``ModelConfig.preset("default")``.
@@ -158,8 +167,10 @@ class ModelConfig:
     dropout: float = 0.3
     user_id_dropout: float = 0.1
     patience: int = 5
+    max_samples: int = 0
     weight_average: float = 0.999
     refit: bool = True
+    warm_refit_epochs: int = 0
     validation_fraction: float = 0.05
     seed: int = 0
 
@@ -220,7 +231,9 @@ class ModelConfig:
         positive_ints = [
             f.name
             for f in fields(self)
-            if f.type == "int" and f.name not in ("seed", "patience", "retrieval_hidden")
+            if f.type == "int"
+            and f.name
+            not in ("seed", "patience", "retrieval_hidden", "warm_refit_epochs", "max_samples")
         ]
         for name in positive_ints:
             if getattr(self, name) < 1:
@@ -241,6 +254,12 @@ class ModelConfig:
             )
         if self.patience < 0:
             raise ConfigError(f"ModelConfig.patience must be >= 0, got {self.patience}")
+        if self.max_samples < 0:
+            raise ConfigError(f"ModelConfig.max_samples must be >= 0, got {self.max_samples}")
+        if self.warm_refit_epochs < 0:
+            raise ConfigError(
+                f"ModelConfig.warm_refit_epochs must be >= 0, got {self.warm_refit_epochs}"
+            )
         if self.seed < 0:
             raise ConfigError(f"ModelConfig.seed must be >= 0, got {self.seed}")
         if self.optimizer not in OPTIMIZERS:

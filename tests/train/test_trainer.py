@@ -325,6 +325,66 @@ def test_refit_trains_again_on_training_and_validation(tiny_data: MovieLens) -> 
     assert _test_rmse(again, encoder, train, val) == refit_rmse
 
 
+def test_warm_refit_epochs_continues_from_the_kept_epoch(tiny_data: MovieLens) -> None:
+    config = ModelConfig.preset("rating", epochs=6, patience=0, seed=4, batch_size=64)
+    train, val = random_split(tiny_data, test_fraction=0.2, seed=0)
+    plain_model, encoder, plain = _fit(train, config.replace(refit=False), val)
+    model, _, history = _fit(train, config.replace(warm_refit_epochs=2), val)
+    assert [e.train_loss for e in history.epochs] == [e.train_loss for e in plain.epochs]
+    assert len(history.refit_epochs) == 2 != history.best_epoch
+    assert history.n_refit == len(train.ratings) + len(val.ratings)
+    # onward from the kept epoch, not from the initial weights: its loss starts where that
+    # epoch's ended, far below the first epoch's
+    kept = history.epochs[history.best_epoch - 1].train_loss
+    first = history.refit_epochs[0].train_loss
+    assert abs(first - kept) < 0.5 * (history.epochs[0].train_loss - kept)
+    _, _, restarted = _fit(train, config.replace(warm_refit_epochs=0), val)
+    assert restarted.refit_epochs[0].train_loss > first
+    warm_rmse = _test_rmse(model, encoder, train, val)
+    assert warm_rmse < _test_rmse(plain_model, encoder, train, val)  # it has seen val now
+    again, _, _ = _fit(train, config.replace(warm_refit_epochs=2), val)
+    assert _test_rmse(again, encoder, train, val) == warm_rmse
+    _, _, short = _fit(train, config.replace(epochs=1, warm_refit_epochs=3), val)
+    assert len(short.refit_epochs) == 1  # never more than the kept epoch count
+
+
+def test_warm_refit_epochs_keeps_adam_and_the_average(tiny_data: MovieLens) -> None:
+    """The continuing refit resumes the optimizer's step count and moments and the average."""
+    config = ModelConfig.preset("rating", epochs=3, patience=0, seed=1, batch_size=64)
+    train, val = random_split(tiny_data, test_fraction=0.2, seed=0)
+    encoder = FeatureEncoder.fit(train)
+    model = FusionModel(config.replace(warm_refit_epochs=1), encoder)
+    trainer = Trainer(config.replace(warm_refit_epochs=1), progress=False)
+    history = trainer.fit(model, encoder, train, val)
+    steps = -(-history.n_train // 64) * history.best_epoch + -(-history.n_refit // 64)
+    _, optimizer, _ = trainer._numpy_state(model)
+    assert optimizer.t == steps
+    assert trainer._average is not None and trainer._average.steps == steps
+    assert trainer._kept is None  # the snapshot is dropped once used
+
+
+def test_max_samples_caps_the_early_stopping_run_in_whole_epochs(tiny_data: MovieLens) -> None:
+    config = ModelConfig.preset("rating", epochs=6, patience=0, batch_size=64, refit=False)
+    train, val = random_split(tiny_data, test_fraction=0.2, seed=0)
+    n = len(train.ratings)
+    _, _, full = _fit(train, config, val)
+    _, _, capped = _fit(train, config.replace(max_samples=2 * n + n // 2), val)
+    _, _, tiny = _fit(train, config.replace(max_samples=1), val)
+    assert len(full.epochs) == 6
+    assert [e.train_loss for e in capped.epochs] == [e.train_loss for e in full.epochs[:2]]
+    assert len(tiny.epochs) == 1
+    with pytest.raises(ConfigError, match="max_samples"):
+        ModelConfig(max_samples=-1)
+
+
+def test_warm_refit_epochs_is_checked() -> None:
+    with pytest.raises(ConfigError, match="warm_refit_epochs"):
+        ModelConfig(warm_refit_epochs=-1)
+    with pytest.raises(ValidationError, match="numpy engine"):
+        Trainer(ModelConfig(warm_refit_epochs=2), engine="paddle")
+    Trainer(ModelConfig(warm_refit_epochs=2, refit=False), engine="paddle")
+
+
 def test_progress_prints_one_flushed_line_per_epoch_and_refit_epoch(
     tiny_data: MovieLens, capsys: pytest.CaptureFixture[str]
 ) -> None:

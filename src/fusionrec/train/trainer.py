@@ -236,12 +236,15 @@ class Trainer:
             raise ValidationError(f"threads must be an int >= 1, got {threads!r}")
         if config.lazy_adam and engine != "numpy":
             raise ValidationError("ModelConfig.lazy_adam needs the numpy engine")
+        if config.refit and config.warm_refit_epochs and engine != "numpy":
+            raise ValidationError("ModelConfig.warm_refit_epochs > 0 needs the numpy engine")
         self.config = config
         self.progress = progress
         self.engine = engine
         self.threads = threads
         self._numpy: dict[int, tuple[FusedStep, NumpyOptimizer]] = {}
         self._average: WeightAverage | None = None
+        self._kept: _Resume | None = None  # the best epoch's state, for a continuing refit
         self._started = time.perf_counter()  # reset by fit: progress lines' elapsed time
 
     def _optimizer(self, model: FusionModel) -> paddle.optimizer.Optimizer:
@@ -270,11 +273,14 @@ class Trainer:
 
         Without ``validation`` a deterministic ``config.validation_fraction`` of the training
         interactions is held out for it (their weights go with them). Early stopping ends
-        training after ``config.patience`` epochs without improvement (0 disables it). With
-        ``config.refit`` the model is then trained again from its initial weights on training +
-        validation ratings for the kept number of epochs, so the final model sees every rating
-        (``History.refit_epochs``). Interactions without ratings train the ``retrieval``
-        objective (see the module docstring); ``validation`` must then lack ratings too.
+        training after ``config.patience`` epochs without improvement (0 disables it), or after
+        ``config.max_samples`` training samples (whole epochs; 0 = no limit). With
+        ``config.refit`` the model is then trained on training + validation interactions, so
+        the final model sees every one (``History.refit_epochs``): from its initial weights for
+        the kept number of epochs, or with ``config.warm_refit_epochs > 0`` onward from the
+        kept epoch for that many epochs (at most the kept count). Interactions without ratings
+        train the ``retrieval`` objective (see the module docstring); ``validation`` must then
+        lack ratings too.
         """
         c = self.config
         if not isinstance(model, FusionModel):
@@ -292,6 +298,7 @@ class Trainer:
             n_val = max(1, round(len(order) * c.validation_fraction))
             validation = train.with_interactions(train.interactions.take(np.sort(order[:n_val])))
             train = train.with_interactions(train.interactions.take(np.sort(order[n_val:])))
+            del order  # 8 bytes a rating, not needed while training
         else:
             validation = as_dataset(validation, "validation data")
             validate_interactions(validation, c, "validation data")
@@ -299,15 +306,22 @@ class Trainer:
                 raise ValidationError(
                     "validation data and training data must both have ratings or both lack them"
                 )
-        initial = _state(model) if c.refit else None
+        initial = _state(model) if c.refit and not c.warm_refit_epochs else None
         self._started = time.perf_counter()
-        history = self._train(model, encoder, train, validation, c.epochs, rng)
-        if initial is not None:
+        self._kept = None
+        epochs = c.epochs
+        if c.max_samples:
+            epochs = min(epochs, max(1, c.max_samples // len(train.interactions)))
+        history = self._train(model, encoder, train, validation, epochs, rng)
+        if c.refit:
             full = train.with_interactions(_concat(train.interactions, validation.interactions))
             validate_interactions(full, c, "training + validation data")
             seed_everything(c.seed)
-            model.set_state_dict({k: paddle.to_tensor(v) for k, v in initial.items()})
-            refit = self._train(model, encoder, full, None, history.best_epoch, rng, "refit ")
+            if initial is not None:
+                model.set_state_dict({k: paddle.to_tensor(v) for k, v in initial.items()})
+            epochs = min(c.warm_refit_epochs, history.best_epoch) or history.best_epoch
+            resume, self._kept = self._kept, None
+            refit = self._train(model, encoder, full, None, epochs, rng, "refit ", resume)
             history.refit_epochs = refit.epochs
             history.n_refit = refit.n_train
         return history
@@ -321,19 +335,22 @@ class Trainer:
         epochs: int,
         rng: np.random.Generator,
         label: str = "",
+        resume: _Resume | None = None,
     ) -> History:
         """Train for up to ``epochs``; with ``validation``, early-stop and keep the best epoch.
 
         Without it (the refit), every epoch runs and the last one is kept. ``label`` prefixes
-        the progress lines.
+        the progress lines. ``resume`` continues from a kept epoch's training state; with
+        ``config.warm_refit_epochs`` the best epoch's state is kept in ``self._kept`` for that.
         """
         c = self.config
         self._encoder = encoder
         tr = _Encoded(train, encoder)
-        rated = None  # the training ratings, for the retrieval model's rating calibration
+        rated = None  # every rating, for the retrieval objective's calibration
         if tr.y is not None:
             model.set_global_mean(float(np.mean(tr.y, dtype=np.float64)))
-            rated = (tr.user_row.copy(), tr.movie_row.copy(), tr.y.copy())
+            if c.objective == "retrieval":  # its training keeps the positives only
+                rated = (tr.user_row.copy(), tr.movie_row.copy(), tr.y.copy())
         if c.objective != "rating":
             self._set_positives(tr)
         metric = c.early_stopping_metric
@@ -345,6 +362,9 @@ class Trainer:
         optimizer = self._optimizer(model) if self.engine == "paddle" else None
         self._numpy = {}
         self._average = WeightAverage(model, c.weight_average) if c.weight_average else None
+        if resume is not None:
+            resume.restore(self, model)
+        keep = va is not None and c.refit and c.warm_refit_epochs > 0
         history = History(
             n_train=len(tr), n_validation=len(va) if va is not None else 0, selected_on=metric
         )
@@ -357,7 +377,7 @@ class Trainer:
                 loss = self._epoch(model, optimizer, tr, rng, epoch, epochs)
             seconds = time.perf_counter() - start
             raw = self._average.swap_in(model) if self._average is not None else None
-            if c.objective == "retrieval" and rated is not None:
+            if rated is not None:
                 _calibrate(model, tr, rated)
             val = ndcg = math.nan
             if va is not None:
@@ -376,6 +396,8 @@ class Trainer:
                 history.best_val_ndcg = ndcg
                 history.best_epoch = epoch
                 best_state = _state(model) if va is not None or epoch == epochs else None
+                if keep:
+                    self._kept = _Resume.capture(self, model, raw)
                 waited = 0
             else:
                 waited += 1
@@ -615,6 +637,52 @@ class WeightAverage:
         raw = {k: v.copy() for k, v in _trained_weights(model).items()}
         _set_weights(model, self.weights)
         return raw
+
+
+@dataclass
+class _Resume:
+    """The numpy engine's training state at a kept epoch, for a refit that continues from it.
+
+    ``weights`` are the trained weights (not their average); ``moments`` Adam's ``m``, ``v``
+    and step count; ``average`` the weight average and its step count.
+    """
+
+    weights: dict[str, npt.NDArray[np.float32]]
+    moments: tuple[dict[str, npt.NDArray[np.float32]], dict[str, npt.NDArray[np.float32]], int]
+    average: tuple[dict[str, npt.NDArray[np.float32]], int] | None
+
+    @classmethod
+    def capture(
+        cls,
+        trainer: Trainer,
+        model: FusionModel,
+        raw: dict[str, npt.NDArray[np.float32]] | None,
+    ) -> _Resume:
+        """Copy the state after an epoch; ``raw`` = the trained weights when an average is in."""
+        _, nopt, _ = trainer._numpy_state(model)
+        weights = raw if raw is not None else _trained_weights(model)
+        avg = trainer._average
+        return cls(
+            weights={k: v.copy() for k, v in weights.items()},
+            moments=(
+                {k: v.copy() for k, v in nopt.m.items()},
+                {k: v.copy() for k, v in nopt.v.items()},
+                nopt.t,
+            ),
+            average=(
+                ({k: v.copy() for k, v in avg.weights.items()}, avg.steps)
+                if avg is not None
+                else None
+            ),
+        )
+
+    def restore(self, trainer: Trainer, model: FusionModel) -> None:
+        """Load the state into ``model`` and the trainer's fresh optimizer and average."""
+        _set_weights(model, self.weights)
+        _, nopt, _ = trainer._numpy_state(model)
+        nopt.m, nopt.v, nopt.t = self.moments
+        if trainer._average is not None and self.average is not None:
+            trainer._average.weights, trainer._average.steps = self.average
 
 
 def _paddle_inputs(xs: list[Any]) -> list[Any]:
