@@ -173,6 +173,27 @@ def test_unknown_name_and_published_table(tmp_path: Path) -> None:
         pinned = archive.sha256
         assert pinned is None or re.fullmatch("[0-9a-f]{64}", pinned), name
     assert DATASETS["ml-32m"].sha256 is None  # no public source pins it: never invented
+    assert DATASETS["ml-32m"].checksum == ("md5", "d472be332d4daa821edc399621853b57")
+    assert DATASETS["ml-25m"].checksum == ("sha256", DATASETS["ml-25m"].sha256)
+
+
+def test_release_verified_by_the_published_md5(
+    tmp_path: Path, server: Server, archive: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ml-32m: GroupLens's own MD5 where no SHA-256 is pinned; a mismatch keeps nothing."""
+    server.files["ml-32m.zip"] = archive
+    md5 = hashlib.md5(archive, usedforsecurity=False).hexdigest()
+    release = RemoteArchive(server.url("ml-32m.zip"), None, md5)
+    monkeypatch.setitem(DATASETS, "ml-32m", release)
+    path = download_movielens("ml-32m", tmp_path / "cache")
+    assert path.read_bytes() == archive and len(server.hits) == 1
+    assert download_movielens("ml-32m", tmp_path / "cache") == path  # cached: MD5 checked
+    assert len(server.hits) == 1
+    wrong = RemoteArchive(server.url("ml-32m.zip"), None, "0" * 32)
+    monkeypatch.setitem(DATASETS, "ml-32m", wrong)
+    with pytest.raises(DownloadError, match="MD5 mismatch"):
+        download_movielens("ml-32m", tmp_path / "other")
+    assert list((tmp_path / "other").iterdir()) == []
 
 
 def test_release_without_pinned_hash_needs_one(
@@ -180,7 +201,7 @@ def test_release_without_pinned_hash_needs_one(
 ) -> None:
     server.files["ml-32m.zip"] = archive
     monkeypatch.setitem(DATASETS, "ml-32m", RemoteArchive(server.url("ml-32m.zip"), None))
-    with pytest.raises(ValidationError, match=r"ml-32m has no pinned SHA-256.*pass sha256="):
+    with pytest.raises(ValidationError, match=r"ml-32m has no pinned checksum.*pass sha256="):
         download_movielens("ml-32m", tmp_path / "cache")
     assert server.hits == []  # refused before any network access
     with pytest.raises(ValidationError, match="64 hexadecimal digits"):

@@ -1,4 +1,4 @@
-"""Download the official MovieLens archives from GroupLens, verified by SHA-256.
+"""Download the official MovieLens archives from GroupLens, verified by their checksums.
 
 The archives are fetched on the user's machine and never redistributed (GroupLens license).
 A download streams into a temporary file in the cache folder and is renamed into place only
@@ -23,14 +23,25 @@ from fusionrec.errors import DownloadError, ValidationError
 
 @dataclass(frozen=True)
 class RemoteArchive:
-    """Where a data set is published and the SHA-256 of the published archive.
+    """Where a data set is published and the checksum its archive is verified by.
 
-    ``sha256`` is None for a release whose SHA-256 no source we could check pins; such an
-    archive is downloaded only when the caller passes the checksum.
+    ``sha256`` is the archive's SHA-256 where public loaders pin one; ``md5`` is GroupLens's
+    own published MD5 (``<name>.zip.md5``), used for a release no source pins a SHA-256 for
+    (ml-32m). With neither, the archive is downloaded only when the caller passes a SHA-256.
     """
 
     url: str
     sha256: str | None
+    md5: str | None = None
+
+    @property
+    def checksum(self) -> tuple[str, str] | None:
+        """``(algorithm, hex digest)`` the download must match: the SHA-256, else the MD5."""
+        if self.sha256 is not None:
+            return "sha256", self.sha256
+        if self.md5 is not None:
+            return "md5", self.md5
+        return None
 
     @property
     def filename(self) -> str:
@@ -42,7 +53,9 @@ class RemoteArchive:
 #: GroupLens publishes only MD5s (``<name>.zip.md5``); the SHA-256s below are those pinned by
 #: tensorflow/datasets in tensorflow_datasets/url_checksums/movielens.txt (each with the
 #: archive's size: ml-100k 4,924,029 bytes, ml-1m 5,917,549, ml-20m 198,702,078, ml-25m
-#: 261,978,986) and agree with other public loaders that pin them.
+#: 261,978,986) and agree with other public loaders that pin them. No public source we could
+#: check pins ml-32m's SHA-256, so it is verified by GroupLens's published MD5 (as quoted by
+#: several public loaders, with the archive's size, 238,950,008 bytes).
 DATASETS: dict[str, RemoteArchive] = {
     "ml-100k": RemoteArchive(
         url="https://files.grouplens.org/datasets/movielens/ml-100k.zip",
@@ -60,15 +73,15 @@ DATASETS: dict[str, RemoteArchive] = {
         url="https://files.grouplens.org/datasets/movielens/ml-25m.zip",
         sha256="8b21cfb7eb1706b4ec0aac894368d90acf26ebdfb6aced3ebd4ad5bd1eb9c6aa",
     ),
-    # No public source we could check pins the SHA-256 of ml-32m.zip (GroupLens gives an
-    # MD5): download_movielens("ml-32m", sha256=...) needs the caller's checksum.
     "ml-32m": RemoteArchive(
         url="https://files.grouplens.org/datasets/movielens/ml-32m.zip",
         sha256=None,
+        md5="d472be332d4daa821edc399621853b57",
     ),
 }
 
 _CHUNK = 1 << 20
+_NAMES = {"sha256": "SHA-256", "md5": "MD5"}
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
@@ -87,11 +100,12 @@ def download_movielens(
 ) -> Path:
     """Path of the verified ``<name>.zip`` in ``cache_dir``, downloading it if needed.
 
-    A cached archive whose SHA-256 matches is reused without touching the network; one that
+    A cached archive whose checksum matches is reused without touching the network; one that
     does not match is deleted and fetched again. Raises DownloadError (naming the URL and
-    the reason) on network failure or checksum mismatch, leaving no file behind.
-    ``sha256`` replaces the pinned checksum; a release without one (ml-32m) requires it.
-    Pass the result to :func:`~fusionrec.data.load_movielens`.
+    the reason) on network failure or checksum mismatch, leaving no file behind. The
+    checksum is the pinned SHA-256, or for ml-32m GroupLens's published MD5; ``sha256``
+    replaces it with one the caller trusts. Pass the result to
+    :func:`~fusionrec.data.load_movielens`.
     """
     if name not in DATASETS:
         raise ValidationError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}")
@@ -100,11 +114,13 @@ def download_movielens(
         if not _HEX64.fullmatch(sha256):
             raise ValidationError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}")
         archive = RemoteArchive(archive.url, sha256.lower())
-    if archive.sha256 is None:
+    checksum = archive.checksum
+    if checksum is None:
         raise ValidationError(
-            f"{name} has no pinned SHA-256 (GroupLens publishes only an MD5): pass "
-            f"sha256= with the checksum of {archive.url} that you trust"
+            f"{name} has no pinned checksum: pass sha256= with the SHA-256 of {archive.url} "
+            "that you trust"
         )
+    algorithm, expected = checksum
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -112,17 +128,17 @@ def download_movielens(
         raise DownloadError(f"{folder}: cannot create the cache folder: {exc}") from exc
     target = folder / archive.filename
     if target.is_file():
-        if _sha256(target) == archive.sha256:
+        if _digest(target, algorithm) == expected:
             return target
         target.unlink()
     handle, temp_name = tempfile.mkstemp(prefix=f".{archive.filename}.", suffix=".part", dir=folder)
     try:
         with os.fdopen(handle, "wb") as out:
-            digest = _fetch(archive.url, out, timeout)
-        if digest != archive.sha256:
+            digest = _fetch(archive.url, out, timeout, algorithm)
+        if digest != expected:
             raise DownloadError(
-                f"{archive.url}: SHA-256 mismatch (expected {archive.sha256}, got {digest}); "
-                "the download was discarded"
+                f"{archive.url}: {_NAMES[algorithm]} mismatch (expected {expected}, got "
+                f"{digest}); the download was discarded"
             )
         os.replace(temp_name, target)
     finally:
@@ -131,9 +147,9 @@ def download_movielens(
     return target
 
 
-def _fetch(url: str, out: BinaryIO, timeout: float) -> str:
-    """Stream ``url`` into the binary file ``out``; return the hex SHA-256 of the bytes."""
-    sha = hashlib.sha256()
+def _fetch(url: str, out: BinaryIO, timeout: float, algorithm: str = "sha256") -> str:
+    """Stream ``url`` into the binary file ``out``; return the bytes' hex digest."""
+    sha = hashlib.new(algorithm, usedforsecurity=False)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             while chunk := response.read(_CHUNK):
@@ -148,8 +164,8 @@ def _fetch(url: str, out: BinaryIO, timeout: float) -> str:
     return sha.hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    sha = hashlib.sha256()
+def _digest(path: Path, algorithm: str) -> str:
+    sha = hashlib.new(algorithm, usedforsecurity=False)
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK):
             sha.update(chunk)
