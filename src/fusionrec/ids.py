@@ -65,5 +65,10 @@ def _python_ids(values: npt.NDArray[np.object_], what: str) -> IdArray:
     return out
 
 
+def plain(value: Any) -> Any:
+    """A numpy scalar as its Python value, so a message shows ``'c'``, not ``np.str_('c')``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _outside(what: str, value: int) -> str:
     return f"{what} hold {value}, outside the 64-bit range of int64 ids"

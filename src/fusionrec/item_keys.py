@@ -13,12 +13,8 @@ import numpy.typing as npt
 
 from fusionrec.data.dataset import EntityIds, Table
 from fusionrec.errors import ValidationError
+from fusionrec.ids import plain
 from fusionrec.lookup import IdIndex
-
-
-def plain(value: Any) -> Any:
-    """A numpy scalar as its Python value (messages show 'c', not np.str_('c'))."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def item_keys(

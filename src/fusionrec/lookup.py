@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fusionrec.errors import ValidationError
+from fusionrec.ids import plain
 
 IntArray = npt.NDArray[np.int64]
 _FEW = 16
@@ -65,12 +66,6 @@ class IdIndex:
         """Each id's row; an unknown id raises :class:`ValidationError` naming the first."""
         rows, found = self.find(ids)
         if not np.all(found):
-            bad = np.asarray(ids)[np.argmin(found)]
-            bad = bad.item() if isinstance(bad, np.generic) else bad  # 'c', not np.str_('c')
+            bad = plain(np.asarray(ids)[np.argmin(found)])
             raise ValidationError(f"unknown {what} {bad!r} ({int(np.sum(~found))} unknown)")
         return rows
-
-
-def id_rows(column: npt.ArrayLike, ids: npt.ArrayLike, what: str = "id") -> IntArray:
-    """Rows of ``ids`` in the id ``column`` (see :class:`IdIndex`)."""
-    return IdIndex(column).rows(ids, what)

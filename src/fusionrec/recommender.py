@@ -29,8 +29,9 @@ from fusionrec.data.dataset import Dataset, EntityIds, Table, as_dataset, entity
 from fusionrec.data.tables import MovieLens, Movies
 from fusionrec.errors import ConfigError, ModelDirError, NotFittedError, ValidationError
 from fusionrec.features import FeatureEncoder, Features, Schema
+from fusionrec.ids import plain
 from fusionrec.interactions import SeenItems
-from fusionrec.item_keys import item_keys, item_rows, key_decoder, key_rows, plain
+from fusionrec.item_keys import item_keys, item_rows, key_decoder, key_rows
 from fusionrec.lookup import IdIndex
 from fusionrec.recommender_dir import (
     FORMAT_NAME,

@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from fusionrec.data.dataset import Dataset, EntityIds, Interactions, Table
 from fusionrec.errors import ConfigError, DataFormatError, ValidationError
-from fusionrec.ids import INT64_MAX, INT64_MIN
+from fusionrec.ids import INT64_MAX, INT64_MIN, plain
 
 if TYPE_CHECKING:
     import os
@@ -88,7 +88,7 @@ class _Origin:
 
 def _show(value: Any) -> str:
     """A value as the user wrote it (``5``, ``'A-1'``), not as numpy prints it."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
+    return repr(plain(value))
 
 
 def _names(frame: Any, origin: _Origin) -> list[str]:

@@ -30,7 +30,7 @@ from fusionrec import __version__
 from fusionrec.data.dataset import Table, entity_ids
 from fusionrec.data.tables import AGE_BUCKETS, Movies
 from fusionrec.errors import FusionrecError, ValidationError
-from fusionrec.ids import INT64_MAX, INT64_MIN
+from fusionrec.ids import INT64_MAX, INT64_MIN, plain
 from fusionrec.recommender import FusionRecommender, Recommendation
 from fusionrec.server import errors
 from fusionrec.server.body_limit import BodyLimit
@@ -422,9 +422,7 @@ def _item(service: Service, item_id: int | str) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     """A catalog value as JSON: tuples as lists, numpy scalars as Python ones."""
-    if isinstance(value, tuple):
-        return list(value)
-    return value.item() if isinstance(value, np.generic) else value
+    return list(value) if isinstance(value, tuple) else plain(value)
 
 
 def _similar(
