@@ -73,8 +73,8 @@ DEFAULT_ITEM_COLLECTION = "items"
 DEFAULT_PRESET = "default"
 #: What a model trained on implicit feedback (no ratings) uses when no config was given.
 IMPLICIT_PRESET = "retrieval"
-#: The MovieLens item columns shown beside each vector (the store's MOVIE_FIELDS).
-_MOVIE_DISPLAY = ("title", "genres", "year")
+#: The MovieLens item columns shown beside each vector.
+_MOVIE_DISPLAY = tuple(f.name for f in MOVIE_FIELDS)
 #: Keys of Recommendation.to_dict() that a metadata field must not shadow.
 _RESERVED_DISPLAY = frozenset({"item_id", "movie_id", "score", "rating"})
 

@@ -20,6 +20,7 @@ from fusionrec.data.tables import MovieLens, Ratings
 from fusionrec.errors import ValidationError
 from fusionrec.ids import exact_ids
 from fusionrec.lookup import IdIndex
+from fusionrec.stores.fields import MOVIE_FIELDS
 
 if TYPE_CHECKING:
     from fusionrec.features import Schema
@@ -237,7 +238,7 @@ class Dataset:
             declared=movielens_declared(data),
             source=data.source,
             notes=data.notes,
-            display=("title", "genres", "year"),
+            display=tuple(f.name for f in MOVIE_FIELDS),
         )
 
     def __repr__(self) -> str:
