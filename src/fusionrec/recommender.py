@@ -43,7 +43,12 @@ from fusionrec.recommender_dir import (
     read_saved,
     serving_options,
 )
-from fusionrec.results import EvaluationResult, Recommendation, recommendation
+from fusionrec.results import (
+    EvaluationResult,
+    Recommendation,
+    recommendation,
+    recommendations,
+)
 from fusionrec.serve.bundle import ModelBundle
 from fusionrec.stores.fields import MOVIE_FIELDS, MetadataField
 from fusionrec.user_columns import (
@@ -345,6 +350,8 @@ class FusionRecommender:
         occupation by id or name). An unknown feature name is a ValidationError.
         """
         _check_k(k)
+        if user_id is None and user_features:
+            return self._recommend_new_user(user_features, k, filter)
         users = {name: [value] for name, value in user_features.items()}
         return self._recommend(
             None if user_id is None else [user_id], users or None, k, exclude_seen, filter
@@ -397,6 +404,32 @@ class FusionRecommender:
         if not any(results):
             _require_items(store)
         return self._to_recommendations(results, bundle, features, rating_vectors)
+
+    def _recommend_new_user(
+        self, values: Mapping[str, Any], k: int, filter: Predicate | None
+    ) -> list[Recommendation]:
+        """:meth:`_recommend` for one new user by features, the same results by a leaner path.
+
+        The user's raw values go straight into the user tower's one-row pass, and the hits
+        are rated as one row: no feature columns, Features or [n, k] bookkeeping.
+        """
+        bundle = self._require_bundle()
+        user = bundle.user_serving_one(self._new_user_columns().one(values))
+        store = self.store
+        hits = store.search(user.query, k, filter=filter)[0]
+        if not hits:
+            _require_items(store)
+            return []
+        if self._implicit:
+            ratings: list[float] | list[None] = [None] * len(hits)
+        else:
+            if bundle.shared_vectors:  # the store's score is the rating head's product
+                ip = np.array([h.score for h in hits], dtype=np.float32)
+            else:
+                items = self._hit_rating_vectors(hits, bundle).reshape(1, len(hits), -1)
+                ip = np.einsum("nkd,nd->nk", items, user.rating)[0]
+            ratings = bundle.ratings_one(ip, user).tolist()
+        return recommendations(hits, ratings, self._key_decoder())
 
     def similar_items(
         self, item_id: int | str, k: int = 10, filter: Predicate | None = None
@@ -878,14 +911,7 @@ class FusionRecommender:
             ratings: list[float] | list[None] = [None] * len(flat)
         else:
             ratings = self._hit_ratings(results, flat, bundle, features, rating_vectors)
-        decode = self._key_decoder()
-        if decode is int:  # int ids are their own keys: no decoding per hit
-            made = [
-                Recommendation(int(h.id), float(h.score), r, h.metadata)
-                for h, r in zip(flat, ratings, strict=True)
-            ]
-        else:
-            made = [recommendation(h, r, decode) for h, r in zip(flat, ratings, strict=True)]
+        made = recommendations(flat, ratings, self._key_decoder())
         if n == 1:
             return [made]
         out, start = [], 0

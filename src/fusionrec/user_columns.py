@@ -141,3 +141,16 @@ class NewUserColumns:
         if ids is not None and self._id_name is not None:
             table[self._id_name] = ids
         return table
+
+    def one(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        """One new user's feature values (keywords, one value each): :meth:`build`'s row.
+
+        Checked like :meth:`build`'s columns (same errors); a MovieLens model's demographics
+        come back normalized. A feature not given is absent (read as None).
+        """
+        self.check(values)
+        if self._occupations is None or values.keys().isdisjoint(DEMOGRAPHICS):
+            return values
+        given = {name: [value] for name, value in values.items()}
+        normalized = demographics(given, self._occupations, self.feature_names, to_encode=True)
+        return {**values, **{name: column[0] for name, column in normalized.items()}}

@@ -8,6 +8,7 @@ the unit vectors a store ranks by and inner products back into ratings. No Paddl
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,6 +26,16 @@ if TYPE_CHECKING:
 
 FloatArray = npt.NDArray[np.float32]
 PREFIXES = {"user": "user_tower.", "item": "item_tower."}
+
+
+@dataclass(frozen=True, slots=True)
+class OneUser:
+    """One new user as serving needs them: the store query ``[1, dim]``, the rating-head
+    vector ``[1, rating_dim]`` and the rating offset (:meth:`ModelBundle.user_offsets`)."""
+
+    query: FloatArray
+    rating: FloatArray
+    offset: np.float32
 
 
 class ModelBundle:
@@ -57,6 +68,8 @@ class ModelBundle:
                     )
         schema = encoder.schema
         self._towers = {s: ServingTower(schema.side(s), weights, PREFIXES[s]) for s in SIDES}
+        self._user_inputs = tuple((f, encoder.states["user"][f.name]) for f in schema.user)
+        self._user_id_at = next((i for i, f in enumerate(schema.user) if f.is_id), None)
         self._ids = {s: (f.name if (f := schema.id_of(s)) is not None else None) for s in SIDES}
         self.scale = float(np.asarray(weights["scale"]).reshape(-1)[0])
         self.biased = config.use_biases
@@ -150,6 +163,23 @@ class ModelBundle:
             return normalize(outputs[:, self.split :]), rating
         return rating, rating
 
+    def user_serving_one(self, values: Mapping[str, Any]) -> OneUser:
+        """:meth:`user_serving_vectors` of one user given by raw feature values (the same floats).
+
+        ``values`` maps feature names to one raw value each (a missing name is None: unknown),
+        as a new user's keywords give them; each feature encodes its value straight into the
+        tower's one-row pass, so no column arrays or :class:`Features` are built.
+        """
+        encoded = [f.encode_one(state, values.get(f.name)) for f, state in self._user_inputs]
+        outputs = self._towers["user"].output_one(encoded)[None]
+        rating = self._user_rating_from(outputs)
+        query = normalize(outputs[:, self.split :]) if self.split else rating
+        offset = np.float32(0.0)
+        if self.biased and not self.retrieval_only:  # the user's bias, as user_offsets reads it
+            assert self._user_id_at is not None
+            offset = np.float32(self.mean + self._ub[encoded[self._user_id_at]])
+        return OneUser(query, rating, offset)
+
     def user_rating_vectors(self, users: Features) -> FloatArray:
         """Unit-length float32 vectors whose inner products :meth:`ratings` maps to ratings."""
         return self._user_rating_from(self.user_outputs(users))
@@ -213,9 +243,17 @@ class ModelBundle:
                     f"users must be Features with one row per score row ({s.shape[0]})"
                 )
             self._check(users, "user")
+        return self._rated(s, self.user_offsets(users)[:, None])
+
+    def ratings_one(self, scores: FloatArray, user: OneUser) -> FloatArray:
+        """:meth:`ratings` of one :class:`OneUser`'s inner products ``[k]`` (float32)."""
+        return self._rated(scores, user.offset)
+
+    def _rated(self, s: npt.NDArray[Any], offsets: Any) -> FloatArray:
+        """The rating map: ``slope / lam * ip + intercept + offsets``, clipped if configured."""
         out: FloatArray = s.astype(np.float32) * np.float32(self.slope / self.constants["lam"])
         out += np.float32(self.intercept)
-        out += self.user_offsets(users)[:, None]
+        out += offsets
         if self.config.clip_ratings:
             np.clip(out, self.config.rating_min, self.config.rating_max, out=out)
         return out
