@@ -122,7 +122,8 @@ class FusionRecommender:
         self._items: Table | None = None
         self._item_index: IdIndex | None = None
         # (catalog, bundle, rating-head vectors): see _hit_rating_vectors
-        self._catalog_ratings: tuple[Table, ModelBundle, Any] | None = None
+        self._catalog_ratings: tuple[Table, ModelBundle, Any, bool] | None = None
+        self._decoder: tuple[Table, Any] | None = None  # the items' key decoder
         self._seen: SeenItems | None = None
         # (bundle, users, occupations, builder): see _new_user_columns
         self._new_users: tuple[ModelBundle, Table, Any, NewUserColumns] | None = None
@@ -739,8 +740,11 @@ class FusionRecommender:
         return item_keys(items, self._item_index, item_ids, check=check)
 
     def _key_decoder(self) -> Any:
-        """A function from a store key to the item id (identity for int ids)."""
-        return key_decoder(self._require_items())
+        """A function from a store key to the item id (``int`` for int ids), kept per catalog."""
+        items, cached = self._require_items(), self._decoder
+        if cached is None or cached[0] is not items:
+            cached = self._decoder = (items, key_decoder(items))
+        return cached[1]
 
     def _key_rows(self) -> Any:
         """A function from store keys to catalog rows (keys not in the catalog dropped)."""
@@ -961,22 +965,26 @@ class FusionRecommender:
             cached is None or cached[0] is not items or cached[1] is not bundle
         ):
             vectors = bundle.movie_rating_vectors(bundle.encoder.encode_items(items.as_columns()))
-            cached = self._catalog_ratings = (items, bundle, vectors)
+            cached = self._catalog_ratings = (items, bundle, vectors, items.string_ids)
         if cached is not None and items is not None:
             keys = [h.id for h in hits]
-            if items.string_ids:
+            if cached[3]:  # string ids: a key is the item's catalog row
+                n = len(items)
+                if len(keys) <= _FEW_HITS and all(0 <= key < n for key in keys):
+                    few: npt.NDArray[np.float32] = cached[2][keys]
+                    return few
                 rows = np.asarray(keys, dtype=np.int64)
-                if np.all((rows >= 0) & (rows < len(items))):
+                if np.all((rows >= 0) & (rows < n)):
                     found: npt.NDArray[np.float32] = cached[2][rows]
                     return found
             else:
                 assert self._item_index is not None
-                few = len(keys) <= _FEW_HITS
-                listed = self._item_index.few_rows(keys) if few else None
+                is_few = len(keys) <= _FEW_HITS
+                listed = self._item_index.few_rows(keys) if is_few else None
                 if listed is not None:
                     out: npt.NDArray[np.float32] = cached[2][listed]
                     return out
-                if not few:
+                if not is_few:
                     rows, known = self._item_index.find(keys)
                     if np.all(known):
                         out = cached[2][rows]
