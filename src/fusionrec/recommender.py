@@ -427,8 +427,8 @@ class FusionRecommender:
             if bundle.shared_vectors:  # the store's score is the rating head's product
                 ip = np.array([h.score for h in hits], dtype=np.float32)
             else:
-                items = self._hit_rating_vectors(hits, bundle).reshape(1, len(hits), -1)
-                ip = np.einsum("nkd,nd->nk", items, user.rating)[0]
+                # the batch path's einsum "nkd,nd->nk" for n = 1: the same sum per hit
+                ip = np.einsum("kd,d->k", self._hit_rating_vectors(hits, bundle), user.rating[0])
             ratings = bundle.ratings_one(ip, user).tolist()
         return recommendations(hits, ratings, self._key_decoder())
 

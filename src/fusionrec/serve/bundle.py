@@ -98,6 +98,9 @@ class ModelBundle:
         self.retrieval_only = config.objective == "retrieval"
         self.constants = vector_constants(self.scale, self._mb if self.biased else None)
         self.split = config.retrieval_start
+        # the rating map's float32 constants (see ratings)
+        self._rating_slope = np.float32(self.slope / self.constants["lam"])
+        self._rating_intercept = np.float32(self.intercept)
         self.rating_dim = rating_dim(config)
 
     @classmethod
@@ -271,14 +274,20 @@ class ModelBundle:
 
     def ratings_one(self, scores: FloatArray, user: OneUser) -> FloatArray:
         """:meth:`ratings` of one :class:`OneUser`'s inner products ``[k]`` (float32)."""
-        return self._rated(scores, user.offset)
+        out: FloatArray = scores * self._rating_slope
+        out += self._rating_intercept
+        out += user.offset
+        if self.config.clip_ratings:
+            np.maximum(out, self.config.rating_min, out=out)
+            np.minimum(out, self.config.rating_max, out=out)
+        return out
 
     def _rated(self, s: npt.NDArray[Any], offsets: Any) -> FloatArray:
         """The rating map: ``slope / lam * ip + intercept + offsets``, clipped if configured."""
         if s.dtype != np.float32:
             s = s.astype(np.float32)
-        out: FloatArray = s * np.float32(self.slope / self.constants["lam"])
-        out += np.float32(self.intercept)
+        out: FloatArray = s * self._rating_slope
+        out += self._rating_intercept
         out += offsets
         if self.config.clip_ratings:  # np.clip's values, without its Python-level dispatch
             np.maximum(out, self.config.rating_min, out=out)

@@ -523,16 +523,19 @@ class FaissStore(VectorStore):
             labels = top_k(scores, k)  # labels are positions in a flat index, all stored
             ids = state.label_to_id[labels].tolist()
             return self._hits(state, ids, finite_scores(scores[labels].tolist()))
-        ntotal = int(state.index.ntotal)
         _set_threads(1)
-        fetch = min(k, ntotal)
-        scores = np.empty((1, fetch), dtype=np.float32)
-        labels = np.empty((1, fetch), dtype=np.int64)
+        fetch = min(k, state.label_to_id.size)  # = ntotal without tombstones, read without SWIG
+        scores = np.empty(fetch, dtype=np.float32)  # one query's row
+        labels = np.empty(fetch, dtype=np.int64)
+        ptr = faiss.swig_ptr
+        if self._kind == "flat":  # exact over every stored item: fetch real labels, no -1
+            state.index.search_c(1, ptr(query), fetch, ptr(scores), ptr(labels), None)
+            return self._hits(
+                state, state.label_to_id[labels].tolist(), finite_scores(scores.tolist())
+            )
         params = self._search_params(None, fetch)
-        state.index.search_c(
-            1, faiss.swig_ptr(query), fetch, faiss.swig_ptr(scores), faiss.swig_ptr(labels), params
-        )
-        return self._collect(state, scores[0], labels[0], k, frozenset())
+        state.index.search_c(1, ptr(query), fetch, ptr(scores), ptr(labels), params)
+        return self._collect(state, scores, labels, k, frozenset())
 
     def _blas_single(self, state: _State) -> bool:
         # a flat index deletes physically, so its label table's size is ntotal (read without
