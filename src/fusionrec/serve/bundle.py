@@ -191,16 +191,8 @@ class ModelBundle:
         """
         encoded = [f.encode_one(state, values.get(f.name)) for f, state in self._user_inputs]
         outputs = self._towers["user"].output_one(encoded)[None]
-        split = self.split
-        hat = normalize_row(outputs[:, :split] if split else outputs)
-        if self.biased:  # as _user_rating_from lays it out
-            k = self.constants
-            rating = np.zeros((1, self.rating_dim), dtype=np.float32)
-            rating[0, :-2] = hat[0] * np.float32(k["p"])
-            rating[0, -2] = k["q"]
-        else:
-            rating = hat
-        query = normalize_row(outputs[:, split:]) if split else rating
+        rating = self._user_rating_from(outputs, normalize_row)
+        query = normalize_row(outputs[:, self.split :]) if self.split else rating
         offset = np.float32(0.0)
         if self.biased and not self.retrieval_only:  # the user's bias, as user_offsets reads it
             assert self._user_id_at is not None
@@ -211,8 +203,10 @@ class ModelBundle:
         """Unit-length float32 vectors whose inner products :meth:`ratings` maps to ratings."""
         return self._user_rating_from(self.user_outputs(users))
 
-    def _user_rating_from(self, outputs: FloatArray) -> FloatArray:
-        hat = self._rating_units(outputs)
+    def _user_rating_from(self, outputs: FloatArray, unit: Any = normalize) -> FloatArray:
+        """The rating vectors of user tower outputs; ``unit`` normalizes rows (see
+        :func:`normalize_row` for one row)."""
+        hat: FloatArray = unit(outputs[:, : self.split] if self.split else outputs)
         if not self.biased:
             return hat
         k = self.constants
@@ -274,13 +268,7 @@ class ModelBundle:
 
     def ratings_one(self, scores: FloatArray, user: OneUser) -> FloatArray:
         """:meth:`ratings` of one :class:`OneUser`'s inner products ``[k]`` (float32)."""
-        out: FloatArray = scores * self._rating_slope
-        out += self._rating_intercept
-        out += user.offset
-        if self.config.clip_ratings:
-            np.maximum(out, self.config.rating_min, out=out)
-            np.minimum(out, self.config.rating_max, out=out)
-        return out
+        return self._rated(scores, user.offset)
 
     def _rated(self, s: npt.NDArray[Any], offsets: Any) -> FloatArray:
         """The rating map: ``slope / lam * ip + intercept + offsets``, clipped if configured."""
