@@ -43,7 +43,12 @@ from fusionrec.recommender_dir import (
     read_saved,
     serving_options,
 )
-from fusionrec.results import EvaluationResult, Recommendation, recommendation
+from fusionrec.results import (
+    EvaluationResult,
+    Recommendation,
+    recommendation,
+    recommendations,
+)
 from fusionrec.serve.bundle import ModelBundle
 from fusionrec.stores.fields import MOVIE_FIELDS, MetadataField
 from fusionrec.user_columns import (
@@ -117,7 +122,8 @@ class FusionRecommender:
         self._items: Table | None = None
         self._item_index: IdIndex | None = None
         # (catalog, bundle, rating-head vectors): see _hit_rating_vectors
-        self._catalog_ratings: tuple[Table, ModelBundle, Any] | None = None
+        self._catalog_ratings: tuple[Table, ModelBundle, Any, bool] | None = None
+        self._decoder: tuple[Table, Any] | None = None  # the items' key decoder
         self._seen: SeenItems | None = None
         # (bundle, users, occupations, builder): see _new_user_columns
         self._new_users: tuple[ModelBundle, Table, Any, NewUserColumns] | None = None
@@ -345,6 +351,8 @@ class FusionRecommender:
         occupation by id or name). An unknown feature name is a ValidationError.
         """
         _check_k(k)
+        if user_id is None and user_features:
+            return self._recommend_new_user(user_features, k, filter)
         users = {name: [value] for name, value in user_features.items()}
         return self._recommend(
             None if user_id is None else [user_id], users or None, k, exclude_seen, filter
@@ -397,6 +405,32 @@ class FusionRecommender:
         if not any(results):
             _require_items(store)
         return self._to_recommendations(results, bundle, features, rating_vectors)
+
+    def _recommend_new_user(
+        self, values: Mapping[str, Any], k: int, filter: Predicate | None
+    ) -> list[Recommendation]:
+        """:meth:`_recommend` for one new user by features, the same results by a leaner path.
+
+        The user's raw values go straight into the user tower's one-row pass, and the hits
+        are rated as one row: no feature columns, Features or [n, k] bookkeeping.
+        """
+        bundle = self._require_bundle()
+        user = bundle.user_serving_one(self._new_user_columns().one(values))
+        store = self.store
+        hits = store.search(user.query, k, filter=filter)[0]
+        if not hits:
+            _require_items(store)
+            return []
+        if self._implicit:
+            ratings: list[float] | list[None] = [None] * len(hits)
+        else:
+            if bundle.shared_vectors:  # the store's score is the rating head's product
+                ip = np.array([h.score for h in hits], dtype=np.float32)
+            else:
+                # the batch path's einsum "nkd,nd->nk" for n = 1: the same sum per hit
+                ip = np.einsum("kd,d->k", self._hit_rating_vectors(hits, bundle), user.rating[0])
+            ratings = bundle.ratings_one(ip, user).tolist()
+        return recommendations(hits, ratings, self._key_decoder())
 
     def similar_items(
         self, item_id: int | str, k: int = 10, filter: Predicate | None = None
@@ -706,8 +740,11 @@ class FusionRecommender:
         return item_keys(items, self._item_index, item_ids, check=check)
 
     def _key_decoder(self) -> Any:
-        """A function from a store key to the item id (identity for int ids)."""
-        return key_decoder(self._require_items())
+        """A function from a store key to the item id (``int`` for int ids), kept per catalog."""
+        items, cached = self._require_items(), self._decoder
+        if cached is None or cached[0] is not items:
+            cached = self._decoder = (items, key_decoder(items))
+        return cached[1]
 
     def _key_rows(self) -> Any:
         """A function from store keys to catalog rows (keys not in the catalog dropped)."""
@@ -878,14 +915,7 @@ class FusionRecommender:
             ratings: list[float] | list[None] = [None] * len(flat)
         else:
             ratings = self._hit_ratings(results, flat, bundle, features, rating_vectors)
-        decode = self._key_decoder()
-        if decode is int:  # int ids are their own keys: no decoding per hit
-            made = [
-                Recommendation(int(h.id), float(h.score), r, h.metadata)
-                for h, r in zip(flat, ratings, strict=True)
-            ]
-        else:
-            made = [recommendation(h, r, decode) for h, r in zip(flat, ratings, strict=True)]
+        made = recommendations(flat, ratings, self._key_decoder())
         if n == 1:
             return [made]
         out, start = [], 0
@@ -935,22 +965,26 @@ class FusionRecommender:
             cached is None or cached[0] is not items or cached[1] is not bundle
         ):
             vectors = bundle.movie_rating_vectors(bundle.encoder.encode_items(items.as_columns()))
-            cached = self._catalog_ratings = (items, bundle, vectors)
+            cached = self._catalog_ratings = (items, bundle, vectors, items.string_ids)
         if cached is not None and items is not None:
             keys = [h.id for h in hits]
-            if items.string_ids:
+            if cached[3]:  # string ids: a key is the item's catalog row
+                n = len(items)
+                if len(keys) <= _FEW_HITS and all(0 <= key < n for key in keys):
+                    few: npt.NDArray[np.float32] = cached[2][keys]
+                    return few
                 rows = np.asarray(keys, dtype=np.int64)
-                if np.all((rows >= 0) & (rows < len(items))):
+                if np.all((rows >= 0) & (rows < n)):
                     found: npt.NDArray[np.float32] = cached[2][rows]
                     return found
             else:
                 assert self._item_index is not None
-                few = len(keys) <= _FEW_HITS
-                listed = self._item_index.few_rows(keys) if few else None
+                is_few = len(keys) <= _FEW_HITS
+                listed = self._item_index.few_rows(keys) if is_few else None
                 if listed is not None:
                     out: npt.NDArray[np.float32] = cached[2][listed]
                     return out
-                if not few:
+                if not is_few:
                     rows, known = self._item_index.find(keys)
                     if np.all(known):
                         out = cached[2][rows]

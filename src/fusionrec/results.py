@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -84,3 +84,31 @@ class EvaluationResult:
 def recommendation(hit: Hit, rating: float | None, decode: Any) -> Recommendation:
     """A store hit as a Recommendation: its key decoded to the item id."""
     return Recommendation(decode(hit.id), float(hit.score), rating, hit.metadata)
+
+
+_new = object.__new__
+_slots = vars(Recommendation)  # the slot descriptors: setting through them skips __setattr__
+_set_item_id = _slots["item_id"].__set__
+_set_score = _slots["score"].__set__
+_set_rating = _slots["rating"].__set__
+_set_metadata = _slots["metadata"].__set__
+
+
+def recommendations(
+    hits: Sequence[Hit], ratings: Sequence[float | None], decode: Any
+) -> list[Recommendation]:
+    """Store hits as Recommendations, keys decoded (``decode`` is ``int`` for int ids).
+
+    Equal to :func:`recommendation` per hit, but filled through the slots directly: a frozen
+    dataclass's ``__init__`` sets each field with ``object.__setattr__``, which took a tenth of
+    a one-user ``recommend()`` on Faiss for ten hits.
+    """
+    out = []
+    for hit, rating in zip(hits, ratings, strict=True):
+        made = _new(Recommendation)
+        _set_item_id(made, decode(hit.id))
+        _set_score(made, float(hit.score))
+        _set_rating(made, rating)
+        _set_metadata(made, hit.metadata)
+        out.append(made)
+    return out

@@ -111,6 +111,7 @@ class NewUserColumns:
         id_feature = encoder.schema.id_of("user")
         self._id_name = None if id_feature is None else id_feature.name
         self._occupations = occupations
+        self._demographic = not set(self.feature_names).isdisjoint(DEMOGRAPHICS)
 
     def check(self, columns: Iterable[str]) -> None:
         """Raise ValidationError naming any column that is no user feature of this model."""
@@ -141,3 +142,25 @@ class NewUserColumns:
         if ids is not None and self._id_name is not None:
             table[self._id_name] = ids
         return table
+
+    def one(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        """One new user's feature values (keywords, one value each): :meth:`build`'s row.
+
+        Checked like :meth:`build`'s columns (same errors); a MovieLens model's demographics
+        come back normalized. A feature not given is absent (read as None).
+        """
+        if not self._allowed.issuperset(values):
+            self.check(values)  # raises, naming the unknown ones
+        occupations = self._occupations
+        if occupations is None or values.keys().isdisjoint(DEMOGRAPHICS):
+            return values
+        age, gender, occupation = values.get("age"), values.get("gender"), values.get("occupation")
+        if not self._demographic or age is None or gender is None or occupation is None:
+            given = {name: [value] for name, value in values.items()}
+            demographics(given, occupations, self.feature_names, to_encode=True)  # raises
+        return {
+            **values,
+            "age": normalize_age(age),
+            "gender": normalize_gender(gender),
+            "occupation": normalize_occupation(occupation, occupations),
+        }

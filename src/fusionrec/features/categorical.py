@@ -20,6 +20,7 @@ from fusionrec.features.kind import (
     F64,
     I64,
     Fold,
+    Folded,
     Params,
     VocabularyFeature,
     check_positive,
@@ -86,6 +87,13 @@ class Categorical(VocabularyFeature):
     def encode(self, state: Vocabulary, column: Sequence[Any]) -> I64:
         return state.encode(self._values(column))
 
+    def encode_one(self, state: Vocabulary, value: Any) -> int:
+        if not self.id and isinstance(value, bool | np.bool_):
+            value = "true" if value else "false"
+        if self.prefix and value is not None:
+            value = str(value)[: self.prefix]
+        return state.encode_one(value)
+
     # ---- Paddle -------------------------------------------------------------------------------
     def paddle_build(self, layer: Any, state: Vocabulary) -> None:
         from fusionrec._paddle import paddle
@@ -130,6 +138,9 @@ class Categorical(VocabularyFeature):
 
     # ---- numpy serving ------------------------------------------------------------------------
     def fold(self, w: Params, out_block: F64) -> Fold:
+        return self.fold_rows(w, out_block).batch
+
+    def fold_rows(self, w: Params, out_block: F64) -> Folded:
         fc = w["emb.weight"] @ w["fc.weight"] + w["fc.bias"]
         table: F32 = (fc @ out_block).astype(np.float32)
 
@@ -137,4 +148,8 @@ class Categorical(VocabularyFeature):
             out: F32 = table[x]
             return out
 
-        return share
+        def one(x: int) -> F32:  # a row of the table itself: the tower adds it, never writes it
+            out: F32 = table[x]
+            return out
+
+        return Folded(share, one)

@@ -13,7 +13,9 @@ faces, all in the kind's own module:
   the by-value form (:meth:`Feature.value_table`): the block of every value at once, which the
   engine folds into the output layer;
 * the numpy serving forward: :meth:`Feature.fold` turns the weights and the feature's rows of
-  the output layer into a function from encoded values to their share of the pre-activation.
+  the output layer into a function from encoded values to their share of the pre-activation;
+  :meth:`Feature.fold_rows` adds its one-row form, which serving one user reads with
+  :meth:`Feature.encode_one` (one raw value, no column arrays built).
 
 Weights are seen through :class:`Params`, a view of the model's state dict under the feature's
 prefix (``"user_tower.gender."``), so kinds name their own parameters (``emb.weight``).
@@ -49,6 +51,16 @@ BY_VALUE_MAX_ROWS = 256
 RESERVED_NAMES = frozenset({"out", "dropout"})
 
 Fold = Callable[[Any], F32]
+
+
+@dataclasses.dataclass(frozen=True)
+class Folded:
+    """A feature's serving forward in two forms: ``batch`` maps an encoded column to its share
+    ``[n, out]`` of the tower's pre-activation; ``one`` maps one row's encoded value (from
+    :meth:`Feature.encode_one`) to its share ``[out]``, equal to row 0 of ``batch`` on it."""
+
+    batch: Fold
+    one: Fold
 
 
 class Params(Mapping[str, Any]):
@@ -140,6 +152,14 @@ class Feature(ABC):
     def state_from_dict(self, data: Any) -> Any:
         """Inverse of :meth:`state_to_dict`; malformed data raises :class:`ValidationError`."""
 
+    def encode_one(self, state: Any, value: Any) -> Any:
+        """One row's raw value encoded as :attr:`Folded.one` reads it.
+
+        By default row 0 of :meth:`encode` on a one-value column (same result, same errors);
+        a kind overrides it to skip building the column's arrays.
+        """
+        return self.encode(state, [value])[0]
+
     def input_rows(self, state: Any) -> int | None:
         """Rows of the embedding the encoded values index (None for a value feature)."""
         return None
@@ -191,6 +211,16 @@ class Feature(ABC):
     def fold(self, w: Params, out_block: F64) -> Fold:
         """From float64 weights and the feature's rows of the output layer, the map from an
         encoded column to its share ``[n, out]`` (float32) of the output pre-activation."""
+
+    def fold_rows(self, w: Params, out_block: F64) -> Folded:
+        """:meth:`fold` and its one-row form; by default the batch map on a one-row batch."""
+        batch = self.fold(w, out_block)
+
+        def one(x: Any) -> F32:
+            out: F32 = batch(np.asarray(x)[None])[0]
+            return out
+
+        return Folded(batch, one)
 
 
 class VocabularyFeature(Feature):

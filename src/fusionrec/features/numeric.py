@@ -16,7 +16,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fusionrec.errors import ValidationError
-from fusionrec.features.kind import F32, F64, Feature, Fold, Params, check_positive, column_sums
+from fusionrec.features.kind import (
+    F32,
+    F64,
+    Feature,
+    Fold,
+    Folded,
+    Params,
+    check_positive,
+    column_sums,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +87,18 @@ class Numeric(Feature):
     def encode(self, state: Standardizer, column: Sequence[Any]) -> F32:
         return state.apply(self._values(column), self.name)
 
+    def encode_one(self, state: Standardizer, value: Any) -> np.float32:
+        # plain floats and ints within float precision take Python arithmetic, which rounds
+        # as numpy's float64 does; anything else goes through encode (same result and errors)
+        if value.__class__ is float or (value.__class__ is int and abs(value) <= 2**53):
+            x = math.nan if value == self.missing else float(value)
+            if math.isinf(x):
+                raise ValidationError(f"feature {self.name!r}: values must be finite or missing")
+            out: np.float32 = np.float32((x - state.mean) / state.std)
+            return out
+        encoded: np.float32 = self.encode(state, [value])[0]
+        return encoded
+
     def state_to_dict(self, state: Standardizer) -> dict[str, Any]:
         return {"mean": state.mean, "std": state.std}
 
@@ -122,13 +143,21 @@ class Numeric(Feature):
 
     # ---- numpy serving ------------------------------------------------------------------------
     def fold(self, w: Params, out_block: F64) -> Fold:
+        return self.fold_rows(w, out_block).batch
+
+    def fold_rows(self, w: Params, out_block: F64) -> Folded:
         slope = (w["fc.weight"] @ out_block).astype(np.float32)  # [1, out]
         offset = (w["fc.bias"] @ out_block).astype(np.float32)
         default = np.float32(np.asarray(w["default"]).reshape(-1)[0])
+        slope_row = slope[0]
 
         def share(x: F32) -> F32:
             filled = np.where(np.isnan(x), default, x).astype(np.float32)[:, None]
             out: F32 = filled * slope + offset
             return out
 
-        return share
+        def one(x: np.float32) -> F32:
+            out: F32 = (default if x != x else x) * slope_row + offset  # x != x: NaN
+            return out
+
+        return Folded(share, one)

@@ -86,6 +86,14 @@ class Vocabulary:
             dtype=np.int64,
         )
 
+    def encode_one(self, value: object) -> int:
+        """The index of one value: :meth:`encode` of a one-value column, as a plain int."""
+        if value is None:
+            return UNK
+        if value.__class__ is int or value.__class__ is str:  # already normalized
+            return self._index.get(value, UNK)
+        return self._index.get(_normalize(value, self.feature), UNK)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able state."""
         return {"values": list(self.values)}

@@ -7,7 +7,9 @@ the unit vectors a store ranks by and inner products back into ratings. No Paddl
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,7 +19,7 @@ from fusionrec.config import ModelConfig
 from fusionrec.errors import ValidationError
 from fusionrec.features.encoder import FeatureEncoder
 from fusionrec.features.schema import SIDES, Features
-from fusionrec.model.layout import normalize, rating_dim, store_dim, vector_constants
+from fusionrec.model.layout import EPS, normalize, rating_dim, store_dim, vector_constants
 from fusionrec.serve.tower import ServingTower
 
 if TYPE_CHECKING:
@@ -25,6 +27,31 @@ if TYPE_CHECKING:
 
 FloatArray = npt.NDArray[np.float32]
 PREFIXES = {"user": "user_tower.", "item": "item_tower."}
+
+
+@dataclass(frozen=True, slots=True)
+class OneUser:
+    """One new user as serving needs them: the store query ``[1, dim]``, the rating-head
+    vector ``[1, rating_dim]`` and the rating offset (:meth:`ModelBundle.user_offsets`)."""
+
+    query: FloatArray
+    rating: FloatArray
+    offset: np.float32
+
+
+_EPS32 = np.float32(EPS)
+
+
+def normalize_row(x: FloatArray) -> FloatArray:
+    """:func:`~fusionrec.model.layout.normalize` of a one-row ``[1, d]`` array, the same floats.
+
+    The squared norm is the same einsum; its square root is taken in double precision and
+    rounded to float32, which is the correctly rounded float32 root as numpy's; the division
+    is by the same float32 scalar. Three numpy calls fewer than the general form.
+    """
+    norm = np.float32(math.sqrt(np.einsum("ij,ij->i", x, x)[0]))
+    out: FloatArray = x / (_EPS32 if norm < _EPS32 else norm)
+    return out
 
 
 class ModelBundle:
@@ -57,6 +84,8 @@ class ModelBundle:
                     )
         schema = encoder.schema
         self._towers = {s: ServingTower(schema.side(s), weights, PREFIXES[s]) for s in SIDES}
+        self._user_inputs = tuple((f, encoder.states["user"][f.name]) for f in schema.user)
+        self._user_id_at = next((i for i, f in enumerate(schema.user) if f.is_id), None)
         self._ids = {s: (f.name if (f := schema.id_of(s)) is not None else None) for s in SIDES}
         self.scale = float(np.asarray(weights["scale"]).reshape(-1)[0])
         self.biased = config.use_biases
@@ -69,6 +98,9 @@ class ModelBundle:
         self.retrieval_only = config.objective == "retrieval"
         self.constants = vector_constants(self.scale, self._mb if self.biased else None)
         self.split = config.retrieval_start
+        # the rating map's float32 constants (see ratings)
+        self._rating_slope = np.float32(self.slope / self.constants["lam"])
+        self._rating_intercept = np.float32(self.intercept)
         self.rating_dim = rating_dim(config)
 
     @classmethod
@@ -150,12 +182,31 @@ class ModelBundle:
             return normalize(outputs[:, self.split :]), rating
         return rating, rating
 
+    def user_serving_one(self, values: Mapping[str, Any]) -> OneUser:
+        """:meth:`user_serving_vectors` of one user given by raw feature values (the same floats).
+
+        ``values`` maps feature names to one raw value each (a missing name is None: unknown),
+        as a new user's keywords give them; each feature encodes its value straight into the
+        tower's one-row pass, so no column arrays or :class:`Features` are built.
+        """
+        encoded = [f.encode_one(state, values.get(f.name)) for f, state in self._user_inputs]
+        outputs = self._towers["user"].output_one(encoded)[None]
+        rating = self._user_rating_from(outputs, normalize_row)
+        query = normalize_row(outputs[:, self.split :]) if self.split else rating
+        offset = np.float32(0.0)
+        if self.biased and not self.retrieval_only:  # the user's bias, as user_offsets reads it
+            assert self._user_id_at is not None
+            offset = np.float32(self.mean + self._ub[encoded[self._user_id_at]])
+        return OneUser(query, rating, offset)
+
     def user_rating_vectors(self, users: Features) -> FloatArray:
         """Unit-length float32 vectors whose inner products :meth:`ratings` maps to ratings."""
         return self._user_rating_from(self.user_outputs(users))
 
-    def _user_rating_from(self, outputs: FloatArray) -> FloatArray:
-        hat = self._rating_units(outputs)
+    def _user_rating_from(self, outputs: FloatArray, unit: Any = normalize) -> FloatArray:
+        """The rating vectors of user tower outputs; ``unit`` normalizes rows (see
+        :func:`normalize_row` for one row)."""
+        hat: FloatArray = unit(outputs[:, : self.split] if self.split else outputs)
         if not self.biased:
             return hat
         k = self.constants
@@ -213,11 +264,22 @@ class ModelBundle:
                     f"users must be Features with one row per score row ({s.shape[0]})"
                 )
             self._check(users, "user")
-        out: FloatArray = s.astype(np.float32) * np.float32(self.slope / self.constants["lam"])
-        out += np.float32(self.intercept)
-        out += self.user_offsets(users)[:, None]
-        if self.config.clip_ratings:
-            np.clip(out, self.config.rating_min, self.config.rating_max, out=out)
+        return self._rated(s, self.user_offsets(users)[:, None])
+
+    def ratings_one(self, scores: FloatArray, user: OneUser) -> FloatArray:
+        """:meth:`ratings` of one :class:`OneUser`'s inner products ``[k]`` (float32)."""
+        return self._rated(scores, user.offset)
+
+    def _rated(self, s: npt.NDArray[Any], offsets: Any) -> FloatArray:
+        """The rating map: ``slope / lam * ip + intercept + offsets``, clipped if configured."""
+        if s.dtype != np.float32:
+            s = s.astype(np.float32)
+        out: FloatArray = s * self._rating_slope
+        out += self._rating_intercept
+        out += offsets
+        if self.config.clip_ratings:  # np.clip's values, without its Python-level dispatch
+            np.maximum(out, self.config.rating_min, out=out)
+            np.minimum(out, self.config.rating_max, out=out)
         return out
 
     def __repr__(self) -> str:

@@ -28,10 +28,12 @@ class ServingTower:
         out_w = w[prefix + "out.weight"]
         cuts = np.cumsum([f.width for f in self.features])[:-1]
         blocks = np.split(out_w, cuts, axis=0)
-        self._shares = [
-            f.fold(Params(w, f"{prefix}{f.name}."), block)
+        folded = [
+            f.fold_rows(Params(w, f"{prefix}{f.name}."), block)
             for f, block in zip(self.features, blocks, strict=True)
         ]
+        self._shares = [x.batch for x in folded]
+        self._ones = tuple(x.one for x in folded)
         self._bias = w[prefix + "out.bias"].astype(np.float32)
         self.width = out_w.shape[1]
 
@@ -43,3 +45,21 @@ class ServingTower:
         pre += self._bias
         out: F32 = np.tanh(pre)
         return out
+
+    def output_one(self, encoded: Sequence[Any]) -> F32:
+        """One row's outputs [width] from its features' :meth:`Feature.encode_one` values.
+
+        The same sums in the same order as :meth:`outputs` on a one-row batch, so the same
+        floats, without a column array per feature.
+        """
+        ones = self._ones
+        pre: F32 = ones[0](encoded[0])
+        if len(ones) == 1:
+            pre = pre.copy()  # a Categorical's share is a row of its table
+        else:
+            pre = pre + ones[1](encoded[1])
+            for one, x in zip(ones[2:], encoded[2:], strict=True):
+                pre += one(x)
+        pre += self._bias
+        np.tanh(pre, out=pre)
+        return pre

@@ -16,7 +16,8 @@ class ReadWriteLock:
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._mutex = threading.Lock()  # taken directly on the read side: C-level enter/exit
+        self._cond = threading.Condition(self._mutex)
         self._readers = 0
         self._writer = False
         self._waiting_writers = 0
@@ -28,14 +29,14 @@ class ReadWriteLock:
 
     def acquire_read(self) -> None:
         """Take the shared side; pair with :meth:`release_read`."""
-        with self._cond:
+        with self._mutex:  # the condition's own lock, without Condition's Python-level enter
             while self._writer or self._waiting_writers:
                 self._cond.wait()
             self._readers += 1
 
     def release_read(self) -> None:
         """Give back the shared side taken by :meth:`acquire_read`."""
-        with self._cond:
+        with self._mutex:
             self._readers -= 1
             if not self._readers and self._waiting_writers:
                 self._cond.notify_all()

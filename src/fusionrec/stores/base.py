@@ -161,8 +161,21 @@ def _check_years(years: Sequence[int] | None) -> tuple[int, int] | None:
     return int(lo), int(hi)
 
 
+_FLOAT32 = np.dtype(np.float32)
+_all_true = np.logical_and.reduce
+
+
 def as_matrix(vectors: npt.ArrayLike, dim: int, what: str) -> FloatMatrix:
     """Validate vectors as a finite float32 ``[n, dim]`` matrix (a 1-D vector becomes n=1)."""
+    if (  # already one: only the finiteness to check (every search's query takes this path)
+        vectors.__class__ is np.ndarray
+        and vectors.dtype is _FLOAT32
+        and vectors.ndim == 2
+        and vectors.shape[1] == dim
+        and vectors.strides == (4 * dim, 4)  # C-contiguous (cheaper to read than flags)
+        and _all_true(np.isfinite(vectors), axis=None)
+    ):
+        return vectors
     try:
         arr = np.asarray(vectors, dtype=np.float32)
     except (TypeError, ValueError) as exc:

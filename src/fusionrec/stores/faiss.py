@@ -153,6 +153,7 @@ class FaissStore(VectorStore):
         if self._read_only and self._path is None:
             raise ConfigError("read_only=True needs the path of a saved Faiss store")
         self._lock = ReadWriteLock()
+        self._list_fields: tuple[Fields, tuple[str, ...]] | None = None
         self._closed = False
         self._changes = self._saved = 0  # write count, and its value at the last save
         self._writer = None if self._path is None or read_only else WriterLock(self._path)
@@ -489,6 +490,27 @@ class FaissStore(VectorStore):
             _set_threads(1 if queries.shape[0] == 1 else _DEFAULT_THREADS)
             return self._search_state(state, queries, k, selector, ntotal, dead, excludes)
 
+    def _hits(self, state: _State, ids: list[int], scores: list[float]) -> list[Hit]:
+        """Hits of items known to be stored, each with a copy of its metadata.
+
+        :func:`copy_metadata` per hit, with the store's list fields named once rather than
+        found by testing every value's type (a search builds k of these).
+        """
+        lists = self._list_fields
+        if lists is None or lists[0] is not self._fields:
+            names = tuple(spec.name for spec in self._fields if spec.type == "list[str]")
+            lists = self._list_fields = (self._fields, names)
+        meta, names = state.meta, lists[1]
+        hits = []
+        for item_id, score in zip(ids, scores, strict=True):
+            copy = meta[item_id].copy()
+            for name in names:
+                value = copy[name]
+                if value.__class__ is list:
+                    copy[name] = value.copy()
+            hits.append(Hit(item_id, score, copy))
+        return hits
+
     def _search_one(self, state: _State, query: FloatMatrix, k: int) -> list[Hit]:
         """The common case, one query with nothing to skip, on one thread.
 
@@ -497,17 +519,23 @@ class FaissStore(VectorStore):
         Python wrapper's argument checks cost a measurable share of a sub-0.1 ms search.
         """
         if self._blas_single(state):
-            return self._search_one_blas(state, query, k, frozenset())
-        ntotal = int(state.index.ntotal)
+            scores = _flat_vectors(state) @ query[0]
+            labels = top_k(scores, k)  # labels are positions in a flat index, all stored
+            ids = state.label_to_id[labels].tolist()
+            return self._hits(state, ids, finite_scores(scores[labels].tolist()))
         _set_threads(1)
-        fetch = min(k, ntotal)
-        scores = np.empty((1, fetch), dtype=np.float32)
-        labels = np.empty((1, fetch), dtype=np.int64)
+        fetch = min(k, state.label_to_id.size)  # = ntotal without tombstones, read without SWIG
+        scores = np.empty(fetch, dtype=np.float32)  # one query's row
+        labels = np.empty(fetch, dtype=np.int64)
+        ptr = faiss.swig_ptr
+        if self._kind == "flat":  # exact over every stored item: fetch real labels, no -1
+            state.index.search_c(1, ptr(query), fetch, ptr(scores), ptr(labels), None)
+            return self._hits(
+                state, state.label_to_id[labels].tolist(), finite_scores(scores.tolist())
+            )
         params = self._search_params(None, fetch)
-        state.index.search_c(
-            1, faiss.swig_ptr(query), fetch, faiss.swig_ptr(scores), faiss.swig_ptr(labels), params
-        )
-        return self._collect(state, scores[0], labels[0], k, frozenset())
+        state.index.search_c(1, ptr(query), fetch, ptr(scores), ptr(labels), params)
+        return self._collect(state, scores, labels, k, frozenset())
 
     def _blas_single(self, state: _State) -> bool:
         # a flat index deletes physically, so its label table's size is ntotal (read without
@@ -597,22 +625,24 @@ class FaissStore(VectorStore):
             return faiss.SearchParametersIVF(sel=selector, nprobe=self._params["nprobe"])
         return None if selector is None else faiss.SearchParameters(sel=selector)
 
-    @staticmethod
     def _collect(
-        state: _State, scores: Any, labels: Any, k: int, exclude: frozenset[int]
+        self, state: _State, scores: Any, labels: Any, k: int, exclude: frozenset[int]
     ) -> list[Hit]:
-        meta = state.meta
         valid = labels if labels[-1] >= 0 else labels[labels >= 0]  # Faiss pads with -1
         item_ids = state.label_to_id[valid].tolist()  # one vectorized lookup, then plain ints
         row_scores = finite_scores(scores[: valid.size].tolist())
-        hits: list[Hit] = []
+        if not exclude and not state.dead:  # no tombstones: every label is a stored item
+            return self._hits(state, item_ids[:k], row_scores[:k])
+        ids: list[int] = []
+        kept: list[float] = []
         for score, item_id in zip(row_scores, item_ids, strict=True):
             if item_id < 0 or item_id in exclude:
                 continue
-            hits.append(Hit(item_id, score, copy_metadata(meta[item_id])))
-            if len(hits) == k:
+            ids.append(item_id)
+            kept.append(score)
+            if len(ids) == k:
                 break
-        return hits
+        return self._hits(state, ids, kept)
 
     def _allowed_labels(self, state: _State, flt: Predicate) -> IdArray:
         """The labels a core predicate lets through, sorted (cached per content generation)."""
