@@ -16,7 +16,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fusionrec.errors import ValidationError
-from fusionrec.features.kind import F32, F64, Feature, Fold, Params, check_positive, column_sums
+from fusionrec.features.kind import (
+    F32,
+    F64,
+    Feature,
+    Fold,
+    Grad,
+    Params,
+    check_positive,
+    column_sums,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +120,7 @@ class Numeric(Feature):
         block: F32 = filled @ w["fc.weight"] + w["fc.bias"]
         return block, (filled, missing)
 
-    def train_backward(self, w: Params, x: F32, cache: Any, d_block: F32) -> dict[str, F32]:
+    def train_backward(self, w: Params, x: F32, cache: Any, d_block: F32) -> dict[str, Grad]:
         filled, missing = cache
         d_filled = d_block[missing] @ w["fc.weight"].T
         return {

@@ -46,12 +46,90 @@ def scatter_add(rows: int, index: I64, values: F32) -> F32:
 
 
 @_jit
+def scatter_rows(
+    index: I64, values: F32, per: int, skip: int
+) -> tuple[I64, F32]:  # pragma: no cover
+    """:func:`scatter_add` without the table: the distinct rows an index touches, and their sums.
+
+    Entry ``e`` of the flat ``index`` adds ``values[e // per]`` to its row (``per > 1``: a row
+    of ``values`` per ``per`` entries, as a sum-pool's gradient); entries equal to ``skip``
+    (PAD, or -1 for none) add nothing. Rows come in order of first appearance; each row's sum
+    adds its entries in index order from zero, the same float sums as the table
+    :func:`scatter_add` fills, at a cost proportional to the entries rather than the table.
+    """
+    n = index.shape[0]
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    mask = size - 1
+    slot = np.full(size, -1, dtype=np.int64)  # open addressing: row -> its position
+    rows = np.empty(n, dtype=np.int64)
+    position = np.empty(n, dtype=np.int64)
+    count = 0
+    for e in range(n):
+        r = index[e]
+        if r == skip:
+            position[e] = -1
+            continue
+        h = (r * 0x9E3779B1) & mask
+        while slot[h] >= 0 and rows[slot[h]] != r:
+            h = (h + 1) & mask
+        if slot[h] < 0:
+            slot[h] = count
+            rows[count] = r
+            count += 1
+        position[e] = slot[h]
+    sums = np.zeros((count, values.shape[1]), dtype=np.float32)
+    for e in range(n):
+        if position[e] >= 0:
+            dst, src = sums[position[e]], values[e // per]
+            for j in range(src.shape[0]):
+                dst[j] += src[j]
+    return rows[:count], sums
+
+
+@_jit
 def pool_rows(table: F32, index: I64) -> F32:  # pragma: no cover - compiled
     """``out[i] = sum_k table[index[i, k]]``: sum-pooling of looked-up rows."""
     out = np.zeros((index.shape[0], table.shape[1]), dtype=np.float32)
     for i in range(index.shape[0]):
         dst = out[i]
         for k in range(index.shape[1]):
+            src = table[index[i, k]]
+            for j in range(dst.shape[0]):
+                dst[j] += src[j]
+    return out
+
+
+@_jit
+def gather_rows_except(table: F32, index: I64, skip: int) -> F32:  # pragma: no cover - compiled
+    """``table[index]`` flattened per row, ``[n, k * width]``, with zeros where ``index`` is
+    ``skip`` (PAD embeds as zero) without copying the table to zero that row."""
+    width = table.shape[1]
+    out = np.empty((index.shape[0], index.shape[1] * width), dtype=np.float32)
+    for i in range(index.shape[0]):
+        for k in range(index.shape[1]):
+            dst = out[i, k * width : (k + 1) * width]
+            if index[i, k] == skip:
+                for j in range(width):
+                    dst[j] = 0.0
+                continue
+            src = table[index[i, k]]
+            for j in range(width):
+                dst[j] = src[j]
+    return out
+
+
+@_jit
+def pool_rows_except(table: F32, index: I64, skip: int) -> F32:  # pragma: no cover - compiled
+    """:func:`pool_rows` leaving out the entries equal to ``skip`` (PAD): as if that row of
+    ``table`` were zero, without copying the table to zero it."""
+    out = np.zeros((index.shape[0], table.shape[1]), dtype=np.float32)
+    for i in range(index.shape[0]):
+        dst = out[i]
+        for k in range(index.shape[1]):
+            if index[i, k] == skip:
+                continue
             src = table[index[i, k]]
             for j in range(dst.shape[0]):
                 dst[j] += src[j]
@@ -199,6 +277,19 @@ def sgd_update(weights: F32, grad: F32, lr: float, decay: float) -> None:  # pra
         weights[i] -= rate * (grad[i] + wd * weights[i])
 
 
+@_jit
+def sgd_rows(
+    weights: F32, rows: I64, values: F32, lr: float, decay: float
+) -> None:  # pragma: no cover - compiled
+    """:func:`sgd_update` of the 2-D ``weights`` at ``rows`` only, ``values[k]`` the gradient
+    of row ``rows[k]``: the whole update when ``decay`` is 0 (a zero gradient moves nothing)."""
+    rate, wd = np.float32(lr), np.float32(decay)
+    for k in range(rows.shape[0]):
+        dst, grad = weights[rows[k]], values[k]
+        for i in range(dst.shape[0]):
+            dst[i] -= rate * (grad[i] + wd * dst[i])
+
+
 # The update loops below do elementwise float32 maths in numpy's order, compiled without
 # fast-math: they give numpy's results to the bit, in one pass instead of six temporaries.
 _exact = numba.njit(cache=True, nogil=True)
@@ -233,6 +324,23 @@ def adam_update(
         m[i] = mi
         v[i] = vi
         weights[i] -= step * mi / (np.float32(math.sqrt(vi)) + eps)
+
+
+@_exact
+def add_pooled_bias(z: F32, table: F32, index: I64, bias: F32) -> None:  # pragma: no cover
+    """``z = (z + pool_rows(table, index)) + bias`` in place: the by-value features' shares
+    and the output bias added to the per-row product, in numpy's order, in one pass."""
+    pooled = np.empty(z.shape[1], dtype=np.float32)
+    for i in range(z.shape[0]):
+        for j in range(pooled.shape[0]):
+            pooled[j] = 0.0
+        for k in range(index.shape[1]):
+            src = table[index[i, k]]
+            for j in range(pooled.shape[0]):
+                pooled[j] += src[j]
+        dst = z[i]
+        for j in range(dst.shape[0]):
+            dst[j] = (dst[j] + pooled[j]) + bias[j]
 
 
 @_exact
@@ -313,6 +421,41 @@ def sampled_softmax_rows(
 
 
 @_exact
+def _adam_row(
+    wr: F32,
+    gr: F32,
+    mr: F32,
+    vr: F32,
+    step: np.float32,
+    beta1: float,
+    beta2: float,
+    eps: np.float32,
+    decay: np.float32,
+) -> None:  # pragma: no cover - compiled
+    """:func:`adam_update`'s arithmetic on one row (1-D views), in place."""
+    b1, one_b1 = np.float32(beta1), np.float32(1.0 - beta1)
+    b2, one_b2 = np.float32(beta2), np.float32(1.0 - beta2)
+    for i in range(wr.shape[0]):
+        g = gr[i] + decay * wr[i] if decay != 0 else gr[i]
+        mi = mr[i] * b1
+        mi += one_b1 * g
+        vi = vr[i] * b2
+        vi += one_b2 * (g * g)
+        mr[i] = mi
+        vr[i] = vi
+        wr[i] -= step * mi / (np.float32(math.sqrt(vi)) + eps)
+
+
+@_exact
+def _all_zero(row: F32) -> bool:  # pragma: no cover - compiled
+    """Whether every entry of ``row`` is zero (a loop: numba compiles no generators)."""
+    for i in range(row.shape[0]):  # noqa: SIM110
+        if row[i] != 0:
+            return False
+    return True
+
+
+@_exact
 def lazy_adam_rows(
     weights: F32,
     grad: F32,
@@ -330,24 +473,42 @@ def lazy_adam_rows(
     touched keeps its weights and moments; touched rows get exactly :func:`adam_update`'s
     arithmetic.
     """
-    b1, one_b1 = np.float32(beta1), np.float32(1.0 - beta1)
-    b2, one_b2 = np.float32(beta2), np.float32(1.0 - beta2)
     for r in range(weights.shape[0]):
-        gr = grad[r]
-        touched = False
-        for i in range(gr.shape[0]):
-            if gr[i] != 0:
-                touched = True
-                break
-        if not touched:
-            continue
-        wr, mr, vr = weights[r], m[r], v[r]
-        for i in range(wr.shape[0]):
-            g = gr[i] + decay * wr[i] if decay != 0 else gr[i]
-            mi = mr[i] * b1
-            mi += one_b1 * g
-            vi = vr[i] * b2
-            vi += one_b2 * (g * g)
-            mr[i] = mi
-            vr[i] = vi
-            wr[i] -= step * mi / (np.float32(math.sqrt(vi)) + eps)
+        if not _all_zero(grad[r]):
+            _adam_row(weights[r], grad[r], m[r], v[r], step, beta1, beta2, eps, decay)
+
+
+@_exact
+def adam_rows(
+    weights: F32,
+    rows: I64,
+    values: F32,
+    m: F32,
+    v: F32,
+    step: np.float32,
+    beta1: float,
+    beta2: float,
+    eps: np.float32,
+    decay: np.float32,
+    lazy: bool,
+) -> None:  # pragma: no cover - compiled
+    """Adam on 2-D arrays from a gradient in row form: ``values[k]`` is row ``rows[k]``'s.
+
+    ``lazy``: :func:`lazy_adam_rows`, touching only the given rows (an all-zero one skipped).
+    Otherwise :func:`adam_update` of every row, the others with a zero gradient, without
+    the zero table: the same float results either way.
+    """
+    if lazy:
+        for k in range(rows.shape[0]):
+            if not _all_zero(values[k]):
+                r = rows[k]
+                _adam_row(weights[r], values[k], m[r], v[r], step, beta1, beta2, eps, decay)
+        return
+    position = np.full(weights.shape[0], -1, dtype=np.int64)
+    for k in range(rows.shape[0]):
+        position[rows[k]] = k
+    zero = np.zeros(weights.shape[1], dtype=np.float32)
+    for r in range(weights.shape[0]):
+        k = position[r]
+        gr = values[k] if k >= 0 else zero
+        _adam_row(weights[r], gr, m[r], v[r], step, beta1, beta2, eps, decay)
