@@ -305,9 +305,13 @@ def sgd_rows(
 # The update loops below do elementwise float32 maths in numpy's order, compiled without
 # fast-math: they give numpy's results to the bit, in one pass instead of six temporaries.
 _exact = numba.njit(cache=True, nogil=True)
+# ... and the optimizer's with numpy's error model: a division by zero gives IEEE's infinity
+# instead of raising (their divisors are >= eps), which lets LLVM vectorize the division and
+# the square root: Adam runs about 4x faster with the same bits.
+_update = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
-@_exact
+@_update
 def adam_update(
     weights: F32,
     grad: F32,
@@ -355,7 +359,7 @@ def add_pooled_bias(z: F32, table: F32, index: I64, bias: F32) -> None:  # pragm
             dst[j] = (dst[j] + pooled[j]) + bias[j]
 
 
-@_exact
+@_update
 def moving_average(average: F32, weights: F32, decay: np.float32) -> None:  # pragma: no cover
     """``average = decay * average + (1 - decay) * weights`` on flat (1-D) arrays, in place."""
     rest = np.float32(1.0) - decay
@@ -432,21 +436,24 @@ def sampled_softmax_rows(
     return total_loss if weighted else total_loss / b, grad
 
 
-@_exact
+# inlined into its callers: as a call per row it costs more than the row's arithmetic
+_update_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+
+
+@_update_inline
 def _adam_row(
     wr: F32,
     gr: F32,
     mr: F32,
     vr: F32,
     step: np.float32,
-    beta1: float,
-    beta2: float,
+    betas: tuple[np.float32, np.float32, np.float32, np.float32],
     eps: np.float32,
     decay: np.float32,
 ) -> None:  # pragma: no cover - compiled
-    """:func:`adam_update`'s arithmetic on one row (1-D views), in place."""
-    b1, one_b1 = np.float32(beta1), np.float32(1.0 - beta1)
-    b2, one_b2 = np.float32(beta2), np.float32(1.0 - beta2)
+    """:func:`adam_update`'s arithmetic on one row (1-D views), in place; ``betas``:
+    ``(b1, 1 - b1, b2, 1 - b2)`` as float32."""
+    b1, one_b1, b2, one_b2 = betas
     for i in range(wr.shape[0]):
         g = gr[i] + decay * wr[i] if decay != 0 else gr[i]
         mi = mr[i] * b1
@@ -458,7 +465,15 @@ def _adam_row(
         wr[i] -= step * mi / (np.float32(math.sqrt(vi)) + eps)
 
 
-@_exact
+@_update_inline
+def _betas(
+    beta1: float, beta2: float
+) -> tuple[np.float32, np.float32, np.float32, np.float32]:  # pragma: no cover - compiled
+    """``(b1, 1 - b1, b2, 1 - b2)`` rounded as numpy's ``np.float32(1.0 - beta)``."""
+    return np.float32(beta1), np.float32(1.0 - beta1), np.float32(beta2), np.float32(1.0 - beta2)
+
+
+@_update_inline
 def _all_zero(row: F32) -> bool:  # pragma: no cover - compiled
     """Whether every entry of ``row`` is zero (a loop: numba compiles no generators)."""
     for i in range(row.shape[0]):  # noqa: SIM110
@@ -467,7 +482,7 @@ def _all_zero(row: F32) -> bool:  # pragma: no cover - compiled
     return True
 
 
-@_exact
+@_update
 def lazy_adam_rows(
     weights: F32,
     grad: F32,
@@ -485,12 +500,13 @@ def lazy_adam_rows(
     touched keeps its weights and moments; touched rows get exactly :func:`adam_update`'s
     arithmetic.
     """
+    betas = _betas(beta1, beta2)
     for r in range(weights.shape[0]):
         if not _all_zero(grad[r]):
-            _adam_row(weights[r], grad[r], m[r], v[r], step, beta1, beta2, eps, decay)
+            _adam_row(weights[r], grad[r], m[r], v[r], step, betas, eps, decay)
 
 
-@_exact
+@_update
 def adam_rows(
     weights: F32,
     rows: I64,
@@ -510,11 +526,12 @@ def adam_rows(
     Otherwise :func:`adam_update` of every row, the others with a zero gradient, without
     the zero table: the same float results either way.
     """
+    betas = _betas(beta1, beta2)
     if lazy:
         for k in range(rows.shape[0]):
             if not _all_zero(values[k]):
                 r = rows[k]
-                _adam_row(weights[r], values[k], m[r], v[r], step, beta1, beta2, eps, decay)
+                _adam_row(weights[r], values[k], m[r], v[r], step, betas, eps, decay)
         return
     position = np.full(weights.shape[0], -1, dtype=np.int64)
     for k in range(rows.shape[0]):
@@ -523,4 +540,4 @@ def adam_rows(
     for r in range(weights.shape[0]):
         k = position[r]
         gr = values[k] if k >= 0 else zero
-        _adam_row(weights[r], gr, m[r], v[r], step, beta1, beta2, eps, decay)
+        _adam_row(weights[r], gr, m[r], v[r], step, betas, eps, decay)
