@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 EPS = np.float32(1e-12)  # paddle.nn.functional.normalize's epsilon
 
@@ -239,11 +240,23 @@ def gather_tanh_backward(grad: F32, owner: I64, t: F32) -> F32:  # pragma: no co
 
 @_jit
 def unique_inverse(keys: I64, space: int) -> tuple[I64, I64]:  # pragma: no cover - compiled
-    """``np.unique(keys, return_inverse=True)`` for keys in ``[0, space)``, by counting.
+    """``np.unique(keys, return_inverse=True)`` for keys in ``[0, space)``.
 
     A batch holds a few hundred keys out of a few thousand possible ones: marking them in a
-    table beats sorting, and the result is the same (ascending unique keys).
+    table beats sorting, and the result is the same (ascending unique keys). Out of far more
+    (ml-25m's 162k users) the table would cost more than the batch: then by sorting.
     """
+    if space > 64 * len(keys) + 1024:
+        order = np.argsort(keys, kind="mergesort")
+        inverse = np.empty(len(keys), dtype=np.int64)
+        unique = np.empty(len(keys), dtype=np.int64)
+        n = 0
+        for i in order:
+            if n == 0 or unique[n - 1] != keys[i]:
+                unique[n] = keys[i]
+                n += 1
+            inverse[i] = n - 1
+        return unique[:n], inverse
     position = np.full(space, -1, dtype=np.int64)
     for k in keys:
         position[k] = 0
@@ -367,6 +380,44 @@ def moving_average(average: F32, weights: F32, decay: np.float32) -> None:  # pr
         a = average[i] * decay
         a += rest * weights[i]
         average[i] = a
+
+
+@_update
+def moving_average_rows(
+    average: F32, weights: F32, rows: I64, decay: np.float32
+) -> None:  # pragma: no cover - compiled
+    """:func:`moving_average` of the given rows of 2-D arrays (the same arithmetic)."""
+    rest = np.float32(1.0) - decay
+    for k in range(rows.shape[0]):
+        a_row, w_row = average[rows[k]], weights[rows[k]]
+        for i in range(a_row.shape[0]):
+            a = a_row[i] * decay
+            a += rest * w_row[i]
+            a_row[i] = a
+
+
+@_update
+def catch_up_rows(
+    average: F32, weights: F32, rows: I64, synced: F64, now: float
+) -> None:  # pragma: no cover - compiled
+    """Bring rows of a moving average whose weights did not change up to date, in closed form.
+
+    Row ``r`` was last averaged when the running sum of ``log(decay)`` was ``synced[r]``; its
+    weights ``w`` have not changed since, and ``k`` steps of ``a = d a + (1 - d) w`` make
+    ``a = w + (d_1 ... d_k) (a - w)``, with the product ``exp(now - synced[r])``. Computed in
+    float64, rounded once: the stepwise float32 average rounds at every step, so the two
+    differ in the last bits.
+    """
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        if synced[r] == now:
+            continue
+        factor = math.exp(now - synced[r])
+        a_row, w_row = average[r], weights[r]
+        for i in range(a_row.shape[0]):
+            w = np.float64(w_row[i])
+            a_row[i] = np.float32(w + factor * (np.float64(a_row[i]) - w))
+        synced[r] = now
 
 
 @_exact
