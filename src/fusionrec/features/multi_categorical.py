@@ -93,7 +93,7 @@ class MultiCategorical(VocabularyFeature):
         return self.pooling == "sum" and state.rows <= BY_VALUE_MAX_ROWS
 
     def train_forward(self, w: Params, x: I64) -> tuple[F32, None]:
-        block: F32 = kernels().pool_rows_except(w["emb.weight"], x, PAD)
+        block: F32 = kernels().pool_rows(w["emb.weight"], x, PAD)
         if self.pooling == "mean":
             block /= _counts(x)
         return block, None

@@ -102,12 +102,16 @@ def scatter_rows(
 
 
 @_jit
-def pool_rows(table: F32, index: I64) -> F32:  # pragma: no cover - compiled
-    """``out[i] = sum_k table[index[i, k]]``: sum-pooling of looked-up rows."""
+def pool_rows(table: F32, index: I64, skip: int = -1) -> F32:  # pragma: no cover - compiled
+    """``out[i] = sum_k table[index[i, k]]``: sum-pooling of looked-up rows. Entries equal to
+    ``skip`` (PAD) are left out: as if that row of ``table`` were zero, without copying the
+    table to zero it."""
     out = np.zeros((index.shape[0], table.shape[1]), dtype=np.float32)
     for i in range(index.shape[0]):
         dst = out[i]
         for k in range(index.shape[1]):
+            if index[i, k] == skip:
+                continue
             src = table[index[i, k]]
             for j in range(dst.shape[0]):
                 dst[j] += src[j]
@@ -130,22 +134,6 @@ def gather_rows_except(table: F32, index: I64, skip: int) -> F32:  # pragma: no 
             src = table[index[i, k]]
             for j in range(width):
                 dst[j] = src[j]
-    return out
-
-
-@_jit
-def pool_rows_except(table: F32, index: I64, skip: int) -> F32:  # pragma: no cover - compiled
-    """:func:`pool_rows` leaving out the entries equal to ``skip`` (PAD): as if that row of
-    ``table`` were zero, without copying the table to zero it."""
-    out = np.zeros((index.shape[0], table.shape[1]), dtype=np.float32)
-    for i in range(index.shape[0]):
-        dst = out[i]
-        for k in range(index.shape[1]):
-            if index[i, k] == skip:
-                continue
-            src = table[index[i, k]]
-            for j in range(dst.shape[0]):
-                dst[j] += src[j]
     return out
 
 
