@@ -91,7 +91,7 @@ def test_gather_tanh_backward() -> None:
     )
 
 
-@pytest.mark.parametrize("space", [1, 9, 40])
+@pytest.mark.parametrize("space", [1, 9, 40, 100_000])
 def test_unique_inverse_matches_numpy(space: int) -> None:
     keys = RNG.integers(0, space, size=25).astype(np.int64)
     unique, inverse = k.unique_inverse(keys, space)
@@ -194,3 +194,84 @@ def test_lazy_adam_rows_updates_touched_rows_as_adam_and_leaves_the_rest() -> No
     for got, expected, old in zip((w, m, v), (want[0], want[2], want[3]), before, strict=True):
         np.testing.assert_array_equal(got, expected)
         np.testing.assert_array_equal(got[[1, 4]], old[[1, 4]])
+
+
+def test_unique_inverse_of_few_keys_in_a_large_space_repeats_and_sorts() -> None:
+    keys = RNG.choice([5, 99_000, 7, 123_456, 7], size=40).astype(np.int64)
+    unique, inverse = k.unique_inverse(keys, 200_000)  # by sorting, not a 200k table
+    want_unique, want_inverse = np.unique(keys, return_inverse=True)
+    np.testing.assert_array_equal(unique, want_unique)
+    np.testing.assert_array_equal(inverse, want_inverse)
+
+
+@pytest.mark.parametrize(("per", "skip"), [(1, -1), (1, 0), (3, 0)])
+def test_scatter_rows_gives_the_dense_scatters_sums_to_the_bit(per: int, skip: int) -> None:
+    index = RNG.integers(0, 9, size=60).astype(np.int64)  # many repeats, some of them skip
+    values = _floats(60 // per, 5)
+    rows, sums = k.scatter_rows(index, values, per, skip)
+    if per == 1:
+        dense = k.scatter_add(9, index, values)
+    else:
+        dense = k.pool_rows_backward(9, index.reshape(-1, per), values)
+    if skip >= 0:
+        dense[skip] = 0.0
+    assert len(set(rows.tolist())) == len(rows)  # distinct, in order of first appearance
+    assert rows.tolist() == list(dict.fromkeys(i for i in index.tolist() if i != skip))
+    np.testing.assert_array_equal(sums, dense[rows])
+    untouched = np.setdiff1d(np.arange(9), rows)
+    assert not dense[untouched].any()
+
+
+def test_scatter_rows_of_nothing() -> None:
+    rows, sums = k.scatter_rows(np.zeros(0, np.int64), np.zeros((0, 4), np.float32), 1, -1)
+    assert rows.shape == (0,) and sums.shape == (0, 4)
+
+
+def test_pad_skipping_pools_and_gathers_equal_a_zeroed_pad_row_to_the_bit() -> None:
+    table = _floats(8, 4)
+    index = RNG.integers(0, 8, size=(7, 5)).astype(np.int64)
+    index[:, -2:] = 0  # padding
+    zeroed = table.copy()
+    zeroed[0] = 0.0
+    np.testing.assert_array_equal(k.pool_rows(table, index, 0), k.pool_rows(zeroed, index))
+    np.testing.assert_array_equal(
+        k.gather_rows_except(table, index, 0), zeroed[index].reshape(7, 20)
+    )
+
+
+def test_add_pooled_bias_is_numpys_sum_to_the_bit() -> None:
+    z, table, bias = _floats(6, 5), _floats(9, 5), _floats(5)
+    index = RNG.integers(0, 9, size=(6, 3)).astype(np.int64)
+    want = (z + k.pool_rows(table, index)) + bias
+    k.add_pooled_bias(z, table, index, bias)
+    np.testing.assert_array_equal(z, want)
+
+
+def test_sgd_rows_is_the_dense_update_without_decay_to_the_bit() -> None:
+    w, rows, values = _floats(10, 4), np.array([7, 2, 5], dtype=np.int64), _floats(3, 4)
+    dense, grad = w.copy(), np.zeros_like(w)
+    grad[rows] = values
+    k.sgd_update(dense.reshape(-1), grad.reshape(-1), 0.2, 0.0)
+    k.sgd_rows(w, rows, values, 0.2, 0.0)
+    np.testing.assert_array_equal(w, dense)
+
+
+@pytest.mark.parametrize("decay", [0.0, 3e-4])
+@pytest.mark.parametrize("lazy", [False, True])
+def test_adam_rows_equals_adam_on_the_dense_gradient_to_the_bit(decay: float, lazy: bool) -> None:
+    w, m = _floats(12, 5), _floats(12, 5) * 0.1
+    v = np.abs(_floats(12, 5)) * 0.01
+    rows, values = np.array([9, 0, 4, 6], dtype=np.int64), _floats(4, 5)
+    values[3] = 0.0  # a touched row whose gradient sums to zero: lazy Adam skips it
+    grad = np.zeros_like(w)
+    grad[rows] = values
+    want = [a.copy() for a in (w, m, v)]
+    step, eps, wd = np.float32(7e-4), np.float32(3e-9), np.float32(decay)
+    if lazy:
+        k.lazy_adam_rows(*want[:1], grad, *want[1:], step, 0.9, 0.999, eps, wd)
+    else:
+        flat = [a.reshape(-1) for a in want]
+        k.adam_update(flat[0], grad.reshape(-1), flat[1], flat[2], step, 0.9, 0.999, eps, wd)
+    k.adam_rows(w, rows, values, m, v, step, 0.9, 0.999, eps, wd, lazy)
+    for got, expected in zip((w, m, v), want, strict=True):
+        np.testing.assert_array_equal(got, expected)

@@ -21,7 +21,9 @@ from fusionrec.features.kind import (
     I64,
     Fold,
     Folded,
+    Grad,
     Params,
+    RowGrad,
     VocabularyFeature,
     check_positive,
     column_sums,
@@ -113,8 +115,15 @@ class Categorical(VocabularyFeature):
         block: F32 = e @ w["fc.weight"] + w["fc.bias"]
         return block, e
 
-    def train_backward(self, w: Params, x: I64, cache: F32, d_block: F32) -> dict[str, F32]:
-        return self._grads(w, cache, d_block, x)
+    def train_backward(self, w: Params, x: I64, cache: F32, d_block: F32) -> dict[str, Grad]:
+        table = w["emb.weight"]
+        d_emb = d_block @ w["fc.weight"].T
+        rows, values = kernels().scatter_rows(x, d_emb, 1, -1)
+        return {
+            "fc.weight": cache.T @ d_block,
+            "fc.bias": column_sums(d_block),
+            "emb.weight": RowGrad(rows, values, len(table)),
+        }
 
     def value_table(self, w: Params) -> F32:
         value: F32 = w["emb.weight"] @ w["fc.weight"] + w["fc.bias"]
@@ -124,16 +133,10 @@ class Categorical(VocabularyFeature):
         return x[:, None]
 
     def value_backward(self, w: Params, d_value: F32) -> dict[str, F32]:
-        return self._grads(w, w["emb.weight"], d_value, None)
-
-    def _grads(self, w: Params, e: F32, d_block: F32, x: I64 | None) -> dict[str, F32]:
-        """Gradients of ``fc(emb[x])``; ``x=None``: ``e`` is the whole table (by value)."""
-        d_emb = d_block @ w["fc.weight"].T
-        rows = len(w["emb.weight"])
         return {
-            "fc.weight": e.T @ d_block,
-            "fc.bias": column_sums(d_block),
-            "emb.weight": d_emb if x is None else kernels().scatter_add(rows, x, d_emb),
+            "fc.weight": w["emb.weight"].T @ d_value,
+            "fc.bias": column_sums(d_value),
+            "emb.weight": d_value @ w["fc.weight"].T,
         }
 
     # ---- numpy serving ------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import functools
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -63,6 +63,35 @@ class Folded:
     one: Fold
 
 
+class RowGrad(NamedTuple):
+    """A table's gradient in row form: the distinct ``rows`` a batch touched and their
+    gradients ``values`` ``[len(rows), width]``; every other row's is zero.
+
+    Kinds return it for embeddings looked up per row, so a step's cost follows the batch,
+    not the table: the optimizer updates those rows (see
+    :class:`fusionrec.train.engine.NumpyOptimizer`).
+    """
+
+    rows: I64
+    values: F32
+    table_rows: int  # rows of the whole table
+
+    def dense(self) -> F32:
+        """The whole ``[table_rows, width]`` gradient, zero where not touched."""
+        out = np.zeros((self.table_rows, self.values.shape[1]), dtype=np.float32)
+        out[self.rows] = self.values
+        return out
+
+
+#: a parameter's gradient: a dense array, or a table's touched rows
+Grad = F32 | RowGrad
+
+
+def dense_grad(grad: Grad) -> F32:
+    """``grad`` as a dense array."""
+    return grad.dense() if isinstance(grad, RowGrad) else grad
+
+
 class Params(Mapping[str, Any]):
     """The arrays of ``weights`` whose names start with ``prefix``, keyed without it."""
 
@@ -88,9 +117,15 @@ def kernels() -> Any:
     return importlib.import_module("fusionrec.train.kernels")
 
 
+_ones: F32 = np.ones(256, dtype=np.float32)
+
+
 def column_sums(x: F32) -> F32:
     """``x.sum(axis=0)`` as one BLAS matrix-vector product (a third of numpy's time here)."""
-    sums: F32 = np.ones(len(x), dtype=np.float32) @ x
+    global _ones
+    if len(_ones) < len(x):
+        _ones = np.ones(2 * len(x), dtype=np.float32)
+    sums: F32 = _ones[: len(x)] @ x
     return sums
 
 
@@ -191,8 +226,9 @@ class Feature(ABC):
         """The block ``[n, width]`` and what :meth:`train_backward` needs."""
 
     @abstractmethod
-    def train_backward(self, w: Params, x: Any, cache: Any, d_block: F32) -> dict[str, F32]:
-        """Gradients of the feature's parameters (local names) from the block's gradient."""
+    def train_backward(self, w: Params, x: Any, cache: Any, d_block: F32) -> dict[str, Grad]:
+        """Gradients of the feature's parameters (local names) from the block's gradient;
+        an embedding looked up per row gives its gradient in row form (:class:`RowGrad`)."""
 
     def value_table(self, w: Params) -> F32:
         """By value: the block of each vocabulary row ``[rows, width]``."""

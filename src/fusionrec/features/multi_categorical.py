@@ -19,7 +19,9 @@ from fusionrec.features.kind import (
     F64,
     I64,
     Fold,
+    Grad,
     Params,
+    RowGrad,
     VocabularyFeature,
     check_positive,
     kernels,
@@ -90,19 +92,18 @@ class MultiCategorical(VocabularyFeature):
     def by_value(self, state: Vocabulary) -> bool:
         return self.pooling == "sum" and state.rows <= BY_VALUE_MAX_ROWS
 
-    def train_forward(self, w: Params, x: I64) -> tuple[F32, F32]:
-        table = _table(w)
-        block = kernels().pool_rows(table, x)
+    def train_forward(self, w: Params, x: I64) -> tuple[F32, None]:
+        block: F32 = kernels().pool_rows(w["emb.weight"], x, PAD)
         if self.pooling == "mean":
             block /= _counts(x)
-        return block, table
+        return block, None
 
-    def train_backward(self, w: Params, x: I64, cache: F32, d_block: F32) -> dict[str, F32]:
+    def train_backward(self, w: Params, x: I64, cache: None, d_block: F32) -> dict[str, Grad]:
         if self.pooling == "mean":
             d_block = d_block / _counts(x)
-        d = kernels().pool_rows_backward(len(cache), x, np.ascontiguousarray(d_block))
-        d[PAD] = 0.0
-        return {"emb.weight": d}
+        values = np.ascontiguousarray(d_block)
+        rows, sums = kernels().scatter_rows(x.reshape(-1), values, x.shape[1], PAD)
+        return {"emb.weight": RowGrad(rows, sums, len(w["emb.weight"]))}
 
     def value_table(self, w: Params) -> F32:
         return _table(w)

@@ -22,6 +22,7 @@ from fusionrec.features.kind import (
     Feature,
     Fold,
     Folded,
+    Grad,
     Params,
     check_positive,
     column_sums,
@@ -132,7 +133,7 @@ class Numeric(Feature):
         block: F32 = filled @ w["fc.weight"] + w["fc.bias"]
         return block, (filled, missing)
 
-    def train_backward(self, w: Params, x: F32, cache: Any, d_block: F32) -> dict[str, F32]:
+    def train_backward(self, w: Params, x: F32, cache: Any, d_block: F32) -> dict[str, Grad]:
         filled, missing = cache
         d_filled = d_block[missing] @ w["fc.weight"].T
         return {

@@ -24,7 +24,9 @@ from fusionrec.features.kind import (
     F64,
     I64,
     Fold,
+    Grad,
     Params,
+    RowGrad,
     VocabularyFeature,
     check_positive,
     column_sums,
@@ -162,21 +164,24 @@ class Text(VocabularyFeature):
         return Windows(windows, owner, len(rows))
 
     def train_forward(self, w: Params, x: Windows) -> tuple[F32, tuple[F32, F32]]:
-        table = w["emb.weight"].copy()
-        table[PAD] = 0.0
-        words = table[x.windows].reshape(len(x.windows), self.window * self.dim)
-        t = np.tanh(words @ w["conv.weight"] + w["conv.bias"])
+        words = kernels().gather_rows_except(w["emb.weight"], x.windows, PAD)  # [m, window*dim]
+        t = words @ w["conv.weight"]
+        t += w["conv.bias"]
+        np.tanh(t, out=t)
         return kernels().scatter_add(x.n, x.owner, t), (words, t)
 
     def train_backward(
         self, w: Params, x: Windows, cache: tuple[F32, F32], d_block: F32
-    ) -> dict[str, F32]:
+    ) -> dict[str, Grad]:
         words, t = cache
         dt = kernels().gather_tanh_backward(d_block, x.owner, t)
         dx = (dt @ w["conv.weight"].T).reshape(x.windows.size, self.dim)
-        d_emb = kernels().scatter_add(len(w["emb.weight"]), x.windows.reshape(-1), dx)
-        d_emb[PAD] = 0.0
-        return {"conv.weight": words.T @ dt, "conv.bias": column_sums(dt), "emb.weight": d_emb}
+        rows, values = kernels().scatter_rows(x.windows.reshape(-1), dx, 1, PAD)
+        return {
+            "conv.weight": words.T @ dt,
+            "conv.bias": column_sums(dt),
+            "emb.weight": RowGrad(rows, values, len(w["emb.weight"])),
+        }
 
     # ---- numpy serving ------------------------------------------------------------------------
     def fold(self, w: Params, out_block: F64) -> Fold:

@@ -11,6 +11,7 @@ against Paddle's optimizers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,9 @@ import numpy.typing as npt
 from fusionrec.config import ModelConfig
 from fusionrec.errors import ValidationError
 from fusionrec.features.encoder import FeatureEncoder
+from fusionrec.features.kind import Grad, RowGrad, dense_grad
 from fusionrec.train.kernels import (
+    adam_rows,
     adam_update,
     lazy_adam_rows,
     pair_cosines,
@@ -28,6 +31,7 @@ from fusionrec.train.kernels import (
     sampled_softmax_rows,
     scatter_add,
     scatter_add_into,
+    sgd_rows,
     sgd_update,
     unit_rows,
     unit_rows_backward,
@@ -84,8 +88,9 @@ class FusedStep:
         mask: F32 = keep.astype(np.float32) / np.float32(1.0 - p)
         return mask
 
-    def run(self, b: Batch, w: dict[str, F32]) -> tuple[float, dict[str, F32]]:
-        """The objective's loss on the batch and the gradient of every trainable parameter.
+    def run(self, b: Batch, w: dict[str, F32]) -> tuple[float, dict[str, Grad]]:
+        """The objective's loss on the batch and the gradient of every trainable parameter:
+        float32 arrays, the per-row embeddings' in row form (:class:`RowGrad`).
 
         ``rating``: mean squared error; ``retrieval``: in-batch sampled softmax over the rows;
         ``joint``: MSE + ``joint_weight`` * softmax over the rows flagged ``positive``. With
@@ -98,9 +103,10 @@ class FusedStep:
         item = self.item.forward(w, b.item_inputs, mm_mask)
         g: dict[str, F32] = {}
         loss, dzu, dzm = self._heads(b, w, g, user.y, item.y)
-        g.update(self.user.backward(w, b.user_inputs, user, dzu))
-        g.update(self.item.backward(w, b.item_inputs, item, dzm))
-        return loss, {k: np.ascontiguousarray(g[k], dtype=np.float32) for k in self.names}
+        grads: dict[str, Grad] = dict(g)
+        self.user.backward(w, b.user_inputs, user, dzu, grads)
+        self.item.backward(w, b.item_inputs, item, dzm, grads)
+        return loss, {k: grads[k] for k in self.names}
 
     def _heads(
         self, b: Batch, w: dict[str, F32], g: dict[str, F32], yu: F32, ym: F32
@@ -262,6 +268,11 @@ class NumpyOptimizer:
     epsilon scaled by ``sqrt(1 - beta2^t)``. With ``config.lazy_adam`` the 2-D tables named in
     ``tables`` (the embeddings) get the lazy update of ``lazy_mode=True``: only rows with a
     gradient change.
+
+    A gradient in row form (:class:`RowGrad`) gives the same results as its dense table at a
+    cost that follows its rows where the rule allows: SGD without weight decay and lazy Adam
+    update those rows only; dense Adam still moves every row (momentum, decay), but without
+    the zero table.
     """
 
     def __init__(
@@ -283,14 +294,24 @@ class NumpyOptimizer:
         self.m = {n: np.zeros_like(weights[n]) for n in names} if adam else {}
         self.v = {n: np.zeros_like(weights[n]) for n in names} if adam else {}
 
-    def step(self, weights: dict[str, F32], grads: dict[str, F32]) -> None:
+    def rows_only(self, name: str) -> bool:
+        """Whether a row-form gradient of ``name`` leaves every other row of it unchanged."""
+        if self.c.optimizer == "sgd":
+            return self.c.weight_decay == 0
+        return name in self.lazy
+
+    def step(self, weights: dict[str, F32], grads: Mapping[str, Grad]) -> None:
         """Update ``weights[name]`` in place from ``grads[name]`` for every trained name."""
         c = self.c
         lr = np.float32(c.learning_rate)
         wd = np.float32(c.weight_decay)
         if c.optimizer == "sgd":
             for n in self.names:
-                sgd_update(weights[n].reshape(-1), grads[n].reshape(-1), lr, wd)
+                g = grads[n]
+                if isinstance(g, RowGrad) and wd == 0:
+                    sgd_rows(weights[n], g.rows, g.values, lr, wd)
+                else:
+                    sgd_update(weights[n].reshape(-1), dense_grad(g).reshape(-1), lr, wd)
             return
         self.t += 1
         b1, b2, eps = 0.9, 0.999, 1e-8
@@ -298,19 +319,15 @@ class NumpyOptimizer:
         step = np.float32(c.learning_rate * corr2 / (1.0 - b1**self.t))
         eps_hat = np.float32(eps * corr2)
         for n in self.names:
-            if n in self.lazy:
-                lazy_adam_rows(
-                    weights[n], grads[n], self.m[n], self.v[n], step, b1, b2, eps_hat, wd
+            g = grads[n]
+            w, m, v = weights[n], self.m[n], self.v[n]
+            if isinstance(g, RowGrad):
+                lazy = n in self.lazy
+                adam_rows(w, g.rows, g.values, m, v, step, b1, b2, eps_hat, wd, lazy)
+            elif n in self.lazy:
+                lazy_adam_rows(w, g, m, v, step, b1, b2, eps_hat, wd)
+            else:
+                flat = w.reshape(-1)
+                adam_update(
+                    flat, g.reshape(-1), m.reshape(-1), v.reshape(-1), step, b1, b2, eps_hat, wd
                 )
-                continue
-            adam_update(
-                weights[n].reshape(-1),
-                grads[n].reshape(-1),
-                self.m[n].reshape(-1),
-                self.v[n].reshape(-1),
-                step,
-                b1,
-                b2,
-                eps_hat,
-                wd,
-            )

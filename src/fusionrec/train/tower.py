@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from fusionrec.features.kind import F32, I64, Feature, Params, column_sums
-from fusionrec.train.kernels import pool_rows, pool_rows_backward
+from fusionrec.features.kind import F32, I64, Feature, Grad, Params, column_sums
+from fusionrec.train.kernels import add_pooled_bias, pool_rows_backward
 
 
 @dataclass
@@ -29,6 +29,7 @@ class TowerPass:
     y: F32  # tanh outputs
     values: list[F32]  # by value: each such feature's value table
     index: I64 | None  # by value: each row's rows of the stacked value tables
+    direct_w: F32 | None  # by value: the output layer's rows of the other features
 
 
 def _stack(parts: list[Any], axis: int = 1) -> Any:
@@ -67,98 +68,118 @@ class TowerEngine:
         )
         self._names = [f"{prefix}{f.name}." for f in self.features]
         self._slices = [slice(s, s + w) for s, w in zip(self.starts, self.widths, strict=True)]
+        self._out_weight = prefix + "out.weight"
+        self._out_bias = prefix + "out.bias"
         self._weights: Mapping[str, F32] | None = None
         self._views: list[Params] = []
 
-    def _params(self, w: Mapping[str, F32], i: int) -> Params:
-        """Feature ``i``'s view of ``w`` (kept while the trainer steps on the same dict)."""
+    def _params(self, w: Mapping[str, F32]) -> list[Params]:
+        """Each feature's view of ``w`` (kept while the trainer steps on the same dict)."""
         if w is not self._weights:
             self._weights = w
             self._views = [Params(w, name) for name in self._names]
-        return self._views[i]
-
-    def _block_rows(self, i: int) -> slice:
-        return self._slices[i]
+        return self._views
 
     def forward(self, w: Mapping[str, F32], xs: Sequence[Any], mask: F32 | None) -> TowerPass:
         """The tower on inputs ``xs`` (one per feature); ``mask``: dropout mask or None."""
         if mask is None:
             return self._forward_by_value(w, xs)
+        views = self._params(w)
         caches: list[Any] = [None] * len(self.features)
         blocks = []
         for i, f in enumerate(self.features):
-            block, caches[i] = f.train_forward(self._params(w, i), xs[i])
+            block, caches[i] = f.train_forward(views[i], xs[i])
             blocks.append(block)
         h = np.concatenate(blocks, axis=1) * mask
-        y = np.tanh(h @ w[self.prefix + "out.weight"] + w[self.prefix + "out.bias"])
-        return TowerPass(caches, h, mask, y, [], None)
+        y = h @ w[self._out_weight]
+        y += w[self._out_bias]
+        return TowerPass(caches, h, mask, np.tanh(y, out=y), [], None, None)
 
     def _forward_by_value(self, w: Mapping[str, F32], xs: Sequence[Any]) -> TowerPass:
         """Without dropout: the small-vocabulary features by value, the others per row."""
-        out_w = w[self.prefix + "out.weight"]
+        views = self._params(w)
+        out_w = w[self._out_weight]
         caches: list[Any] = [None] * len(self.features)
         blocks = []
         for i in self.direct:
-            block, caches[i] = self.features[i].train_forward(self._params(w, i), xs[i])
+            block, caches[i] = self.features[i].train_forward(views[i], xs[i])
             blocks.append(block)
         values, shares, index = [], [], []
         offset = 0
         for i in self.by_value:
             f = self.features[i]
-            value = f.value_table(self._params(w, i))
+            value = f.value_table(views[i])
             values.append(value)
-            shares.append(value @ out_w[self._block_rows(i)])
+            shares.append(value @ out_w[self._slices[i]])
             index.append(f.value_index(xs[i]) + offset if offset else f.value_index(xs[i]))
             offset += len(value)
         h = _stack(blocks)
         stacked = _stack(index)
-        z = h @ out_w[self._direct_rows] if h is not None else 0.0
+        direct_w = out_w[self._direct_rows]
+        if h is not None:
+            z = h @ direct_w
+        else:
+            assert stacked is not None  # a tower has features
+            z = np.zeros((len(stacked), out_w.shape[1]), dtype=np.float32)
         if stacked is not None:
-            z = z + pool_rows(_stack(shares, axis=0), stacked)
-        y: F32 = np.tanh(z + w[self.prefix + "out.bias"])
-        return TowerPass(caches, h, None, y, values, stacked)
+            add_pooled_bias(z, _stack(shares, axis=0), stacked, w[self._out_bias])
+        else:
+            z += w[self._out_bias]
+        y: F32 = np.tanh(z, out=z)
+        return TowerPass(caches, h, None, y, values, stacked, direct_w)
 
     def backward(
-        self, w: Mapping[str, F32], xs: Sequence[Any], tp: TowerPass, dz: F32
-    ) -> dict[str, F32]:
-        """Gradients of every tower parameter from ``dz``, the gradient of the pre-activation."""
-        p = self.prefix
-        out_w = w[p + "out.weight"]
-        g: dict[str, F32] = {p + "out.bias": column_sums(dz)}
-
-        def add(i: int, grads: dict[str, F32]) -> None:
-            name = self._names[i]
-            for k, v in grads.items():
-                g[name + k] = v
-
+        self,
+        w: Mapping[str, F32],
+        xs: Sequence[Any],
+        tp: TowerPass,
+        dz: F32,
+        into: dict[str, Grad] | None = None,
+    ) -> dict[str, Grad]:
+        """Gradients of every tower parameter from ``dz``, the gradient of the pre-activation,
+        added to ``into`` (a new dict when None), which is returned."""
+        views = self._params(w)
+        out_w = w[self._out_weight]
+        g: dict[str, Grad] = {} if into is None else into
+        g[self._out_bias] = column_sums(dz)
+        names = self._names
         if tp.mask is not None:
             assert tp.h is not None
-            g[p + "out.weight"] = tp.h.T @ dz
+            g[self._out_weight] = tp.h.T @ dz
             dh = dz @ out_w.T
             dh *= tp.mask
             for i, f in enumerate(self.features):
-                d_block = dh[:, self._block_rows(i)]
-                add(i, f.train_backward(self._params(w, i), xs[i], tp.caches[i], d_block))
+                grads = f.train_backward(views[i], xs[i], tp.caches[i], dh[:, self._slices[i]])
+                for k, v in grads.items():
+                    g[names[i] + k] = v
             return g
         out_grad = np.empty_like(out_w)
         if tp.h is not None:
-            out_grad[self._direct_rows] = tp.h.T @ dz
-            dh = dz @ out_w[self._direct_rows].T
+            assert tp.direct_w is not None
+            rows = self._direct_rows
+            if isinstance(rows, slice):
+                np.matmul(tp.h.T, dz, out=out_grad[rows])
+            else:
+                out_grad[rows] = tp.h.T @ dz
+            dh = dz @ tp.direct_w.T
             start = 0
             for i in self.direct:
-                f = self.features[i]
-                d_block = dh[:, start : start + self.widths[i]]
-                add(i, f.train_backward(self._params(w, i), xs[i], tp.caches[i], d_block))
-                start += self.widths[i]
+                width = self.widths[i]
+                d_block = dh[:, start : start + width]
+                grads = self.features[i].train_backward(views[i], xs[i], tp.caches[i], d_block)
+                for k, v in grads.items():
+                    g[names[i] + k] = v
+                start += width
         if tp.index is not None:
             per_value = pool_rows_backward(sum(len(v) for v in tp.values), tp.index, dz)
             offset = 0
             for i, value in zip(self.by_value, tp.values, strict=True):
-                rows = self._block_rows(i)
+                rows = self._slices[i]
                 d_share = per_value[offset : offset + len(value)]
                 out_grad[rows] = value.T @ d_share
                 d_value = d_share @ out_w[rows].T
-                add(i, self.features[i].value_backward(self._params(w, i), d_value))
+                for k, v in self.features[i].value_backward(views[i], d_value).items():
+                    g[names[i] + k] = v
                 offset += len(value)
-        g[p + "out.weight"] = out_grad
+        g[self._out_weight] = out_grad
         return g

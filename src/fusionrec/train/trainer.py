@@ -23,6 +23,7 @@ import math
 import random
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -36,13 +37,19 @@ from fusionrec.data.tables import MovieLens
 from fusionrec.errors import ValidationError
 from fusionrec.eval.metrics import evaluate_topn, interaction_matrix, relevant_from
 from fusionrec.features.encoder import FeatureEncoder
+from fusionrec.features.kind import RowGrad
 from fusionrec.features.schema import Features
 from fusionrec.features.text import Windows
 from fusionrec.features.vocabulary import UNK
 from fusionrec.model.fusion import FusionModel
 from fusionrec.train.blas import blas_threads
 from fusionrec.train.engine import Batch, FusedStep, NumpyOptimizer
-from fusionrec.train.kernels import moving_average, unique_inverse
+from fusionrec.train.kernels import (
+    catch_up_rows,
+    moving_average,
+    moving_average_rows,
+    unique_inverse,
+)
 from fusionrec.train.losses import accidental_hit_mask, log_sampling_probability
 
 IntArray = npt.NDArray[np.int64]
@@ -563,9 +570,17 @@ class Trainer:
                 batch = self._batch(data, rows, drop)
                 if fused is not None:
                     value, grads = fused.run(batch, weights)
-                    nopt.step(weights, grads)
-                    if self._average is not None:
-                        self._average.update(weights)
+                    if self._average is None:
+                        nopt.step(weights, grads)
+                    else:  # rows the step leaves alone are averaged when they next change
+                        changing = {
+                            name: g.rows
+                            for name, g in grads.items()
+                            if isinstance(g, RowGrad) and nopt.rows_only(name)
+                        }
+                        self._average.catch_up(weights, changing)
+                        nopt.step(weights, grads)
+                        self._average.update(weights, changing)
                 else:
                     assert optimizer is not None
                     loss = self._autograd_loss(model, batch)
@@ -618,23 +633,76 @@ class WeightAverage:
     ``decay`` is the average's decay per step, warmed up as ``min(decay, (1 + t) / (10 + t))``
     so the first steps do not tie it to the initial weights. Averaging smooths the noise of
     the last steps of Adam with dropout; validation picks the kept epoch from the averages.
+
+    A table whose step changes only the rows of its gradient (lazy Adam, SGD without weight
+    decay) is averaged lazily, so a step costs its rows rather than the table: a row is
+    averaged on the steps that change it, and the steps in between, which move its average
+    toward unchanged weights, are applied in closed form just before (:meth:`catch_up`) and
+    when the average is read (:meth:`settle`).
     """
 
     def __init__(self, model: FusionModel, decay: float) -> None:
         self.decay = decay
         self.steps = 0
         self.weights = {k: v.copy() for k, v in _trained_weights(model).items()}
+        self._log_decay = 0.0  # sum of log(decay) over the steps so far
+        self._synced: dict[str, npt.NDArray[np.float64]] = {}  # lazy tables: per row
 
-    def update(self, weights: dict[str, npt.NDArray[np.float32]]) -> None:
-        """Move the average toward ``weights`` (one training step)."""
+    def catch_up(
+        self, weights: dict[str, npt.NDArray[np.float32]], rows: Mapping[str, IntArray]
+    ) -> None:
+        """Before a step that changes only ``rows[name]`` of the named tables: bring those
+        rows' averages up to date with the weights they have had since last averaged (and
+        every row of a lazily averaged table the step changes otherwise)."""
+        self.settle({n: weights[n] for n in self._synced if n not in rows})
+        for name, index in rows.items():
+            synced = self._synced.get(name)
+            if synced is None:  # averaged densely so far: every row is up to date
+                synced = np.full(len(weights[name]), self._log_decay)
+                self._synced[name] = synced
+            catch_up_rows(self.weights[name], weights[name], index, synced, self._log_decay)
+
+    def update(
+        self,
+        weights: dict[str, npt.NDArray[np.float32]],
+        rows: Mapping[str, IntArray] | None = None,
+    ) -> None:
+        """Move the average toward ``weights`` (one training step); ``rows``: the tables that
+        step changed at those rows only (see :meth:`catch_up`)."""
         self.steps += 1
         d = np.float32(min(self.decay, (1 + self.steps) / (10 + self.steps)))
+        self._log_decay += math.log(float(d))
+        rows = rows or {}
         for name, avg in self.weights.items():
+            index = rows.get(name)
+            if index is not None:
+                moving_average_rows(avg, weights[name], index, d)
+                self._synced[name][index] = self._log_decay
+                continue
+            if name in self._synced:
+                raise RuntimeError(f"{name}: averaged lazily, but catch_up was not called")
             moving_average(avg.reshape(-1), weights[name].reshape(-1), d)
+
+    def settle(self, weights: Mapping[str, npt.NDArray[np.float32]]) -> None:
+        """Bring every lazily averaged row of the tables in ``weights`` (their current
+        weights) up to date; those tables are then averaged densely until
+        :meth:`catch_up` names them again."""
+        for name in [n for n in self._synced if n in weights]:
+            every = np.arange(len(weights[name]), dtype=np.int64)
+            catch_up_rows(
+                self.weights[name], weights[name], every, self._synced[name], self._log_decay
+            )
+            del self._synced[name]
+
+    def load(self, weights: dict[str, npt.NDArray[np.float32]], steps: int) -> None:
+        """Continue from an average of ``steps`` steps (every row up to date)."""
+        self.weights, self.steps = weights, steps
+        self._synced = {}
 
     def swap_in(self, model: FusionModel) -> dict[str, npt.NDArray[np.float32]]:
         """Load the averages into ``model``; return its own trained weights to restore later."""
         raw = {k: v.copy() for k, v in _trained_weights(model).items()}
+        self.settle(raw)
         _set_weights(model, self.weights)
         return raw
 
@@ -682,7 +750,7 @@ class _Resume:
         _, nopt, _ = trainer._numpy_state(model)
         nopt.m, nopt.v, nopt.t = self.moments
         if trainer._average is not None and self.average is not None:
-            trainer._average.weights, trainer._average.steps = self.average
+            trainer._average.load(*self.average)
 
 
 def _paddle_inputs(xs: list[Any]) -> list[Any]:
