@@ -8,7 +8,8 @@ schema; early stopping's 5% validation split carved as usual); then for Faiss (f
 Milvus Lite, ``index_movies`` of the 62k movies and ``recommend(user_id, k=10)`` for known
 users (seen movies excluded), timed per call. The process's peak RSS (VmHWM) is read after
 each phase and reset between phases (``/proc/self/clear_refs``), so each phase's peak is its
-own.
+own; a thread samples the RSS every second (every 10th sample is kept as ``rss_trace``, so
+the peak can be placed in the epoch's steps or in what follows them).
 Writes benchmarks/results/<out>.json.
 
     python benchmarks/bench_scale_25m.py [--ratings 25000095] [--keep DIR] [--calls 200]
@@ -52,10 +53,20 @@ def reset_peak():
     except OSError:
         return False
 
+import threading
+trace = []  # (seconds since start, RSS MiB), sampled every second
+t0 = time.perf_counter()
+def sample():
+    while True:
+        trace.append((round(time.perf_counter() - t0, 1), round(status("VmRSS"))))
+        time.sleep(1.0)
+threading.Thread(target=sample, daemon=True).start()
+
 phases = {}
 def phase(name, started):
     phases[name] = {"seconds": time.perf_counter() - started, "peak_rss_mib": status("VmHWM"),
-                    "rss_after_mib": status("VmRSS")}
+                    "rss_after_mib": status("VmRSS"),
+                    "ended_at_seconds": time.perf_counter() - t0}
     print(json.dumps({name: phases[name]}), file=sys.stderr, flush=True)
     return reset_peak()
 
@@ -104,7 +115,7 @@ with tempfile.TemporaryDirectory(prefix="fusionrec-scale-") as tmp:
                          "p99_ms": float(np.percentile(ms, 99))}
         resets &= phase(f"serve {name}", started)
         store.close()
-print(json.dumps({"phases": phases, "fit": fit, "serving": serving,
+print(json.dumps({"phases": phases, "fit": fit, "serving": serving, "rss_trace": trace[::10],
                   "peak_reset_per_phase": resets,
                   "ratings": len(data.ratings), "users": len(data.users),
                   "movies": len(data.movies)}))

@@ -16,8 +16,10 @@ from fusionrec.eval.metrics import (
     evaluate_topn,
     id_positions,
     interaction_matrix,
+    item_sets,
     mae,
     relevant_from,
+    relevant_sets,
     rmse,
     topk_indices,
 )
@@ -258,3 +260,22 @@ def test_evaluate_split_rejects_bad_input() -> None:
         evaluate_split(train, stranger, score_fn=lambda r: SCORES[r])
     with pytest.raises(ValidationError, match="Dataset"):
         evaluate_split(test, test, score_fn=lambda r: SCORES[r])  # type: ignore[arg-type]
+
+
+def test_item_sets_and_relevant_sets_are_the_dense_masks_compactly() -> None:
+    rng = np.random.default_rng(3)
+    users, items = np.array([5, 9, 2, 7]), np.array([30, 10, 20])
+    pairs = Interactions(
+        user_id=rng.choice(users, 12),
+        item_id=rng.choice(items, 12),
+        rating=rng.choice([1.0, 3.0, 4.0, 5.0], 12).astype(np.float32),
+    )
+    rows = np.arange(len(users))
+    np.testing.assert_array_equal(
+        item_sets(pairs, users, items).dense(rows), interaction_matrix(pairs, users, items)
+    )
+    for threshold in (None, 4.0):
+        np.testing.assert_array_equal(
+            relevant_sets(pairs, users, items, min_rating=threshold).dense(rows),
+            relevant_from(pairs, users, items, min_rating=threshold),
+        )

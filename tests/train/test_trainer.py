@@ -8,14 +8,17 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fusionrec import blocks
 from fusionrec.config import ModelConfig
 from fusionrec.data import Dataset, Interactions, MovieLens, Ratings, random_split
+from fusionrec.data.dataset import as_dataset
 from fusionrec.errors import ConfigError, ValidationError
+from fusionrec.eval.metrics import evaluate_topn, interaction_matrix, relevant_from
 from fusionrec.features import FeatureEncoder
 from fusionrec.features.kind import dense_grad
 from fusionrec.model import FusionModel
 from fusionrec.train.engine import Batch
-from fusionrec.train.trainer import History, Trainer, WeightAverage, _Encoded
+from fusionrec.train.trainer import History, Trainer, WeightAverage, _Encoded, _RankingCheck
 
 
 def _fit(
@@ -449,3 +452,45 @@ def test_lazy_adam_reaches_the_embedding_tables_of_a_fit(tiny_data: MovieLens) -
         Trainer(config, engine="paddle")
     with pytest.raises(ConfigError, match="lazy_adam"):
         ModelConfig.preset("reference", lazy_adam=True)
+
+
+@pytest.mark.parametrize(("preset", "select_on"), [("default", "rmse"), ("retrieval", "ndcg")])
+def test_validation_in_row_blocks_keeps_the_history_and_weights(
+    small_data: MovieLens, monkeypatch: pytest.MonkeyPatch, preset: str, select_on: str
+) -> None:
+    """Validation RMSE, validation NDCG and the calibration run their towers, pair gathers
+    and score matrices in blocks; tiny blocks give the figures and weights of one pass."""
+    config = ModelConfig.preset(
+        preset, epochs=2, patience=0, refit=False, user_hidden=16, movie_hidden=16
+    )
+    assert config.early_stopping_metric == select_on
+    model, _, history = _fit(small_data, config)
+    monkeypatch.setattr(blocks, "BLOCK_ROWS", 64)
+    monkeypatch.setattr(blocks, "BLOCK_CELLS", 1_000)  # 5 users x 200 movies per score block
+    blocked, _, blocked_history = _fit(small_data, config)
+
+    def figures(h: History) -> list[tuple[float, float, float]]:
+        return [(e.train_loss, e.val_rmse, e.val_ndcg) for e in h.epochs]
+
+    np.testing.assert_array_equal(figures(blocked_history), figures(history))
+    assert blocked_history.best_epoch == history.best_epoch
+    for name, value in model.numpy_weights().items():
+        np.testing.assert_array_equal(blocked.numpy_weights()[name], value, err_msg=name)
+
+
+def test_validation_ndcg_is_the_full_ranking_over_dense_masks(small_data: MovieLens) -> None:
+    """The blocked NDCG@10 check equals evaluate_topn over the dense [users, movies] scores
+    and masks it replaced."""
+    config = ModelConfig.preset("retrieval", epochs=1, user_hidden=16, movie_hidden=16)
+    train, val = random_split(small_data, test_fraction=0.1, seed=0)
+    model, encoder, _ = _fit(train, config, val)
+    train_set, val_set = as_dataset(train), as_dataset(val)
+    check = _RankingCheck(train_set, val_set, config, _Encoded(val_set, encoder))
+    users, movies = val_set.users.ids, val_set.items.ids
+    seen = interaction_matrix(train_set.interactions, users, movies)
+    relevant = relevant_from(val_set.interactions, users, movies, min_rating=config.liked_rating)
+    scores = model.encode_users(check.users) @ model.encode_movies(check.movies).T
+    rows = np.flatnonzero(relevant.any(axis=1))
+    assert rows.size > 50
+    want = evaluate_topn(scores, rows, seen, relevant, k=10).ndcg
+    assert check.ndcg(model) == want

@@ -49,9 +49,11 @@ __all__ = [
     "evaluate_topn",
     "id_positions",
     "interaction_matrix",
+    "item_sets",
     "mae",
     "ranked_positions",
     "relevant_from",
+    "relevant_sets",
     "rmse",
     "topk_indices",
     "topn_masks",
@@ -471,6 +473,18 @@ def relevant_from(
     return interaction_matrix(held_out, user_index, movie_index)
 
 
+def relevant_sets(
+    test_ratings: Ratings | Interactions,
+    users: npt.ArrayLike,
+    items: npt.ArrayLike,
+    *,
+    min_rating: float | None = 4.0,
+) -> ItemSets:
+    """:func:`relevant_from` as :class:`ItemSets` (memory grows with the held-out interactions,
+    not with users x items)."""
+    return item_sets(_relevant(as_interactions(test_ratings), min_rating), users, items)
+
+
 def _relevant(held_out: Interactions, min_rating: float | None) -> Interactions:
     """The held-out interactions that count as relevant (see :func:`relevant_from`)."""
     if min_rating is None or held_out.rating is None:
@@ -478,8 +492,12 @@ def _relevant(held_out: Interactions, min_rating: float | None) -> Interactions:
     return held_out.take(held_out.rating >= min_rating)
 
 
-def _item_sets(pairs: Interactions, users: npt.ArrayLike, items: npt.ArrayLike) -> ItemSets:
-    """Who interacted with what as :class:`ItemSets` over ``users`` x ``items`` (ids)."""
+def item_sets(pairs: Interactions, users: npt.ArrayLike, items: npt.ArrayLike) -> ItemSets:
+    """Who interacted with what as :class:`ItemSets` over ``users`` x ``items`` (ids).
+
+    The compact form of :func:`interaction_matrix`: memory grows with the interactions, not
+    with users x items. Unknown ids raise.
+    """
     rows = id_positions(pairs.user_id, users, name="user id")
     cols = id_positions(pairs.item_id, items, name="item id")
     return ItemSets.from_pairs(rows, cols, np.asarray(users).size, np.asarray(items).size)
@@ -514,8 +532,8 @@ def evaluate_split(
     if (score_fn is None) == (user_vectors is None and item_vectors is None):
         raise ValidationError("give either user_vectors and item_vectors or score_fn")
     scores = score_fn or _dot_scores(user_vectors, item_vectors, len(users), len(items))
-    seen = _item_sets(train.interactions, users, items)
-    relevant = _item_sets(_relevant(held_out, min_rating), users, items)
+    seen = item_sets(train.interactions, users, items)
+    relevant = relevant_sets(held_out, users, items, min_rating=min_rating)
     return evaluate_topn(scores, np.arange(len(users)), seen, relevant, k=k, batch_size=batch_size)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fusionrec._paddle import paddle
+from fusionrec.blocks import feature_rows, map_blocks
 from fusionrec.config import ModelConfig
 from fusionrec.errors import ConfigError
 from fusionrec.features.encoder import FeatureEncoder
@@ -177,20 +178,22 @@ class FusionModel(nn.Layer):
     ) -> FloatArray:
         """Ratings for rows (users[user_index[i]], items[item_index[i]]), clipped if configured.
 
-        Each tower runs once per given user and item; rows are gathered afterwards. With
-        ``raw=True`` a retrieval model returns its unclipped score ``s`` instead (what the
-        rating calibration is fitted on).
+        Each tower runs once per given user and item; rows are gathered afterwards. Towers
+        and gathers run in row blocks (:mod:`fusionrec.blocks`), so memory stays bounded for
+        a whole catalog and millions of rows. With ``raw=True`` a retrieval model returns its
+        unclipped score ``s`` instead (what the rating calibration is fitted on).
         """
         was_training = self.training
         self.eval()
         try:
             with paddle.no_grad():
-                uh = self.user_tower(*tower_inputs(self.user_tower, users))
-                uh = l2_normalize(self.rating_part(uh)).numpy()
-                mh = self.item_tower(*tower_inputs(self.item_tower, items))
-                mh = l2_normalize(self.rating_part(mh)).numpy()
+                uh = self._rating_units(self.user_tower, users)
+                mh = self._rating_units(self.item_tower, items)
                 scale = float(self.scale.numpy()[0])
-                pred = scale * np.einsum("ij,ij->i", uh[user_index], mh[item_index])
+                pred = scale * map_blocks(
+                    lambda s: np.einsum("ij,ij->i", uh[user_index[s]], mh[item_index[s]]),
+                    len(user_index),
+                )
                 if self.config.use_biases:
                     mb = self.item_bias.weight.numpy()[:, 0][self.ids("item", items)]
                     pred = pred + mb[item_index]
@@ -210,6 +213,16 @@ class FusionModel(nn.Layer):
         out: FloatArray = pred.astype(np.float32)
         return out
 
+    def _rating_units(self, tower: Tower, features: Features) -> FloatArray:
+        """The normalized rating units of ``tower`` over every row, in row blocks."""
+
+        def block(rows: slice) -> FloatArray:
+            inputs = tower_inputs(tower, feature_rows(features, rows))
+            out: FloatArray = l2_normalize(self.rating_part(tower(*inputs))).numpy()
+            return out
+
+        return map_blocks(block, len(features))
+
     def encode_users(self, users: Features) -> FloatArray:
         """Store-side user vectors: float32, L2-normalized, shape [n, dim]."""
         return self._vectors("user", users)
@@ -219,11 +232,17 @@ class FusionModel(nn.Layer):
         return self._vectors("item", items)
 
     def _vectors(self, side: str, features: Features) -> FloatArray:
+        """Store-side vectors of every row, the tower run in row blocks."""
         with paddle.no_grad():
             layer = VectorLayer(self, side)
             layer.eval()
-            out: FloatArray = layer(tower_inputs(layer.tower, features)).numpy()
-        return out
+
+            def block(rows: slice) -> FloatArray:
+                part = feature_rows(features, rows)
+                out: FloatArray = layer(tower_inputs(layer.tower, part)).numpy()
+                return out
+
+            return map_blocks(block, len(features))
 
     def numpy_weights(self) -> dict[str, FloatArray]:
         """Every parameter and buffer as a float32 numpy array, keyed by state-dict name."""

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from fusionrec.blocks import block_rows, feature_rows, map_blocks
 from fusionrec.features.kind import F32, Feature, Params
 from fusionrec.features.schema import Features
 
@@ -38,7 +39,19 @@ class ServingTower:
         self.width = out_w.shape[1]
 
     def outputs(self, features: Features) -> F32:
-        """Tower outputs [n, width] (tanh), before any normalization."""
+        """Tower outputs [n, width] (tanh), before any normalization.
+
+        Rows run in blocks (:mod:`fusionrec.blocks`): a share's intermediates (a
+        multi-valued feature's gathered rows, a text's windows) then stay bounded for a
+        whole catalog.
+        """
+        n = len(features)
+        if n <= block_rows():  # one block: no views to build (the single-user serving path)
+            return self._outputs(features)
+        out: F32 = map_blocks(lambda rows: self._outputs(feature_rows(features, rows)), n)
+        return out
+
+    def _outputs(self, features: Features) -> F32:
         pre = self._shares[0](features[self.features[0].name])
         for f, share in zip(self.features[1:], self._shares[1:], strict=True):
             pre += share(features[f.name])

@@ -31,11 +31,12 @@ import numpy as np
 import numpy.typing as npt
 
 from fusionrec._paddle import paddle
+from fusionrec.blocks import score_rows
 from fusionrec.config import ModelConfig
 from fusionrec.data.dataset import Dataset, Interactions, as_dataset
 from fusionrec.data.tables import MovieLens
 from fusionrec.errors import ValidationError
-from fusionrec.eval.metrics import evaluate_topn, interaction_matrix, relevant_from
+from fusionrec.eval.metrics import evaluate_topn, item_sets, relevant_sets
 from fusionrec.features.encoder import FeatureEncoder
 from fusionrec.features.kind import RowGrad
 from fusionrec.features.schema import Features
@@ -807,6 +808,9 @@ class _RankingCheck:
 
     Relevant: validation ratings >= ``liked_rating``, or every validation interaction when
     they have no ratings (implicit feedback).
+
+    Memory grows with the interactions and the tables, never with users x items: the masks
+    are :class:`ItemSets` and the scores are computed a block of users at a time.
     """
 
     def __init__(
@@ -815,11 +819,11 @@ class _RankingCheck:
         users, movies = validation.users.ids, validation.items.ids
         r = train.interactions
         known = np.isin(r.user_id, users) & np.isin(r.item_id, movies)
-        self.seen = interaction_matrix(r.take(known), users, movies)
-        self.relevant = relevant_from(
+        self.seen = item_sets(r.take(known), users, movies)
+        self.relevant = relevant_sets(
             validation.interactions, users, movies, min_rating=config.liked_rating
         )
-        self.rows = np.flatnonzero(self.relevant.any(axis=1))
+        self.rows = np.flatnonzero(self.relevant.counts() > 0)
         self.users = va.users
         self.movies = va.movies
 
@@ -827,6 +831,19 @@ class _RankingCheck:
         """Mean NDCG@10 of the model's store-side vectors over users with a relevant item."""
         if self.rows.size == 0:
             return math.nan
-        scores = model.encode_users(self.users) @ model.encode_movies(self.movies).T
-        result = evaluate_topn(scores, self.rows, self.seen, self.relevant, k=VALIDATION_K)
+        user_vectors = model.encode_users(self.users)
+        movie_vectors = model.encode_movies(self.movies)
+
+        def scores(rows: IntArray) -> npt.NDArray[np.float32]:
+            out: npt.NDArray[np.float32] = user_vectors[rows] @ movie_vectors.T
+            return out
+
+        result = evaluate_topn(
+            scores,
+            self.rows,
+            self.seen,
+            self.relevant,
+            k=VALIDATION_K,
+            batch_size=score_rows(len(movie_vectors)),
+        )
         return result.ndcg
