@@ -112,7 +112,10 @@ class ModelConfig:
     over the batch's positive movies with logits ``score / (scale * temperature)``, where
     ``score = scale * cosine (+ movie bias)``; ``logq_correction`` subtracts each movie's log
     sampling probability, ``mask_accidental_hits`` keeps a movie from being a negative for its
-    own positives. ``positives``: ``"all"`` rated movies or ``"liked"`` (rating >=
+    own positives. ``softmax_block`` (0 = the whole batch) cuts a batch's positives into
+    consecutive blocks of that many rows, each scored against its own block's movies: a batch
+    larger than the block keeps the block's negatives per row at ``O(batch * block)`` cost
+    instead of ``O(batch^2)``. ``positives``: ``"all"`` rated movies or ``"liked"`` (rating >=
     ``liked_rating``). ``joint`` minimizes ``MSE + joint_weight * softmax``; with
     ``retrieval_hidden > 0`` each tower gets that many extra output units that only the
     softmax (and so the store's ranking) uses, while the rating head keeps the first
@@ -145,6 +148,7 @@ class ModelConfig:
     liked_rating: float = 4.0
     logq_correction: bool = True
     mask_accidental_hits: bool = True
+    softmax_block: int = 0
     select_on: str = "auto"
     retrieval_hidden: int = 0
     # tower outputs (the features and their sizes are the schema's: fusionrec.features)
@@ -233,7 +237,14 @@ class ModelConfig:
             for f in fields(self)
             if f.type == "int"
             and f.name
-            not in ("seed", "patience", "retrieval_hidden", "warm_refit_epochs", "max_samples")
+            not in (
+                "seed",
+                "patience",
+                "retrieval_hidden",
+                "warm_refit_epochs",
+                "max_samples",
+                "softmax_block",
+            )
         ]
         for name in positive_ints:
             if getattr(self, name) < 1:
@@ -254,6 +265,8 @@ class ModelConfig:
             )
         if self.patience < 0:
             raise ConfigError(f"ModelConfig.patience must be >= 0, got {self.patience}")
+        if self.softmax_block < 0:
+            raise ConfigError(f"ModelConfig.softmax_block must be >= 0, got {self.softmax_block}")
         if self.max_samples < 0:
             raise ConfigError(f"ModelConfig.max_samples must be >= 0, got {self.max_samples}")
         if self.warm_refit_epochs < 0:
