@@ -230,6 +230,30 @@ def test_quickstart_synthetic_runs_the_whole_workflow(
     assert len(json.loads(capsys.readouterr().out)) == 5
 
 
+class _Stop(Exception):
+    """Ends a quickstart at its first fit."""
+
+
+@pytest.mark.parametrize(("epochs", "demo"), [([], True), (["--epochs", "2"], False)])
+def test_quickstart_demo_schedule_trains_256_row_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, epochs: list[str], demo: bool
+) -> None:
+    seen: dict[str, object] = {}
+
+    def fit(self: FusionRecommender, data: MovieLens, **options: object) -> None:
+        seen.update(options)
+        raise _Stop
+
+    monkeypatch.setattr(FusionRecommender, "fit", fit)
+    with pytest.raises(_Stop):
+        main(["quickstart", "--synthetic", "--workdir", str(tmp_path), "--quiet", *epochs])
+    # the default preset's 1024-row steps left both demo profiles one top 5 after 5 epochs
+    assert (seen.get("batch_size"), seen.get("softmax_block")) == (
+        (256, 0) if demo else (None, None)
+    )
+    assert seen["epochs"] == (5 if demo else 2)
+
+
 def _ranked_ids(table: str) -> list[int]:
     """The movie ids of a printed recommendation table, in rank order."""
     rows = [line.split() for line in table.splitlines()]

@@ -37,6 +37,16 @@ def test_default_preset_is_the_joint_objective_with_a_retrieval_head() -> None:
     assert c.name == "default"
     assert c.objective == "joint" and c.retrieval_hidden > 0
     assert c.use_biases and c.learn_scale
+    # 1024-row steps with today's 256 negatives per softmax row (issue 15)
+    assert (c.batch_size, c.softmax_block) == (1024, 256)
+    # at those steps a sharper softmax than the 256-row 0.2 holds top-N quality (issue 15)
+    assert c.temperature == 0.15
+
+
+def test_softmax_block_must_not_be_negative() -> None:
+    assert ModelConfig().softmax_block == 0  # the whole batch
+    with pytest.raises(ConfigError, match="softmax_block"):
+        ModelConfig(softmax_block=-1)
 
 
 def test_joint_is_an_objective_not_a_preset() -> None:

@@ -34,6 +34,14 @@ OTHER_AGE, OTHER_GENDER, OTHER_OCCUPATION = 56, "M", 13
 #: set's validation RMSE is within 0.02 of its 12-epoch figure by then, and the run fits in
 #: about a minute on a 2-core machine (the presets train up to 40 epochs).
 SYNTHETIC_DEMO_EPOCHS = 5
+#: A short schedule's steps: the 256-row schedule the presets had before the default preset's
+#: 1024-row steps (issue 15), whose few epochs leave the two demo profiles' lists apart.
+_DEMO_BATCH: dict[str, Any] = {
+    "batch_size": 256,
+    "softmax_block": 0,
+    "learning_rate": 1e-3,
+    "weight_average": 0.999,
+}
 DEFAULT_FAISS_PATH = "./fusionrec.faiss"
 #: Mirrors fusionrec.config.PRESETS, kept here so --help does not import the model side.
 PRESETS = ("default", "rating", "retrieval", "reference")
@@ -445,7 +453,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     config = ModelConfig.preset(args.preset)
     epochs = args.epochs
-    if epochs is None and args.synthetic:
+    demo = epochs is None and args.synthetic
+    if demo:
         epochs = SYNTHETIC_DEMO_EPOCHS
         print(
             f"      demo schedule: at most {epochs} epochs on synthetic data (the preset "
@@ -455,6 +464,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     # a short schedule refits from scratch, as before the default preset's warm refit: after a
     # few epochs that keeps the two demo profiles' lists apart (a warm refit gave both one top 5)
     options: dict[str, Any] = {} if epochs is None else {"epochs": epochs, "warm_refit_epochs": 0}
+    if demo and config.batch_size > _DEMO_BATCH["batch_size"]:
+        options.update(_DEMO_BATCH)  # 5 epochs of 1024-row steps gave both profiles one top 5
     rec = FusionRecommender(config, progress=not args.quiet)
     rec.fit(data, **options)
     timings["train"] = time.perf_counter() - started

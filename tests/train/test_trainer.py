@@ -122,6 +122,14 @@ _GRADIENT_CASES = {
     "joint_biased": ("default", {"use_biases": True, "learn_scale": True, "temperature": 0.3}),
     "joint_shared": ("default", {"retrieval_hidden": 0}),
     "joint_split_plain": ("default", {"retrieval_hidden": 7, "use_biases": False}),
+    # 150 rows in softmax blocks of 64, 64 and 22
+    "retrieval_blocks": ("retrieval", {"softmax_block": 64}),
+    "retrieval_biased_blocks": (
+        "retrieval",
+        {"use_biases": True, "learn_scale": True, "softmax_block": 64},
+    ),
+    "joint_blocks": ("default", {"softmax_block": 64}),
+    "joint_liked_blocks": ("default", {"positives": "liked", "softmax_block": 32}),
 }
 
 
@@ -152,12 +160,16 @@ def _weighted(data: MovieLens, ratings: bool) -> Dataset:
     )
 
 
-@pytest.mark.parametrize("case", ["reference", "biased", "retrieval_biased", "joint_liked"])
+@pytest.mark.parametrize(
+    "case", ["reference", "biased", "retrieval_biased", "joint_liked", "joint_liked_blocks"]
+)
 def test_numpy_engine_matches_paddle_autograd_with_weights(tiny_data: MovieLens, case: str) -> None:
     _check_engines_agree(_weighted(tiny_data, ratings=True), *_GRADIENT_CASES[case])
 
 
-@pytest.mark.parametrize("case", ["retrieval", "retrieval_biased", "retrieval_plain"])
+@pytest.mark.parametrize(
+    "case", ["retrieval", "retrieval_biased", "retrieval_plain", "retrieval_blocks"]
+)
 def test_numpy_engine_matches_paddle_autograd_on_weighted_clicks(
     tiny_data: MovieLens, case: str
 ) -> None:
@@ -193,6 +205,29 @@ def _check_engines_agree(data: MovieLens | Dataset, base: str, extra: dict[str, 
         got = dense_grad(grads[k])
         expected = grad.numpy() if grad is not None else np.zeros_like(got)
         np.testing.assert_allclose(got, expected, atol=2e-6, rtol=1e-4, err_msg=k)
+
+
+@pytest.mark.parametrize("preset", ["retrieval", "default"])
+def test_softmax_blocks_score_each_row_against_its_own_block_only(
+    tiny_data: MovieLens, preset: str
+) -> None:
+    from fusionrec.train.engine import FusedStep
+
+    encoder = FeatureEncoder.fit(tiny_data)
+
+    def loss_of(block: int) -> float:
+        config = ModelConfig.preset(
+            preset, dropout=0.0, user_id_dropout=0.0, softmax_block=block, joint_weight=1.0
+        )
+        model = FusionModel(config, encoder)
+        names = [k for k, p in model.named_parameters() if not p.stop_gradient]
+        batch = _batch_of(tiny_data, encoder, config)  # 150 rows
+        return FusedStep(config, names, encoder).run(batch, model.numpy_weights())[0]
+
+    whole = loss_of(0)
+    assert loss_of(150) == whole  # one block of every row is the whole batch
+    # fewer columns per row: each row's logsumexp runs over a subset of its terms
+    assert loss_of(64) < loss_of(100) < whole
 
 
 @pytest.mark.parametrize("tower", ["user", "item"])

@@ -151,6 +151,18 @@ def pool_rows_backward(rows: int, index: I64, grad: F32) -> F32:  # pragma: no c
 
 
 @_jit
+def dropout_mask(
+    bits: npt.NDArray[np.uint16], threshold: int, keep: np.float32, out: F32
+) -> None:  # pragma: no cover - compiled
+    """``out[i] = keep if bits[i] >= threshold else 0`` over flat arrays: an inverted-dropout
+    mask from 16 random bits per unit (``threshold = round(p * 2**16)``)."""
+    limit = np.uint16(threshold)
+    zero = np.float32(0.0)
+    for i in range(out.shape[0]):
+        out[i] = keep if bits[i] >= limit else zero
+
+
+@_jit
 def unit_rows(x: F32, start: int, stop: int) -> tuple[F32, F32]:  # pragma: no cover - compiled
     """Columns ``start:stop`` of ``x`` scaled to unit length, and each row's clipped norm."""
     out = np.empty((x.shape[0], stop - start), dtype=np.float32)
@@ -408,7 +420,68 @@ def catch_up_rows(
         synced[r] = now
 
 
-@_exact
+_LANES = 16  # independent running maxima per row: LLVM vectorizes those, not one running max
+_HIDDEN = np.float32(-1e30)  # a masked logit: exp underflows to 0, no infinities in the loop
+
+
+@_jit
+def _shifted_logits(
+    logits: F32, movie: I64, log_q: F32, use_log_q: bool, mask_hits: bool, z: F32, own: F32
+) -> None:  # pragma: no cover - compiled
+    """``z[i] = masked(logits[i] - log_q) - max``: each row shifted to a maximum of 0.
+
+    ``own[i]`` gets row ``i``'s own shifted logit ``z[i, i]`` (never masked).
+    """
+    b = logits.shape[0]
+    lanes = b - b % _LANES
+    top = np.empty(_LANES, dtype=np.float32)
+    for i in range(b):
+        row, out, mine = logits[i], z[i], movie[i]
+        for j in range(b):
+            v = row[j] - log_q[j] if use_log_q else row[j]
+            out[j] = _HIDDEN if mask_hits and movie[j] == mine else v
+        out[i] = row[i] - log_q[i] if use_log_q else row[i]
+        top[:] = out[0]
+        for start in range(0, lanes, _LANES):
+            for k in range(_LANES):
+                v = out[start + k]
+                top[k] = v if v > top[k] else top[k]
+        best = top[0]
+        for k in range(1, _LANES):
+            best = top[k] if top[k] > best else best
+        for j in range(lanes, b):
+            best = out[j] if out[j] > best else best
+        for j in range(b):
+            out[j] -= best
+        own[i] = out[i]
+
+
+@_jit
+def _softmax_gradient(
+    e: F32, own: F32, weight: float, row_weight: F32, grad: F32
+) -> float:  # pragma: no cover - compiled
+    """Mean loss and ``weight`` times its gradient from ``e = exp(z)``; ``grad`` may be ``e``."""
+    b = e.shape[0]
+    weighted = row_weight.shape[0] > 0
+    row_total = 0.0
+    if weighted:
+        for i in range(b):
+            row_total += np.float64(row_weight[i])
+    loss = 0.0
+    for i in range(b):
+        src, dst = e[i], grad[i]
+        total = np.float32(0.0)
+        for j in range(b):
+            total += src[j]
+        share = np.float64(row_weight[i]) / row_total if weighted else 1.0 / b
+        loss += share * (math.log(np.float64(total)) - np.float64(own[i]))
+        scale = np.float32(share * weight / np.float64(total))
+        for j in range(b):
+            dst[j] = src[j] * scale
+        dst[i] -= np.float32(share * weight)
+    return loss
+
+
 def sampled_softmax_rows(
     logits: F32,
     movie: I64,
@@ -417,62 +490,24 @@ def sampled_softmax_rows(
     mask_hits: bool,
     weight: float,
     row_weight: F32,
-) -> tuple[float, F32]:  # pragma: no cover - compiled
-    """:func:`fusionrec.train.losses.sampled_softmax` fused into one pass per row.
+) -> tuple[float, F32]:
+    """:func:`fusionrec.train.losses.sampled_softmax` in float32, in three passes.
 
-    Each row's logits -> logQ correction -> accidental-hit mask -> logsumexp -> gradient in
-    float64, as that function computes them, without its ``[B, B]`` float64 temporaries;
-    returns the mean loss and ``weight`` times the gradient, rounded to float32. A non-empty
-    ``row_weight`` [B] makes the mean a weighted one (``sum(w * loss) / sum(w)``). Sums run in
-    row order rather than numpy's pairwise order, so the float64 values can differ in the
-    last digit; the float32 gradient almost never does (tests compare them).
+    Each row's logits -> logQ correction -> accidental-hit mask -> shift by the row's maximum
+    (one compiled pass), numpy's vectorized float32 ``exp`` over the ``[B, B]`` block, then
+    the row sums, loss and gradient (one compiled pass, the loss summed in float64); returns
+    the mean loss and ``weight`` times the gradient. A non-empty ``row_weight`` [B] makes the
+    mean a weighted one (``sum(w * loss) / sum(w)``). float32 ``exp`` and row sums put the
+    gradient within about 1e-6 (relative) of the float64 reference and the loss within about
+    1e-7 (tests compare them), at a quarter of a float64 scalar loop's time.
     """
     b = logits.shape[0]
-    weighted = row_weight.shape[0] > 0
-    row_total = 0.0
-    if weighted:
-        for i in range(b):
-            row_total += np.float64(row_weight[i])
-    grad = np.empty((b, b), dtype=np.float32)
-    z = np.empty(b, dtype=np.float64)
-    total_loss = 0.0
-    for i in range(b):
-        row, mine = logits[i], movie[i]
-        top = -np.inf
-        for j in range(b):
-            v = np.float64(row[j])
-            if use_log_q:
-                v -= np.float64(log_q[j])
-            if mask_hits and j != i and movie[j] == mine:
-                v = -np.inf
-            z[j] = v
-            if v > top:
-                top = v
-        total = 0.0
-        for j in range(b):
-            e = math.exp(z[j] - top)
-            z[j] = e
-            total += e
-        own = np.float64(row[i])
-        if use_log_q:
-            own -= np.float64(log_q[i])
-        out = grad[i]
-        if weighted:
-            share = np.float64(row_weight[i]) / row_total
-            total_loss += share * (math.log(total) + top - own)
-            for j in range(b):
-                p = z[j] / total
-                if j == i:
-                    p -= 1.0
-                out[j] = np.float32(p * share * weight)
-            continue
-        total_loss += math.log(total) + top - own
-        for j in range(b):
-            p = z[j] / total
-            if j == i:
-                p -= 1.0
-            out[j] = np.float32(p / b * weight)
-    return total_loss if weighted else total_loss / b, grad
+    z = np.empty((b, b), dtype=np.float32)
+    own = np.empty(b, dtype=np.float32)
+    _shifted_logits(logits, movie, log_q, use_log_q, mask_hits, z, own)
+    np.exp(z, out=z)
+    loss = _softmax_gradient(z, own, weight, row_weight, z)
+    return loss, z
 
 
 # inlined into its callers: as a call per row it costs more than the row's arithmetic

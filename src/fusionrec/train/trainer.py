@@ -514,8 +514,16 @@ class Trainer:
                 loss = loss + paddle.sum(w * diff * diff) / paddle.sum(w)
         if c.objective in ("retrieval", "joint"):
             n = len(b.user_index)
-            rows = np.arange(n) if b.positive is None else np.flatnonzero(b.positive)
-            if rows.size:
+            positive = np.arange(n) if b.positive is None else np.flatnonzero(b.positive)
+            size = c.softmax_block or max(positive.size, 1)
+            weight = c.joint_weight if c.objective == "joint" else 1.0
+            total = (
+                positive.size
+                if b.weight is None
+                else float(b.weight[positive].sum(dtype=np.float64))
+            )
+            for start in range(0, positive.size, size):  # each block its own softmax
+                rows = positive[start : start + size]
                 r = paddle.to_tensor(rows.astype(np.int64))
                 z = model.logits(
                     paddle.gather(urow, r),
@@ -529,12 +537,11 @@ class Trainer:
                     z = z - paddle.to_tensor(np.where(hit, np.float32(1e30), np.float32(0.0)))
                 lse = paddle.logsumexp(z, axis=1)
                 own = paddle.diagonal(z)
-                weight = c.joint_weight if c.objective == "joint" else 1.0
                 if b.weight is None:
-                    loss = loss + weight * paddle.mean(lse - own)
+                    loss = loss + weight * paddle.sum(lse - own) / total
                 else:
                     w = paddle.to_tensor(b.weight[rows])
-                    loss = loss + weight * (paddle.sum(w * (lse - own)) / paddle.sum(w))
+                    loss = loss + weight * paddle.sum(w * (lse - own)) / total
         return loss
 
     def _epoch(
