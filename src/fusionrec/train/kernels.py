@@ -342,17 +342,7 @@ def adam_update(
     ``w -= step * m / (sqrt(v) + eps)``, with ``step`` and ``eps`` bias-corrected by the caller;
     the betas come as float64 so ``1 - beta`` rounds as numpy's ``np.float32(1.0 - beta)`` does.
     """
-    b1, one_b1 = np.float32(beta1), np.float32(1.0 - beta1)
-    b2, one_b2 = np.float32(beta2), np.float32(1.0 - beta2)
-    for i in range(weights.shape[0]):
-        g = grad[i] + decay * weights[i] if decay != 0 else grad[i]
-        mi = m[i] * b1
-        mi += one_b1 * g
-        vi = v[i] * b2
-        vi += one_b2 * (g * g)
-        m[i] = mi
-        v[i] = vi
-        weights[i] -= step * mi / (np.float32(math.sqrt(vi)) + eps)
+    _adam_row(weights, grad, m, v, step, _betas(beta1, beta2), eps, decay)
 
 
 @_exact
