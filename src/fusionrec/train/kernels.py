@@ -322,6 +322,8 @@ _exact = numba.njit(cache=True, nogil=True)
 # instead of raising (their divisors are >= eps), which lets LLVM vectorize the division and
 # the square root: Adam runs about 4x faster with the same bits.
 _update = numba.njit(cache=True, nogil=True, error_model="numpy")
+# inlined into its callers: as a call per row it costs more than the row's arithmetic
+_update_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 
 
 @_update
@@ -362,9 +364,9 @@ def add_pooled_bias(z: F32, table: F32, index: I64, bias: F32) -> None:  # pragm
             dst[j] = (dst[j] + pooled[j]) + bias[j]
 
 
-@_update
-def moving_average(average: F32, weights: F32, decay: np.float32) -> None:  # pragma: no cover
-    """``average = decay * average + (1 - decay) * weights`` on flat (1-D) arrays, in place."""
+@_update_inline
+def _average_row(average: F32, weights: F32, decay: np.float32) -> None:  # pragma: no cover
+    """``average = decay * average + (1 - decay) * weights`` on 1-D arrays, in place."""
     rest = np.float32(1.0) - decay
     for i in range(average.shape[0]):
         a = average[i] * decay
@@ -373,17 +375,18 @@ def moving_average(average: F32, weights: F32, decay: np.float32) -> None:  # pr
 
 
 @_update
+def moving_average(average: F32, weights: F32, decay: np.float32) -> None:  # pragma: no cover
+    """``average = decay * average + (1 - decay) * weights`` on flat (1-D) arrays, in place."""
+    _average_row(average, weights, decay)
+
+
+@_update
 def moving_average_rows(
     average: F32, weights: F32, rows: I64, decay: np.float32
 ) -> None:  # pragma: no cover - compiled
     """:func:`moving_average` of the given rows of 2-D arrays (the same arithmetic)."""
-    rest = np.float32(1.0) - decay
     for k in range(rows.shape[0]):
-        a_row, w_row = average[rows[k]], weights[rows[k]]
-        for i in range(a_row.shape[0]):
-            a = a_row[i] * decay
-            a += rest * w_row[i]
-            a_row[i] = a
+        _average_row(average[rows[k]], weights[rows[k]], decay)
 
 
 @_update
@@ -498,10 +501,6 @@ def sampled_softmax_rows(
     np.exp(z, out=z)
     loss = _softmax_gradient(z, own, weight, row_weight, z)
     return loss, z
-
-
-# inlined into its callers: as a call per row it costs more than the row's arithmetic
-_update_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 
 
 @_update_inline
