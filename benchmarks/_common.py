@@ -9,7 +9,7 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -108,6 +108,17 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], digits
     ]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def config_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``FIELD=JSON`` strings (``--set`` arguments) -> ModelConfig overrides."""
+    return {key: json.loads(value) for key, _, value in (item.partition("=") for item in items)}
+
+
+def preset_variant(spec: str) -> tuple[str, dict[str, Any]]:
+    """``PRESET:FIELD=JSON,...`` -> the preset and its overrides."""
+    preset, _, rest = spec.partition(":")
+    return preset, config_overrides(filter(None, rest.split(",")))
 
 
 def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:

@@ -18,13 +18,13 @@ Writes ``benchmarks/results/model.json`` and prints markdown.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import Any
 
 import numpy as np
 from _common import (
     add_data_dir_argument,
+    config_overrides,
     machine_info,
     markdown_table,
     resolve_ml100k,
@@ -292,7 +292,7 @@ def main() -> None:
         help="a config override for every preset's fold runs, e.g. lazy_adam=true",
     )
     args = parser.parse_args()
-    overrides = {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.set)}
+    overrides = config_overrides(args.set)
     path = resolve_ml100k(args.data_dir)
     presets = args.presets.split(",")
     folds = [int(x) for x in args.folds.split(",")]

@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 from _common import (
     add_data_dir_argument,
+    config_overrides,
     machine_info,
     markdown_table,
     resolve_ml100k,
@@ -416,7 +417,7 @@ def main() -> None:
     parser.add_argument("--out", default="retrieval", help="results file name (no .json)")
     args = parser.parse_args()
     models = tuple(args.models.split(","))
-    overrides = {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.set)}
+    overrides = config_overrides(args.set)
     path = resolve_ml100k(args.data_dir)
     start = time.perf_counter()
     base: dict[str, Any] = {"data": str(path), "seed": args.seed, "machine": machine_info()}

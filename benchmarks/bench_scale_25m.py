@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import machine_info, markdown_table, write_results
+from _common import config_overrides, machine_info, markdown_table, write_results
 from bench_load_25m import generate
 
 from fusionrec.data import write_movielens
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         help="a config override on top of the default preset, e.g. lazy_adam=true",
     )
     args = parser.parse_args(argv)
-    overrides = {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.set)}
+    overrides = config_overrides(args.set)
 
     folder = args.keep or Path(tempfile.mkdtemp(prefix="fusionrec-25m-")) / "ml-25m"
     load_before = os.getloadavg()[0]

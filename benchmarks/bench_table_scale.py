@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import machine_info, write_results
+from _common import machine_info, preset_variant, write_results
 
 VARIANTS = ("default", "default:lazy_adam=true", "reference")
 _CHILD = """
@@ -48,19 +48,9 @@ print(json.dumps({"samples_per_second": history.epochs[0].samples_per_second,
 """
 
 
-def _variant(spec: str) -> tuple[str, dict[str, Any]]:
-    """``preset:field=value,...`` -> the preset and its overrides (values read as JSON)."""
-    preset, _, rest = spec.partition(":")
-    overrides = {}
-    for item in filter(None, rest.split(",")):
-        key, _, value = item.partition("=")
-        overrides[key] = json.loads(value)
-    return preset, overrides
-
-
 def _run(src: Path, n_train: int, spec: str) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(src))
-    preset, overrides = _variant(spec)
+    preset, overrides = preset_variant(spec)
     here = str(Path(__file__).resolve().parent)
     args = [sys.executable, "-c", _CHILD, here, str(n_train), preset, json.dumps(overrides)]
     out = subprocess.run(args, env=env, check=True, capture_output=True, text=True, cwd="/")

@@ -23,7 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import add_data_dir_argument, machine_info, resolve_ml100k, write_results
+from _common import (
+    add_data_dir_argument,
+    machine_info,
+    preset_variant,
+    resolve_ml100k,
+    write_results,
+)
 
 PRESETS = ("reference", "rating", "default", "retrieval")
 _CHILD = """
@@ -40,21 +46,11 @@ print(json.dumps(max(e.samples_per_second for e in history.epochs)))
 """
 
 
-def _variant(spec: str) -> tuple[str, dict[str, Any]]:
-    """``preset:field=value,...`` -> the preset and its overrides (values read as JSON)."""
-    preset, _, rest = spec.partition(":")
-    overrides = {}
-    for item in filter(None, rest.split(",")):
-        key, _, value = item.partition("=")
-        overrides[key] = json.loads(value)
-    return preset, overrides
-
-
 def _run(src: Path | None, path: Path, preset: str) -> float:
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = str(src)
-    name, overrides = _variant(preset)
+    name, overrides = preset_variant(preset)
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, str(path), name, json.dumps(overrides)],
         env=env,
