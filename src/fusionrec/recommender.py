@@ -46,7 +46,6 @@ from fusionrec.recommender_dir import (
 from fusionrec.results import (
     EvaluationResult,
     Recommendation,
-    recommendation,
     recommendations,
 )
 from fusionrec.serve.bundle import ModelBundle
@@ -453,8 +452,7 @@ class FusionRecommender:
                 "or add_items() first"
             )
         hits = store.search(items[0].vector, k, filter=filter, exclude_ids=[int(keys[0])])[0]
-        decode = self._key_decoder()
-        return [recommendation(hit, None, decode) for hit in hits]
+        return recommendations(hits, [None] * len(hits), self._key_decoder())
 
     #: The MovieLens name of :meth:`similar_items`.
     similar_movies = similar_items

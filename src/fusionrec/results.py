@@ -81,11 +81,6 @@ class EvaluationResult:
     n_users: int | None = None
 
 
-def recommendation(hit: Hit, rating: float | None, decode: Any) -> Recommendation:
-    """A store hit as a Recommendation: its key decoded to the item id."""
-    return Recommendation(decode(hit.id), float(hit.score), rating, hit.metadata)
-
-
 _new = object.__new__
 _slots = vars(Recommendation)  # the slot descriptors: setting through them skips __setattr__
 _set_item_id = _slots["item_id"].__set__
@@ -99,9 +94,10 @@ def recommendations(
 ) -> list[Recommendation]:
     """Store hits as Recommendations, keys decoded (``decode`` is ``int`` for int ids).
 
-    Equal to :func:`recommendation` per hit, but filled through the slots directly: a frozen
-    dataclass's ``__init__`` sets each field with ``object.__setattr__``, which took a tenth of
-    a one-user ``recommend()`` on Faiss for ten hits.
+    Equal to ``Recommendation(decode(hit.id), float(hit.score), rating, hit.metadata)`` per
+    hit, but filled through the slots directly: a frozen dataclass's ``__init__`` sets each
+    field with ``object.__setattr__``, which took a tenth of a one-user ``recommend()`` on
+    Faiss for ten hits.
     """
     out = []
     for hit, rating in zip(hits, ratings, strict=True):
