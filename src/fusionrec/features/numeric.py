@@ -90,13 +90,13 @@ class Numeric(Feature):
 
     def encode_one(self, state: Standardizer, value: Any) -> np.float32:
         # plain floats and ints within float precision take Python arithmetic, which rounds
-        # as numpy's float64 does; anything else goes through encode (same result and errors)
+        # as numpy's float64 does; anything else (an infinity too) goes through encode, for the
+        # same result and the same errors
         if value.__class__ is float or (value.__class__ is int and abs(value) <= 2**53):
             x = math.nan if value == self.missing else float(value)
-            if math.isinf(x):
-                raise ValidationError(f"feature {self.name!r}: values must be finite or missing")
-            out: np.float32 = np.float32((x - state.mean) / state.std)
-            return out
+            if not math.isinf(x):
+                out: np.float32 = np.float32((x - state.mean) / state.std)
+                return out
         encoded: np.float32 = self.encode(state, [value])[0]
         return encoded
 
