@@ -45,7 +45,10 @@ def row_blocks(n: int, size: int | None = None) -> Iterator[slice]:
 
 
 def feature_rows(features: Features, rows: slice) -> Features:
-    """The rows ``rows`` of ``features``, as views (no copy)."""
+    """The rows ``rows`` of ``features``, as views (no copy); ``features`` itself when
+    ``rows`` is all of them (a table that fits in one block)."""
+    if rows == slice(0, len(features)):
+        return features
     return Features({name: column[rows] for name, column in features.columns.items()})
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fusionrec.blocks import block_rows, feature_rows, map_blocks
+from fusionrec.blocks import feature_rows, map_blocks
 from fusionrec.features.kind import F32, Feature, Params
 from fusionrec.features.schema import Features
 
@@ -46,8 +46,6 @@ class ServingTower:
         whole catalog.
         """
         n = len(features)
-        if n <= block_rows():  # one block: no views to build (the single-user serving path)
-            return self._outputs(features)
         out: F32 = map_blocks(lambda rows: self._outputs(feature_rows(features, rows)), n)
         return out
 
