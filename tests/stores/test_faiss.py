@@ -92,23 +92,56 @@ def test_hnsw_tombstones_then_compaction_keep_answers_right() -> None:
 
 
 def test_single_flat_queries_follow_every_write() -> None:
-    """One-query flat searches read a cached view of Faiss's storage: writes must refresh it."""
+    """One-query flat searches that mask exclusions read a cached view of Faiss's storage:
+    writes must refresh it."""
     ids, vectors, meta = random_items(600, 8)
     queries = random_queries(6, 8)
     store = FaissStore(dim=8)
     store.upsert(ids[:300], vectors[:300], meta[:300])
+    skip = frozenset(ids[:600:7].tolist())  # enough ids to be masked, not over-fetched
 
     def single(q: np.ndarray) -> list[int]:
-        return hit_ids(store.search(q, 10))[0]
+        return hit_ids(store.search(q, 10, exclude_ids=[sorted(skip)]))[0]
 
-    assert [single(q) for q in queries] == brute_force(ids[:300], vectors[:300], queries, 10)
+    def expected(ids: np.ndarray, vectors: np.ndarray) -> list[list[int]]:
+        allowed = [~np.isin(ids, list(skip))] * len(queries)
+        return brute_force(ids, vectors, queries, 10, allowed)
+
+    assert [single(q) for q in queries] == expected(ids[:300], vectors[:300])
     store.upsert(ids[300:], vectors[300:], meta[300:])  # grows the storage
-    assert [single(q) for q in queries] == brute_force(ids, vectors, queries, 10)
+    assert [single(q) for q in queries] == expected(ids, vectors)
     store.delete(ids[::2])  # compacts it
-    assert [single(q) for q in queries] == brute_force(ids[1::2], vectors[1::2], queries, 10)
+    assert [single(q) for q in queries] == expected(ids[1::2], vectors[1::2])
     moved = vectors[1::2][::-1].copy()  # same ids, other vectors
     store.upsert(ids[1::2], moved, meta[1::2])
-    assert [single(q) for q in queries] == brute_force(ids[1::2], moved, queries, 10)
+    assert [single(q) for q in queries] == expected(ids[1::2], moved)
+
+
+@pytest.mark.parametrize(
+    ("n", "dim", "n_excluded"),
+    [
+        (2000, 8, 3),  # few ids: over-fetched and dropped
+        (2000, 8, 40),  # many ids, small index: masked in BLAS scores
+        (5000, 32, 40),  # many ids, large index: masked by a bitmap selector in Faiss's scan
+        (5000, 32, 4995),  # fewer items left than k
+        (5000, 32, 5000),  # nothing left
+    ],
+)
+def test_single_flat_query_skips_excluded_ids_each_way(n: int, dim: int, n_excluded: int) -> None:
+    ids, vectors, meta = random_items(n, dim)
+    queries = random_queries(5, dim)
+    store = FaissStore(dim=dim)
+    store.upsert(ids, vectors, meta)
+    rng = np.random.default_rng(3)
+    for q in queries:
+        # the query's own best items among the excluded, so that skipping them matters
+        best = brute_force(ids, vectors, q[None], 20)[0][:10]
+        rest = rng.choice(np.setdiff1d(ids, best), n_excluded - min(10, n_excluded), False)
+        skip = [*best[:n_excluded], *rest.tolist(), 10**9]  # 10**9: an id the store lacks
+        got = hit_ids(store.search(q, 10, exclude_ids=[skip]))[0]
+        allowed = [~np.isin(ids, skip)]
+        assert got == brute_force(ids, vectors, q[None], 10, allowed)[0]
+        assert len(got) == min(10, n - n_excluded)
 
 
 def test_selective_filter_is_exact_on_hnsw() -> None:

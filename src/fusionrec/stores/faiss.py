@@ -8,7 +8,8 @@ half the live items. Metadata is kept per id and, for filtering, as numpy column
 (``_columns``), built once per write; a filter's mask becomes an ``IDSelectorBatch`` over
 the matching labels (or an exact brute force over few of them);
 exclusions and tombstones are post-filtered with an over-fetch that grows until every query
-has k hits or the index is exhausted, so neither shrinks results below k.
+has k hits or the index is exhausted, so neither shrinks results below k (one query on a flat
+index masks a long exclusion list instead).
 """
 
 from __future__ import annotations
@@ -74,10 +75,15 @@ _MAX_FILTER_CACHE = 32
 # matching vectors: faster than a selector scan, and exact even on HNSW/IVF, whose graph or
 # probes can miss items of a very selective filter.
 _BRUTE_FORCE_MAX = 4096
-# Up to this many vectors, one query on a flat index is scored by a BLAS matrix-vector product
-# over Faiss's own vector storage: about 20 us faster than Faiss's per-vector loop at 3,883
-# and 10,000 vectors, slower from about 100,000 (benchmarks/bench_stores.py).
-_BLAS_SINGLE_MAX = 32_768
+# One query on a flat index skips ``exclude`` ids by the cheapest of three ways (measured for
+# 10, 100 and 1,000 ids at 3,883 and 62,000 vectors of 32 and 200 dimensions, one thread):
+# over-fetching k + len(exclude) hits costs about 0.2 us per excluded id, masking costs a pass
+# over every vector, so the over-fetch serves while len(exclude) * _OVERFETCH_PER_ID < ntotal;
+# above, the mask is applied to BLAS scores where the matrix has at most _BLAS_MASK_MAX_CELLS
+# cells (OpenBLAS runs that on one thread; a threaded product stalls for milliseconds when
+# another process holds the other core), else to Faiss's own scan as a bitmap selector.
+_OVERFETCH_PER_ID = 500
+_BLAS_MASK_MAX_CELLS = 131_072
 
 
 def _index_params(index: str, params: Mapping[str, Any]) -> dict[str, int]:
@@ -474,8 +480,8 @@ class FaissStore(VectorStore):
             if filter is None and queries.shape[0] == 1 and not state.dead:
                 if not excludes[0]:
                     return [self._search_one(state, queries, k)]
-                if self._blas_single(state):
-                    return [self._search_one_blas(state, queries, k, excludes[0])]
+                if self._kind == "flat":
+                    return [self._search_one_excluding(state, queries, k, excludes[0])]
             selector = None
             ntotal = int(state.index.ntotal)
             dead = state.dead
@@ -512,53 +518,50 @@ class FaissStore(VectorStore):
         return hits
 
     def _search_one(self, state: _State, query: FloatMatrix, k: int) -> list[Hit]:
-        """The common case, one query with nothing to skip, on one thread.
+        """The common case, one query with nothing to skip: one direct Faiss call.
 
-        A small flat index is scored with BLAS over Faiss's storage (see ``_BLAS_SINGLE_MAX``);
-        otherwise the SWIG ``search_c`` is called directly with fresh output arrays, as the
-        Python wrapper's argument checks cost a measurable share of a sub-0.1 ms search.
+        The SWIG ``search_c`` is called with fresh output arrays, as the Python wrapper's
+        argument checks cost a measurable share of a sub-0.1 ms search. (A BLAS product over
+        the flat storage was faster only while OpenBLAS could take the second core.)
         """
-        if self._blas_single(state):
-            scores = _flat_vectors(state) @ query[0]
-            labels = top_k(scores, k)  # labels are positions in a flat index, all stored
-            ids = state.label_to_id[labels].tolist()
-            return self._hits(state, ids, finite_scores(scores[labels].tolist()))
-        _set_threads(1)
         fetch = min(k, state.label_to_id.size)  # = ntotal without tombstones, read without SWIG
-        scores = np.empty(fetch, dtype=np.float32)  # one query's row
-        labels = np.empty(fetch, dtype=np.int64)
-        ptr = faiss.swig_ptr
         if self._kind == "flat":  # exact over every stored item: fetch real labels, no -1
-            state.index.search_c(1, ptr(query), fetch, ptr(scores), ptr(labels), None)
+            scores, labels = _scan(state, query, fetch, None)
             return self._hits(
                 state, state.label_to_id[labels].tolist(), finite_scores(scores.tolist())
             )
-        params = self._search_params(None, fetch)
-        state.index.search_c(1, ptr(query), fetch, ptr(scores), ptr(labels), params)
+        scores, labels = _scan(state, query, fetch, self._search_params(None, fetch))
         return self._collect(state, scores, labels, k, frozenset())
 
-    def _blas_single(self, state: _State) -> bool:
-        # a flat index deletes physically, so its label table's size is ntotal (read without
-        # a SWIG attribute access, which costs microseconds)
-        return self._kind == "flat" and state.label_to_id.size <= _BLAS_SINGLE_MAX
-
-    def _search_one_blas(
+    def _search_one_excluding(
         self, state: _State, query: FloatMatrix, k: int, exclude: frozenset[int]
     ) -> list[Hit]:
-        """One query on a flat index: a matrix-vector product over Faiss's stored vectors.
+        """One query on a flat index, ``exclude`` ids skipped (see ``_OVERFETCH_PER_ID``).
 
-        Excluded items are masked out of the scores before the top k is taken, so a user's
-        1,000 seen movies cost one scatter rather than an over-fetch of 1,000 more hits.
+        A flat index stores every label, so an over-fetch of k + len(exclude) hits always
+        leaves k; a mask leaves exactly the items that may be returned.
         """
-        scores = _flat_vectors(state) @ query[0]
-        fetch = k
-        if exclude:
-            to_label = state.id_to_label
-            masked = [label for i in exclude if (label := to_label.get(i)) is not None]
-            scores[masked] = -np.inf
-            fetch = min(k, scores.shape[0] - len(masked))
-        labels = top_k(scores, fetch)  # labels are positions in a flat index
-        return self._collect(state, scores[labels], labels, k, frozenset()) if fetch else []
+        n = state.label_to_id.size
+        if len(exclude) * _OVERFETCH_PER_ID < n:
+            scores, labels = _scan(state, query, min(n, k + len(exclude)), None)
+            return self._collect(state, scores, labels, k, exclude)
+        to_label = state.id_to_label
+        masked = [label for i in exclude if (label := to_label.get(i)) is not None]
+        fetch = min(k, n - len(masked))
+        if fetch <= 0:
+            return []
+        if n * self._dim <= _BLAS_MASK_MAX_CELLS:
+            all_scores = _flat_vectors(state) @ query[0]
+            all_scores[masked] = -np.inf
+            labels = top_k(all_scores, fetch)  # labels are positions in a flat index
+            scores = all_scores[labels]
+        else:
+            allowed = np.ones(n, dtype=bool)
+            allowed[masked] = False
+            bits = np.packbits(allowed, bitorder="little")  # Faiss's bitmap: bit i of byte i//8
+            selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
+            scores, labels = _scan(state, query, fetch, faiss.SearchParameters(sel=selector))
+        return self._collect(state, scores, labels, k, frozenset())
 
     def _search_state(
         self,
@@ -667,6 +670,19 @@ def _set_threads(n: int) -> None:
     if _threads[0] != n:
         faiss.omp_set_num_threads(n)
         _threads[0] = n
+
+
+def _scan(
+    state: _State, query: FloatMatrix, fetch: int, params: Any
+) -> tuple[FloatMatrix, IdArray]:
+    """Faiss's search of one query ``[1, dim]`` for ``fetch`` hits on one thread, called
+    through SWIG's ``search_c`` directly: scores and labels, best first."""
+    _set_threads(1)
+    scores = np.empty(fetch, dtype=np.float32)
+    labels = np.empty(fetch, dtype=np.int64)
+    ptr = faiss.swig_ptr
+    state.index.search_c(1, ptr(query), fetch, ptr(scores), ptr(labels), params)
+    return scores, labels
 
 
 def _flat_vectors(state: _State) -> FloatMatrix:
