@@ -1,9 +1,10 @@
-"""recommend() for one new user takes a lean one-row path; it must answer as the batch path does.
+"""recommend() for one user takes a lean one-row path; it must answer as the batch path does.
 
-``recommend(**features)`` encodes the user's raw values straight into the user tower and rates
-the hits as one row; ``recommend_batch(users=...)`` runs the general path over columns. Their
-results must be equal to the last bit, and their errors the same, on every preset and on a
-schema with a feature of every kind on the user side.
+``recommend(**features)`` encodes a new user's raw values straight into the user tower and
+rates the hits as one row; ``recommend(user_id)`` does the same with a known user's stored
+values; ``recommend_batch`` runs the general path over columns. Their results must be equal to
+the last bit, and their errors the same, on every preset and on a schema with a feature of
+every kind on the user side.
 """
 
 from __future__ import annotations
@@ -34,15 +35,31 @@ def fitted(data: MovieLens | Dataset, preset: str) -> FusionRecommender:
 def assert_same_answer(rec: FusionRecommender, features: dict[str, Any], **options: Any) -> None:
     """recommend(**features) and recommend_batch for the same user: equal results or errors."""
     columns = {name: [value] for name, value in features.items()}
+    assert_same_results(
+        lambda: rec.recommend_batch(users=columns, **options)[0],
+        lambda: rec.recommend(**options, **features),
+    )
+
+
+def assert_same_known(rec: FusionRecommender, user_id: Any, **options: Any) -> None:
+    """recommend(user_id) and recommend_batch([user_id]): equal results or errors."""
+    assert_same_results(
+        lambda: rec.recommend_batch([user_id], **options)[0],
+        lambda: rec.recommend(user_id, **options),
+    )
+
+
+def assert_same_results(batch: Any, one: Any) -> None:
+    """The batch call and the one-user call: equal results bit for bit, or the same error."""
     try:
-        expected = rec.recommend_batch(users=columns, **options)[0]
+        expected = batch()
     except FusionrecError as exc:
-        with pytest.raises(type(exc)) as one:
-            rec.recommend(**options, **features)
-        assert str(one.value) == str(exc)
+        with pytest.raises(type(exc)) as raised:
+            one()
+        assert str(raised.value) == str(exc)
         return
-    got = rec.recommend(**options, **features)
-    assert got == expected, features
+    got = one()
+    assert got == expected
     for a, b in zip(got, expected, strict=True):  # bit for bit, and the same types
         assert type(a.item_id) is type(b.item_id)
         assert a.score.hex() == b.score.hex()
@@ -130,3 +147,32 @@ def test_one_new_user_of_every_feature_kind_matches_the_batch_path(
     assert_same_answer(rec, {"height": 165.5}, k=3)
     assert_same_answer(rec, {"likes": ["c"]}, k=3, filter=parse_filter("price < 20"))
     assert_same_answer(rec, {"shoe_size": 42})
+
+
+@pytest.mark.parametrize("preset", ["rating", "default", "retrieval", "reference"])
+def test_one_known_user_matches_the_batch_path(small_data: MovieLens, preset: str) -> None:
+    rec = fitted(small_data, preset)
+    for user_id in small_data.users.user_id[:25].tolist():
+        assert_same_known(rec, user_id, k=7)
+        assert_same_known(rec, user_id, k=7, exclude_seen=False)
+    user = int(small_data.users.user_id[3])
+    assert_same_known(rec, user, k=5, filter=parse_filter("year >= 1990"))
+    assert_same_known(rec, user, k=10_000)  # every item left after the seen ones
+    assert_same_known(rec, np.int64(user))
+    for bad in (10**9, "nobody", 2.5, True):
+        assert_same_known(rec, bad)
+
+
+@pytest.mark.parametrize(
+    ("preset", "implicit"), [("rating", False), ("default", False), ("retrieval", True)]
+)
+def test_one_known_user_of_every_feature_kind_matches_the_batch_path(
+    preset: str, implicit: bool
+) -> None:
+    data = every_kind_dataset(implicit)
+    rec = fitted(data, preset)
+    for user_id in data.users.ids.tolist():
+        assert_same_known(rec, user_id, k=6)
+    assert_same_known(rec, "u3", k=4, filter=parse_filter("price < 20"))
+    assert_same_known(rec, "u-unknown")
+    assert_same_known(rec, 3)

@@ -48,7 +48,7 @@ from fusionrec.results import (
     Recommendation,
     recommendations,
 )
-from fusionrec.serve.bundle import ModelBundle
+from fusionrec.serve.bundle import ModelBundle, OneUser
 from fusionrec.stores.fields import MOVIE_FIELDS, MetadataField
 from fusionrec.user_columns import (
     DEMOGRAPHICS,
@@ -352,6 +352,8 @@ class FusionRecommender:
         _check_k(k)
         if user_id is None and user_features:
             return self._recommend_new_user(user_features, k, filter)
+        if user_id is not None and not user_features:
+            return self._recommend_known_user(user_id, k, exclude_seen, filter)
         users = {name: [value] for name, value in user_features.items()}
         return self._recommend(
             None if user_id is None else [user_id], users or None, k, exclude_seen, filter
@@ -415,8 +417,43 @@ class FusionRecommender:
         """
         bundle = self._require_bundle()
         user = bundle.user_serving_one(self._new_user_columns().one(values))
+        return self._one_user_results(bundle, user, k, filter, None)
+
+    def _recommend_known_user(
+        self, user_id: int | str, k: int, exclude_seen: bool, filter: Predicate | None
+    ) -> list[Recommendation]:
+        """:meth:`_recommend` for one known user, the same results by the one-row path.
+
+        The user's stored raw values (their row of the users table) go into the tower's
+        one-row pass, as a new user's keywords do; the id is found through a dict (a plain int
+        or str as it is; anything else, or an id not found, as the batch path checks it).
+        """
+        bundle = self._require_bundle()
+        users = self._require_users()
+        plain_id = type(user_id) is int or type(user_id) is str
+        key = user_id if plain_id else entity_ids([user_id], "user ids").tolist()[0]
+        assert self._user_index is not None
+        found = self._user_index.few_rows([key])
+        if found is None:  # the batch path's lookup, and its error for a bad or unknown id
+            found = self._user_rows(entity_ids([user_id], "user ids")).tolist()
+        row = found[0]
+        values = {name: column[row] for name, column in users.columns.items()}
+        values[users.id_name] = users.ids[row]
+        user = bundle.user_serving_one(values)
+        exclude = [self._require_seen().of(key)] if exclude_seen else None
+        return self._one_user_results(bundle, user, k, filter, exclude)
+
+    def _one_user_results(
+        self,
+        bundle: ModelBundle,
+        user: OneUser,
+        k: int,
+        filter: Predicate | None,
+        exclude: list[npt.NDArray[np.int64]] | None,
+    ) -> list[Recommendation]:
+        """Search the store for one user's query, rate the hits as one row, build results."""
         store = self.store
-        hits = store.search(user.query, k, filter=filter)[0]
+        hits = store.search(user.query, k, filter=filter, exclude_ids=exclude)[0]
         if not hits:
             _require_items(store)
             return []
