@@ -122,9 +122,9 @@ def test_single_flat_queries_follow_every_write() -> None:
     [
         (2000, 8, 3),  # few ids: over-fetched and dropped
         (2000, 8, 40),  # many ids, small index: masked in BLAS scores
-        (5000, 32, 40),  # many ids, large index: masked by a bitmap selector in Faiss's scan
-        (5000, 32, 4995),  # fewer items left than k
-        (5000, 32, 5000),  # nothing left
+        (5000, 64, 40),  # many ids, large index: masked by a bitmap selector in Faiss's scan
+        (5000, 64, 4995),  # fewer items left than k
+        (5000, 64, 5000),  # nothing left
     ],
 )
 def test_single_flat_query_skips_excluded_ids_each_way(n: int, dim: int, n_excluded: int) -> None:

@@ -76,14 +76,15 @@ _MAX_FILTER_CACHE = 32
 # probes can miss items of a very selective filter.
 _BRUTE_FORCE_MAX = 4096
 # One query on a flat index skips ``exclude`` ids by the cheapest of three ways (measured for
-# 10, 100 and 1,000 ids at 3,883 and 62,000 vectors of 32 and 200 dimensions, one thread):
+# 10, 100 and 1,000 ids at 1,000 to 250,000 vectors of 32 and 200 dimensions, one thread):
 # over-fetching k + len(exclude) hits costs about 0.2 us per excluded id, masking costs a pass
 # over every vector, so the over-fetch serves while len(exclude) * _OVERFETCH_PER_ID < ntotal;
 # above, the mask is applied to BLAS scores where the matrix has at most _BLAS_MASK_MAX_CELLS
-# cells (OpenBLAS runs that on one thread; a threaded product stalls for milliseconds when
-# another process holds the other core), else to Faiss's own scan as a bitmap selector.
+# cells (numpy's OpenBLAS ran 200,000 on one thread and threaded 524,288; a threaded product
+# stalls for milliseconds when another process holds the other core), else to Faiss's own
+# scan as a bitmap selector (benchmarks/bench_faiss_single.py).
 _OVERFETCH_PER_ID = 500
-_BLAS_MASK_MAX_CELLS = 131_072
+_BLAS_MASK_MAX_CELLS = 262_144
 
 
 def _index_params(index: str, params: Mapping[str, Any]) -> dict[str, int]:
