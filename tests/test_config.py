@@ -30,6 +30,9 @@ def test_rating_preset_differs_and_overrides_apply() -> None:
 def test_field_defaults_are_the_rating_preset() -> None:
     assert ModelConfig() == ModelConfig.preset("rating")
     assert ModelConfig().name == "rating"
+    # 512-row steps with the average over the same samples (issue 15)
+    c = ModelConfig()
+    assert (c.batch_size, c.learning_rate, c.weight_average) == (512, 1.4e-3, 0.998)
 
 
 def test_default_preset_is_the_joint_objective_with_a_retrieval_head() -> None:
@@ -110,6 +113,8 @@ def test_top_n_presets_and_early_stopping_metric() -> None:
     j = ModelConfig.preset("default", joint_weight=0.5)
     assert (r.objective, j.objective, j.joint_weight) == ("retrieval", "joint", 0.5)
     assert r.logq_correction and r.mask_accidental_hits and r.temperature > 0
+    # 2048-row steps, softmax blocks of 128, a weight average over the same samples (issue 15)
+    assert (r.batch_size, r.softmax_block, r.weight_average) == (2048, 128, 0.992)
     assert ModelConfig().objective == "rating"
     assert ModelConfig().early_stopping_metric == "rmse"
     assert r.early_stopping_metric == "ndcg" and j.early_stopping_metric == "rmse"
