@@ -73,7 +73,7 @@ def ways(
         allowed = np.ones(n, dtype=bool)
         allowed[excluded] = False
         bits = np.packbits(allowed, bitorder="little")
-        selector = faiss.IDSelectorBitmap(n, ptr(bits))
+        selector = faiss.IDSelectorBitmap(bits.size, ptr(bits))
         return scan(q, K, faiss.SearchParameters(sel=selector))
 
     if not excluded.size:

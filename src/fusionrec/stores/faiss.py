@@ -559,8 +559,8 @@ class FaissStore(VectorStore):
         else:
             allowed = np.ones(n, dtype=bool)
             allowed[masked] = False
-            bits = np.packbits(allowed, bitorder="little")  # Faiss's bitmap: bit i of byte i//8
-            selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
+            bits = np.packbits(allowed, bitorder="little")  # Faiss's bitmap: bit i%8 of byte i//8
+            selector = faiss.IDSelectorBitmap(bits.size, faiss.swig_ptr(bits))  # size in bytes
             scores, labels = _scan(state, query, fetch, faiss.SearchParameters(sel=selector))
         return self._collect(state, scores, labels, k, frozenset())
 
