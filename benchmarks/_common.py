@@ -9,7 +9,7 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -119,6 +119,39 @@ def preset_variant(spec: str) -> tuple[str, dict[str, Any]]:
     """``PRESET:FIELD=JSON,...`` -> the preset and its overrides."""
     preset, _, rest = spec.partition(":")
     return preset, config_overrides(filter(None, rest.split(",")))
+
+
+def alternate_checkouts(
+    specs: Sequence[str],
+    checkouts: Mapping[str, Path],
+    rounds: int,
+    run: Callable[[Path, str], Any],
+    samples_per_second: Callable[[Any], float],
+    this_only: Callable[[str], bool] = lambda spec: False,
+) -> tuple[dict[str, dict[str, list[Any]]], dict[str, dict[str, float]]]:
+    """Run each spec ``rounds`` times per checkout, the checkouts alternating so both see the
+    same load: every run's result, and per spec the best samples/s per checkout.
+
+    ``checkouts`` maps labels to ``src`` directories, ``"this"`` first; a spec for which
+    ``this_only`` holds runs on ``"this"`` only. With both, the best figures get ``ratio``
+    (this / the other).
+    """
+    runs: dict[str, dict[str, list[Any]]] = {}
+    for spec in specs:
+        where = {"this": checkouts["this"]} if this_only(spec) else checkouts
+        runs[spec] = {name: [] for name in where}
+        for _ in range(rounds):
+            for name, src in where.items():
+                result = run(src, spec)
+                runs[spec][name].append(result)
+                print(spec, name, f"{samples_per_second(result):,.0f} samples/s", flush=True)
+    best: dict[str, dict[str, float]] = {}
+    other = [name for name in checkouts if name != "this"]
+    for spec, by_name in runs.items():
+        best[spec] = {n: max(samples_per_second(r) for r in rs) for n, rs in by_name.items()}
+        if other and other[0] in best[spec]:
+            best[spec]["ratio"] = best[spec]["this"] / best[spec][other[0]]
+    return runs, best
 
 
 def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import machine_info, preset_variant, write_results
+from _common import alternate_checkouts, machine_info, preset_variant, write_results
 
 VARIANTS = ("default", "default:lazy_adam=true", "reference")
 _CHILD = """
@@ -70,18 +70,13 @@ def main() -> None:
     here = Path(__file__).resolve().parents[1] / "src"
     checkouts = {"this": here, args.other_name: Path(args.other_src).resolve()}
     start = time.perf_counter()
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for spec in args.variants.split(";"):
-        runs[spec] = {name: [] for name in checkouts}
-        for _ in range(args.rounds):
-            for name, src in checkouts.items():
-                result = _run(src, args.ratings, spec)
-                runs[spec][name].append(result)
-                print(spec, name, f"{result['samples_per_second']:,.0f} samples/s", flush=True)
-    best: dict[str, dict[str, float]] = {}
-    for spec, by_name in runs.items():
-        best[spec] = {n: max(r["samples_per_second"] for r in rs) for n, rs in by_name.items()}
-        best[spec]["ratio"] = best[spec]["this"] / best[spec][args.other_name]
+    runs, best = alternate_checkouts(
+        args.variants.split(";"),
+        checkouts,
+        args.rounds,
+        lambda src, spec: _run(src, args.ratings, spec),
+        lambda result: float(result["samples_per_second"]),
+    )
     write_results(
         args.out,
         {

@@ -21,10 +21,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from _common import (
     add_data_dir_argument,
+    alternate_checkouts,
     machine_info,
     preset_variant,
     resolve_ml100k,
@@ -81,18 +81,14 @@ def main() -> None:
     here = Path(__file__).resolve().parents[1] / "src"
     checkouts = {"this": here, args.other_name: Path(args.other_src).resolve()}
     start = time.perf_counter()
-    runs: dict[str, dict[str, list[float]]] = {}
-    for preset in [*args.presets.split(","), *args.variant]:
-        where = checkouts if ":" not in preset else {"this": here}
-        runs[preset] = {name: [] for name in where}
-        for _ in range(args.rounds):
-            for name, src in where.items():
-                runs[preset][name].append(_run(src, path, preset))
-                print(preset, name, f"{runs[preset][name][-1]:,.0f} samples/s", flush=True)
-    best: dict[str, Any] = {p: {name: max(v) for name, v in r.items()} for p, r in runs.items()}
-    for b in best.values():
-        if args.other_name in b:
-            b["ratio"] = b["this"] / b[args.other_name]
+    runs, best = alternate_checkouts(
+        [*args.presets.split(","), *args.variant],
+        checkouts,
+        args.rounds,
+        lambda src, preset: _run(src, path, preset),
+        float,
+        this_only=lambda preset: ":" in preset,
+    )
     if "reference" in best:
         for b in best.values():
             for name in checkouts:
