@@ -147,12 +147,10 @@ class Categorical(VocabularyFeature):
         fc = w["emb.weight"] @ w["fc.weight"] + w["fc.bias"]
         table: F32 = (fc @ out_block).astype(np.float32)
 
-        def share(x: I64) -> F32:
+        def share(x: I64 | int) -> F32:
             out: F32 = table[x]
             return out
 
-        def one(x: int) -> F32:  # a row of the table itself: the tower adds it, never writes it
-            out: F32 = table[x]
-            return out
-
-        return Folded(share, one)
+        # one row's share is a row of the table itself (a view): the tower adds it, never
+        # writes it
+        return Folded(share, share)
