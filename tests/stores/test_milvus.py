@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from fusionrec.errors import (
 )
 from fusionrec.stores import Eq, Filter, Ids, MetadataField, MilvusStore, Not, Or, parse_filter
 from fusionrec.stores.milvus import _flatten_index, filter_expression
-from fusionrec.testing import random_items, random_queries
+from fusionrec.testing import hit_ids, random_items, random_queries
 
 
 def test_filter_expression_translation() -> None:
@@ -149,6 +150,85 @@ def test_replace_all_switches_pointer_and_drops_old(tmp_path: Path) -> None:
     client.close()
 
 
+class _UnroutedClient:
+    """A MilvusClient proxy whose first ``failures`` reads fail as a server fails while it
+    cannot route them to a collection's shards yet (during a load or a release)."""
+
+    def __init__(self, client: Any, failures: int, message: str) -> None:
+        self._client = client
+        self.failures = failures
+        self._message = message
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name not in ("search", "query"):
+            return attr
+
+        def read(*args: Any, **kwargs: Any) -> Any:
+            from pymilvus import MilvusException
+
+            self.reads += 1
+            if self.failures:
+                self.failures -= 1
+                raise MilvusException(65535, self._message)
+            return attr(*args, **kwargs)
+
+        return read
+
+
+_UNROUTED = (
+    "failed to get delegator -1 for channel by-dev-rootcoord-dml_0_1v0: "
+    "can not find client of node -1"
+)
+
+
+def test_reads_the_server_cannot_route_yet_are_tried_again(tmp_path: Path) -> None:
+    with MilvusStore(str(tmp_path / "u.db"), dim=8) as store:
+        ids, vectors, meta = random_items(20, 8)
+        store.upsert(ids, vectors, meta)
+        want = hit_ids(store.search(vectors[:2], 3))
+        client = store._client
+        flaky = _UnroutedClient(client, failures=3, message=_UNROUTED)
+        store._client = flaky
+        assert hit_ids(store.search(vectors[:2], 3)) == want  # the fourth try answers
+        assert flaky.reads == 4
+        flaky.failures = 3
+        assert store.count() == 20
+        flaky.failures = 3
+        assert [item.id for item in store.get([int(ids[0])])] == [int(ids[0])]
+        flaky.failures = 4  # as many as the tries: the error stands
+        with pytest.raises(StoreError, match="failed to get delegator"):
+            store.search(vectors[:1], 3)
+        other = _UnroutedClient(client, failures=1, message="some other failure")
+        store._client = other
+        with pytest.raises(StoreError, match="some other failure"):
+            store.search(vectors[:1], 3)
+        assert other.reads == 1  # not tried again
+        store._client = client
+
+
+def test_reads_mark_their_collection_in_use_under_the_switch_lock(tmp_path: Path) -> None:
+    """replace_all waits for reads of the old collection to end; a read must be counted
+    before the switch lock is free again, or a switch in between can drop its collection."""
+    with MilvusStore(str(tmp_path / "s.db"), dim=8) as store:
+        ids, vectors, meta = random_items(10, 8)
+        store.upsert(ids, vectors, meta)
+        using = store._in_flight.using
+        marked: list[tuple[str, bool]] = []
+
+        def checked(name: str) -> Any:
+            marked.append((name, store._switch_lock.locked()))
+            return using(name)
+
+        store._in_flight.using = checked  # type: ignore[method-assign]
+        store.search(vectors[:1], 3)
+        store.count()
+        store.get([int(ids[0])])
+        assert marked == [(store.physical_collection, True)] * 3
+        assert store._in_flight.wait_idle(store.physical_collection, timeout=0.0)
+
+
 _OTHER_PROCESS = textwrap.dedent(
     """
     import sys
@@ -185,7 +265,7 @@ _LOG_CHECK = textwrap.dedent(
     import sys
     import numpy as np
     from fusionrec.stores import Eq, Filter, Ids, MetadataField, MilvusStore, Not, Or, parse_filter
-    from fusionrec.testing import random_items, random_queries
+    from fusionrec.testing import hit_ids, random_items, random_queries
     with MilvusStore(sys.argv[1], dim=8, index=sys.argv[2]) as store:
         store.upsert(*random_items(300, 8))
         store.upsert(*random_items(10, 8, seed=2))

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import math
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,13 @@ _SEARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "HNSW": {"ef": 128},
 }
 _VERSION_RE = r"__v(\d+)$"
+# A server routes a read to the shard leaders of a collection, which it briefly cannot name
+# while a collection is loaded or released (replace_all's switch): Milvus answers "failed to
+# get delegator ... can not find client of node -1" (milvus-io/milvus#25102, #36593). Such a
+# read is tried again after a pause, this many times in all.
+_UNROUTED = re.compile(r"failed to get delegator|can not find client of node")
+_READ_TRIES = 4
+_READ_PAUSE_S = 0.1
 #: Excluded ids shared by every query are dropped from an over-fetch of k + that many hits up
 #: to this many; more go into the search's filter expression (``id not in [...]``), whose cost
 #: grows more slowly than shipping the extra hits with their metadata. The crossover measured
@@ -828,25 +836,42 @@ class MilvusStore(VectorStore):
                 self._client.delete(self._target(), filter=id_in(chunk), timeout=self._timeout)
             self._strong_next_search = not self._local
 
+    @contextlib.contextmanager
+    def _reading(self, what: str) -> Iterator[str]:
+        """The name a read addresses, its physical collection marked in use for the block.
+
+        Both are taken under the switch lock, so replace_all's wait for the old collection
+        to go idle cannot miss a read that took its name just before the switch.
+        """
+        with contextlib.ExitStack() as stack:
+            with self._switch_lock:
+                name = self._target()
+                stack.enter_context(self._in_flight.using(self._physical))
+            stack.enter_context(self._translate(what))
+            yield name
+
     def _count(self) -> int:
-        name = self._target()
-        with self._in_flight.using(self._physical), self._translate("count"):
-            res = self._client.query(
-                name, filter="", output_fields=["count(*)"], consistency_level="Strong"
+        with self._reading("count") as name:
+            res = _routed(
+                lambda: self._client.query(
+                    name, filter="", output_fields=["count(*)"], consistency_level="Strong"
+                )
             )
         return int(res[0]["count(*)"])
 
     def _get(self, ids: IdArray) -> list[StoredItem]:
-        name = self._target()
         out: list[StoredItem] = []
-        with self._in_flight.using(self._physical), self._translate("get"):
+        with self._reading("get") as name:
             for start in range(0, ids.size, self._batch):
-                chunk = ids[start : start + self._batch].tolist()
-                rows = self._client.query(
-                    name,
-                    filter=id_in(chunk),
-                    output_fields=self._output(["id", "vector"]),
-                    consistency_level="Strong",
+                expr = id_in(ids[start : start + self._batch].tolist())
+                rows = _routed(
+                    functools.partial(
+                        self._client.query,
+                        name,
+                        filter=expr,
+                        output_fields=self._output(["id", "vector"]),
+                        consistency_level="Strong",
+                    )
                 )
                 for row in rows:
                     out.append(
@@ -896,20 +921,20 @@ class MilvusStore(VectorStore):
         params: dict[str, Any] = dict(self._search_params)
         if "ef" in params:
             params["ef"] = max(int(params["ef"]), limit)
-        with self._switch_lock:
-            physical, name = self._physical, self._target()
         strong = self._strong_next_search
         consistency = {"consistency_level": "Strong"} if strong else {}
-        with self._in_flight.using(physical), self._translate("search"):
-            raw = self._client.search(
-                name,
-                data=queries.tolist(),
-                limit=limit,
-                filter=expr,
-                output_fields=self._output([]),
-                search_params={"metric_type": "IP", "params": params},
-                timeout=self._timeout,
-                **consistency,
+        with self._reading("search") as name:
+            raw = _routed(
+                lambda: self._client.search(
+                    name,
+                    data=queries.tolist(),
+                    limit=limit,
+                    filter=expr,
+                    output_fields=self._output([]),
+                    search_params={"metric_type": "IP", "params": params},
+                    timeout=self._timeout,
+                    **consistency,
+                )
             )
         if strong:
             self._strong_next_search = False
@@ -1010,6 +1035,19 @@ class MilvusStore(VectorStore):
             with self._translate("drop old collection"):
                 if self._client.has_collection(old):
                     self._client.drop_collection(old)
+
+
+def _routed(read: Callable[[], Any]) -> Any:
+    """``read()``, tried again after a growing pause while the server cannot route it to the
+    collection's shards yet (see ``_UNROUTED``); any other error, or the last, is raised."""
+    for attempt in range(1, _READ_TRIES + 1):
+        try:
+            return read()
+        except Exception as exc:
+            if attempt == _READ_TRIES or not _UNROUTED.search(str(exc)):
+                raise
+            time.sleep(_READ_PAUSE_S * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 _PLAIN: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool}
