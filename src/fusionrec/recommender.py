@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import shutil
 import threading
 from collections.abc import Mapping, Sequence
@@ -66,6 +67,7 @@ __all__ = ["EvaluationResult", "FusionRecommender", "Recommendation"]
 
 #: Up to this many hits find their catalog rows through the id index's dict (one user's k).
 _FEW_HITS = 64
+_hit_id = operator.attrgetter("id")
 
 #: Where the default store (Milvus Lite) keeps its file, relative to the working directory.
 DEFAULT_URI = "./fusionrec.db"
@@ -202,6 +204,9 @@ class FusionRecommender:
     @property
     def store(self) -> VectorStore:
         """The vector store, opened on first use (Milvus Lite by default)."""
+        store = self._store
+        if store is not None:  # opened: no lock to take (every recommend() reads this)
+            return store
         with self._store_lock:
             if self._store is None:
                 bundle = self._require_bundle()
@@ -463,8 +468,8 @@ class FusionRecommender:
             if bundle.shared_vectors:  # the store's score is the rating head's product
                 ip = np.array([h.score for h in hits], dtype=np.float32)
             else:
-                # the batch path's einsum "nkd,nd->nk" for n = 1: the same sum per hit
-                ip = np.einsum("kd,d->k", self._hit_rating_vectors(hits, bundle), user.rating[0])
+                # the batch path's vecdot for n = 1: the same dot product per hit
+                ip = np.vecdot(self._hit_rating_vectors(hits, bundle), user.rating[0])
             ratings = bundle.ratings_one(ip, user).tolist()
         return recommendations(hits, ratings, self._key_decoder())
 
@@ -925,7 +930,7 @@ class FusionRecommender:
         user_vectors = bundle.user_rating_vectors(user_features)
         item_vectors = bundle.movie_rating_vectors(bundle.encoder.encode_items(items.as_columns()))
         user_inverse, item_inverse = user_inverse.ravel(), item_inverse.ravel()
-        scores = np.einsum("ij,ij->i", user_vectors[user_inverse], item_vectors[item_inverse])
+        scores = np.vecdot(user_vectors[user_inverse], item_vectors[item_inverse])
         rows = user_features.take(user_inverse)
         return np.asarray(bundle.ratings(scores[:, None], rows)[:, 0], dtype=np.float32)
 
@@ -977,12 +982,12 @@ class FusionRecommender:
         if min(lengths) == max(lengths):  # k hits a row: one [n, k] matrix
             if not shared:
                 hits_3d = items.reshape(n, lengths[0], -1)
-                ip = np.einsum("nkd,nd->nk", hits_3d, rating_vectors)
+                ip = np.vecdot(hits_3d, rating_vectors[:, None, :])
             rated = bundle.ratings(ip.reshape(n, -1), features, trusted=True).ravel()
         else:
             rows = np.repeat(np.arange(n), lengths)
             if not shared:
-                ip = np.einsum("ij,ij->i", rating_vectors[rows], items)
+                ip = np.vecdot(rating_vectors[rows], items)
             rated = bundle.ratings(ip[:, None], features.take(rows), trusted=True)[:, 0]
         out: list[float] = rated.tolist()
         return out
@@ -1002,7 +1007,7 @@ class FusionRecommender:
             vectors = bundle.movie_rating_vectors(bundle.encoder.encode_items(items.as_columns()))
             cached = self._catalog_ratings = (items, bundle, vectors, items.string_ids)
         if cached is not None and items is not None:
-            keys = [h.id for h in hits]
+            keys = list(map(_hit_id, hits))
             if cached[3]:  # string ids: a key is the item's catalog row
                 n = len(items)
                 if len(keys) <= _FEW_HITS and all(0 <= key < n for key in keys):

@@ -46,6 +46,6 @@ def store_dim(config: ModelConfig) -> int:
 
 def normalize(x: npt.NDArray[np.floating]) -> FloatArray:
     """Rows scaled to unit length (``x / max(||x||, EPS)``), float32."""
-    norm = np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
+    norm = np.sqrt(np.vecdot(x, x))[:, None]
     out: FloatArray = (x / np.maximum(norm, EPS)).astype(np.float32, copy=False)
     return out

@@ -173,7 +173,10 @@ def as_matrix(vectors: npt.ArrayLike, dim: int, what: str) -> FloatMatrix:
         and vectors.ndim == 2
         and vectors.shape[1] == dim
         and vectors.strides == (4 * dim, 4)  # C-contiguous (cheaper to read than flags)
-        and _all_true(np.isfinite(vectors), axis=None)
+        and (  # one row: its dot product is finite unless a value is not (or it overflows)
+            (vectors.shape[0] == 1 and math.isfinite(vectors[0] @ vectors[0]))
+            or _all_true(np.isfinite(vectors), axis=None)
+        )
     ):
         return vectors
     try:
@@ -325,10 +328,11 @@ class VectorStore(ABC):
         """
         self._check_open()
         q = as_matrix(queries, self.dim, "queries")
-        k = check_k(k)
-        core = self.check_filter(filter)
+        if k.__class__ is not int or k < 1:  # a plain positive int needs no further check
+            k = check_k(k)
+        core = None if filter is None else self.check_filter(filter)
         excludes = normalize_excludes(exclude_ids, q.shape[0])
-        if q.shape[0] == 0 or matches_nothing(core):
+        if q.shape[0] == 0 or (core is not None and matches_nothing(core)):
             self._check_searchable()
             return [[] for _ in range(q.shape[0])]
         return self._search(q, k, core, excludes)
