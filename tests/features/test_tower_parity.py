@@ -85,7 +85,10 @@ def check_training_parity(features: Sequence[Feature], n: int, seed: int, dropou
     assert sorted(grads) == sorted(expected)
     for name, g in expected.items():
         got = dense_grad(grads[name])
-        np.testing.assert_allclose(got, g, rtol=1e-4, atol=1e-5, err_msg=name)
+        # float32 sums in a different order: their rounding follows the terms' size, so an
+        # element that cancels to near zero is held to the array's scale, not its own
+        scale = max(1.0, float(np.abs(g).max(initial=0.0)))
+        np.testing.assert_allclose(got, g, rtol=1e-4, atol=1e-5 * scale, err_msg=name)
 
 
 def check_serving_parity(features: Sequence[Feature], n: int, seed: int) -> None:
