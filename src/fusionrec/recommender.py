@@ -781,8 +781,9 @@ class FusionRecommender:
 
     def _key_decoder(self) -> Any:
         """A function from a store key to the item id (``int`` for int ids), kept per catalog."""
-        items, cached = self._require_items(), self._decoder
-        if cached is None or cached[0] is not items:
+        cached = self._decoder
+        if cached is None or cached[0] is not self._items:
+            items = self._require_items()
             cached = self._decoder = (items, key_decoder(items))
         return cached[1]
 

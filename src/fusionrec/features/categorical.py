@@ -153,4 +153,4 @@ class Categorical(VocabularyFeature):
 
         # one row's share is a row of the table itself (a view): the tower adds it, never
         # writes it
-        return Folded(share, share)
+        return Folded(share, share, table)

@@ -57,10 +57,13 @@ Fold = Callable[[Any], F32]
 class Folded:
     """A feature's serving forward in two forms: ``batch`` maps an encoded column to its share
     ``[n, out]`` of the tower's pre-activation; ``one`` maps one row's encoded value (from
-    :meth:`Feature.encode_one`) to its share ``[out]``, equal to row 0 of ``batch`` on it."""
+    :meth:`Feature.encode_one`) to its share ``[out]``, equal to row 0 of ``batch`` on it.
+    ``table``, when given, is a table whose row ``x`` is ``one(x)``: a tower whose shares are
+    all table rows indexes them without a call per feature."""
 
     batch: Fold
     one: Fold
+    table: npt.NDArray[np.float32] | None = None
 
 
 class RowGrad(NamedTuple):

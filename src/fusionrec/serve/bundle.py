@@ -96,10 +96,12 @@ class ModelBundle:
             self._ub = np.asarray(weights["user_bias.weight"])[:, 0].astype(np.float32)
             self._mb = np.asarray(weights["item_bias.weight"])[:, 0].astype(np.float32)
             self.mean = float(np.asarray(weights["global_mean"]).reshape(-1)[0])
+            self._offsets = (self.mean + self._ub).astype(np.float32)  # per user row
         calibration = np.asarray(weights.get("calibration", np.array([1.0, 0.0]))).reshape(-1)
         self.slope, self.intercept = float(calibration[0]), float(calibration[1])
         self.retrieval_only = config.objective == "retrieval"
         self.constants = vector_constants(self.scale, self._mb if self.biased else None)
+        self._p, self._q = np.float32(self.constants["p"]), np.float32(self.constants["q"])
         self.split = config.retrieval_start
         # the rating map's float32 constants (see ratings)
         self._rating_slope = np.float32(self.slope / self.constants["lam"])
@@ -204,7 +206,7 @@ class ModelBundle:
         offset = np.float32(0.0)
         if self.biased and not self.retrieval_only:  # the user's bias, as user_offsets reads it
             assert self._user_id_at is not None
-            offset = np.float32(self.mean + self._ub[encoded[self._user_id_at]])
+            offset = self._offsets[encoded[self._user_id_at]]
         return OneUser(query, rating, offset)
 
     def user_rating_vectors(self, users: Features) -> FloatArray:
@@ -217,10 +219,9 @@ class ModelBundle:
         hat: FloatArray = unit(outputs[:, : self.split] if self.split else outputs)
         if not self.biased:
             return hat
-        k = self.constants
         vec = np.zeros((len(hat), self.rating_dim), dtype=np.float32)
-        vec[:, :-2] = hat * np.float32(k["p"])
-        vec[:, -2] = k["q"]
+        np.multiply(hat, self._p, out=vec[:, :-2])
+        vec[:, -2] = self._q
         return vec
 
     def movie_rating_vectors(self, items: Features) -> FloatArray:
@@ -244,8 +245,7 @@ class ModelBundle:
         """
         if not self.biased or self.retrieval_only:
             return np.zeros(len(users), dtype=np.float32)
-        ids = users[self._ids["user"]]  # type: ignore[index]
-        out: FloatArray = (self.mean + self._ub[ids]).astype(np.float32)
+        out: FloatArray = self._offsets[users[self._ids["user"]]]  # type: ignore[index]
         return out
 
     def predict(self, users: Features, items: Features) -> FloatArray:

@@ -9,6 +9,7 @@ its features' shares, the output bias and a tanh.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import getitem
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,8 @@ class ServingTower:
         ]
         self._shares = [x.batch for x in folded]
         self._ones = tuple(x.one for x in folded)
+        tables = tuple(x.table for x in folded if x.table is not None)
+        self._tables = tables if len(tables) == len(folded) else None
         self._bias = w[prefix + "out.bias"].astype(np.float32)
         self.width = out_w.shape[1]
 
@@ -63,14 +66,15 @@ class ServingTower:
         The same sums in the same order as :meth:`outputs` on a one-row batch, so the same
         floats, without a column array per feature.
         """
-        ones = self._ones
-        pre: F32 = ones[0](encoded[0])
-        if len(ones) == 1:
-            pre = pre.copy()  # a Categorical's share is a row of its table
+        rows: list[F32]
+        if self._tables is not None:  # every share a row of a table: index them, no calls
+            rows = list(map(getitem, self._tables, encoded))
         else:
-            pre = pre + ones[1](encoded[1])
-            for one, x in zip(ones[2:], encoded[2:], strict=True):
-                pre += one(x)
+            rows = [one(x) for one, x in zip(self._ones, encoded, strict=True)]
+        # a share may be a view of a table: copied or summed into a new array, never written
+        pre: F32 = rows[0].copy() if len(rows) == 1 else rows[0] + rows[1]
+        for row in rows[2:]:
+            pre += row
         pre += self._bias
         np.tanh(pre, out=pre)
         return pre
