@@ -18,6 +18,7 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 IdArray = npt.NDArray[np.int64]
+_INT64 = np.dtype(np.int64)
 
 
 def exact_ids(ids: Any, what: str = "ids") -> IdArray:
@@ -26,6 +27,8 @@ def exact_ids(ids: Any, what: str = "ids") -> IdArray:
     An array is checked by its dtype; anything else id by id, so a ``True`` or a ``1.0`` among
     Python ints (which numpy would quietly turn into an integer array) is refused too.
     """
+    if ids.__class__ is np.ndarray and ids.dtype is _INT64 and ids.ndim == 1:
+        return ids  # already exact (a known user's seen items, on every recommend())
     if not isinstance(ids, np.ndarray):
         if isinstance(ids, Iterable) and not isinstance(ids, (str, bytes, Mapping)):
             values = list(ids)
