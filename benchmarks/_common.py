@@ -71,10 +71,15 @@ def machine_info(packages: Sequence[str] = _PACKAGES) -> dict[str, Any]:
 
 
 def write_results(name: str, payload: Mapping[str, Any], results_dir: Path = RESULTS_DIR) -> Path:
-    """Write ``payload`` as ``<results_dir>/<name>.json`` atomically (temp file + rename)."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    target = results_dir / f"{name}.json"
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=results_dir)
+    """Write ``payload`` as ``<results_dir>/<name>.json`` atomically (temp file + rename).
+
+    A ``name`` with a folder in it, or ending in ``.json``, is a path of its own (``.json``
+    added if missing), so ``--out /tmp/run1`` writes ``/tmp/run1.json`` rather than failing
+    after the run.
+    """
+    target = _results_target(name, results_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(payload, fh, indent=2, sort_keys=False, default=_jsonable)
@@ -84,6 +89,14 @@ def write_results(name: str, payload: Mapping[str, Any], results_dir: Path = RES
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def _results_target(name: str, results_dir: Path) -> Path:
+    """Where :func:`write_results` writes ``name``."""
+    path = Path(name).expanduser()
+    if len(path.parts) == 1 and path.suffix != ".json":
+        return results_dir / f"{name}.json"
+    return path if path.suffix == ".json" else path.with_name(f"{path.name}.json")
 
 
 def _jsonable(value: Any) -> Any:
