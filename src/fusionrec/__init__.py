@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from fusionrec._version import __version__
 from fusionrec.errors import (
     CollectionNotFoundError,
     ConfigError,
@@ -26,8 +27,6 @@ from fusionrec.errors import (
     UnknownBackendError,
     ValidationError,
 )
-
-__version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from fusionrec.config import ModelConfig

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from fusionrec._version import __version__
 from fusionrec.atomic import Version, load_directory, one_line, replace_directory
 from fusionrec.config import ModelConfig
 from fusionrec.errors import FusionrecError, ModelDirError, ValidationError
@@ -111,7 +112,6 @@ def write_model_files(
     extra: dict[str, Any] | None = None,
 ) -> None:
     """Write the model's files into the existing empty ``directory`` (not atomic by itself)."""
-    from fusionrec import __version__
     from fusionrec._paddle import paddle
     from fusionrec.model.fusion import VectorLayer
 
