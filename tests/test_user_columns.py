@@ -27,7 +27,11 @@ def test_one_user_to_encode_matches_the_batch_arrays(
 
 @pytest.mark.parametrize(
     ("column", "bad", "message"),
-    [("age", 0, "age 0 is not valid"), ("gender", "x", "gender must be"), ("occupation", 9, "")],
+    [
+        ("age", 0, "age 0 is not valid"),
+        ("gender", "x", "gender must be"),
+        ("occupation", 9, "occupation 9 is out of range"),
+    ],
 )
 def test_one_user_errors_are_the_batch_errors(column: str, bad: object, message: str) -> None:
     given: dict[str, list[object]] = {"age": [25], "gender": ["F"], "occupation": [1]}
