@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from fusionrec import FaissStore
@@ -30,9 +30,9 @@ def _wait_ready(url: str, process: subprocess.Popen[str], timeout: float = 90) -
         if process.poll() is not None:
             raise AssertionError(f"fusionrec serve exited early:\n{process.communicate()[1]}")
         try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+            if httpx2.get(f"{url}/ready", timeout=2).status_code == 200:
                 return
-        except httpx.TransportError:
+        except httpx2.TransportError:
             pass
         time.sleep(0.2)
     raise AssertionError("fusionrec serve did not become ready")
@@ -90,9 +90,9 @@ def test_serve_answers_then_shuts_down_gracefully_on_sigterm(model_files: Any) -
     try:
         _wait_ready(url, process)
         body = {"age": 30, "gender": "M", "occupation": 2, "k": 3}
-        response = httpx.post(f"{url}/api/recommend", json=body, timeout=10)
+        response = httpx2.post(f"{url}/api/recommend", json=body, timeout=10)
         assert response.status_code == 200 and len(response.json()["items"]) == 3
-        refused = httpx.post(f"{url}/api/items", json=NEW_ITEM, timeout=10)
+        refused = httpx2.post(f"{url}/api/items", json=NEW_ITEM, timeout=10)
         assert refused.status_code == 409 and "--writable" in refused.json()["detail"]
     finally:
         _stop(process)
@@ -108,9 +108,9 @@ def test_serve_writable_adds_items_and_saves_them_on_shutdown(
     url, process = _serve(model_files, path, "--writable")
     try:
         _wait_ready(url, process)
-        added = httpx.post(f"{url}/api/items", json=NEW_ITEM, timeout=30)
+        added = httpx2.post(f"{url}/api/items", json=NEW_ITEM, timeout=30)
         assert added.status_code == 200, added.text
-        assert httpx.get(f"{url}/api/items/90001", timeout=10).json()["title"] == "Night Train"
+        assert httpx2.get(f"{url}/api/items/90001", timeout=10).json()["title"] == "Night Train"
     finally:
         _stop(process)
     assert 90_001 in {item.id for item in FaissStore.load(path).get([90_001])}

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
+import httpx2
 
 from fusionrec.data.tables import AGE_BUCKETS
 
@@ -35,12 +35,12 @@ def _requests() -> list[tuple[str, str, dict[str, Any] | None]]:
 def _clients(url: str) -> Iterator[Any]:
     """``client()`` gives each thread its own keep-alive client (creating one costs ~20 ms)."""
     local = threading.local()
-    made: list[httpx.Client] = []
+    made: list[httpx2.Client] = []
     lock = threading.Lock()
 
-    def client() -> httpx.Client:
+    def client() -> httpx2.Client:
         if not hasattr(local, "client"):
-            local.client = httpx.Client(base_url=url, timeout=30)
+            local.client = httpx2.Client(base_url=url, timeout=30)
             with lock:
                 made.append(local.client)
         return local.client  # type: ignore[no-any-return]
@@ -52,7 +52,7 @@ def _clients(url: str) -> Iterator[Any]:
             c.close()
 
 
-def _call(client: httpx.Client, request: tuple[str, str, dict[str, Any] | None]) -> Any:
+def _call(client: httpx2.Client, request: tuple[str, str, dict[str, Any] | None]) -> Any:
     method, path, body = request
     response = client.request(method, path, json=body)
     assert response.status_code == 200, response.text
@@ -61,7 +61,7 @@ def _call(client: httpx.Client, request: tuple[str, str, dict[str, Any] | None])
 
 def test_concurrent_requests_answer_as_serial_ones(live_server: Any) -> None:
     requests = _requests()
-    with httpx.Client(base_url=live_server.url, timeout=30) as client:
+    with httpx2.Client(base_url=live_server.url, timeout=30) as client:
         serial = [_call(client, r) for r in requests]
     many = requests * 3
     with _clients(live_server.url) as client, ThreadPoolExecutor(THREADS) as pool:
@@ -92,7 +92,7 @@ def test_concurrent_writes_are_not_lost_and_reads_keep_answering(live_server: An
     assert all(0 <= n <= 5 for n in read_sizes)
     seen = live_server.rec._require_seen()
     assert len(seen) == 60 * len(movies)  # no writer's pairs were lost to another's swap
-    with httpx.Client(base_url=live_server.url, timeout=30) as client:
+    with httpx2.Client(base_url=live_server.url, timeout=30) as client:
         for user in (1, 30, 60):
             response = client.post("/api/recommend", json={"user_id": user, "k": 5})
             assert response.json()["items"] == []
