@@ -1040,14 +1040,14 @@ class MilvusStore(VectorStore):
 def _routed(read: Callable[[], Any]) -> Any:
     """``read()``, tried again after a growing pause while the server cannot route it to the
     collection's shards yet (see ``_UNROUTED``); any other error, or the last, is raised."""
-    for attempt in range(1, _READ_TRIES + 1):
+    for attempt in range(1, _READ_TRIES):
         try:
             return read()
         except Exception as exc:
-            if attempt == _READ_TRIES or not _UNROUTED.search(str(exc)):
+            if not _UNROUTED.search(str(exc)):
                 raise
-            time.sleep(_READ_PAUSE_S * attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
+        time.sleep(_READ_PAUSE_S * attempt)
+    return read()
 
 
 _PLAIN: dict[str, Any] = {"str": str, "int": int, "float": float, "bool": bool}
